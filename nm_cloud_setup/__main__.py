@@ -1,0 +1,4 @@
+from nm_cloud_setup.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Command line: the only reader of ``os.environ``; logging, signals and exit codes.
+
+With no arguments it does what upstream's binary does: one run, configured by
+``NM_CLOUD_SETUP_*`` environment variables.  Exit status: 0 when nothing was
+to be done or all went well, 1 when a detected provider's data could not be
+fetched or a device could not be configured (one line on stderr says why),
+2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Optional
+
+import click
+
+from nm_cloud_setup import __version__
+from nm_cloud_setup.config import Settings
+from nm_cloud_setup.errors import Cancelled, CloudSetupError, ConfigError
+
+TRACE = 5
+_LEVELS = {"TRACE": TRACE, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
+           "WARN": logging.WARNING, "ERR": logging.ERROR, "OFF": logging.CRITICAL + 10}
+_LEVEL_NAMES = {TRACE: "trace", logging.DEBUG: "debug", logging.INFO: "info",
+                logging.WARNING: "warn", logging.ERROR: "error", logging.CRITICAL: "error"}
+
+
+class _UpstreamFormatter(logging.Formatter):
+    """``[SECONDS.FRACTION] <level> message``, seconds since boot, as upstream prints."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        now = _boottime()
+        level = _LEVEL_NAMES.get(record.levelno, record.levelname.lower())
+        return f"[{now:.5f}] <{level}> {record.getMessage()}"
+
+
+def _boottime() -> float:
+    try:
+        return time.clock_gettime(time.CLOCK_BOOTTIME)
+    except (AttributeError, OSError):
+        return time.monotonic()
+
+
+def setup_logging(level: str) -> None:
+    logging.addLevelName(TRACE, "TRACE")
+    logger = logging.getLogger("nm_cloud_setup")
+    logger.handlers.clear()
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_UpstreamFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(_LEVELS[level])
+    logger.propagate = False
+
+
+def _make_provider(settings: Settings, key: str):
+    from nm_cloud_setup.http_client import HttpClient, RetryPolicy
+    from nm_cloud_setup.providers import PROVIDERS
+
+    cls = PROVIDERS.get(key)
+    if cls is None:
+        return _Unsupported(key)
+    client = HttpClient(settings.hosts.get(key, cls.default_host),
+                        policy=RetryPolicy(attempts=4, deadline=5.0))
+    provider = cls(client)
+    return provider
+
+
+class _Unsupported:
+    def __init__(self, key: str) -> None:
+        self.name = key
+
+    def detect(self) -> None:
+        raise ConfigError("this provider is not supported by this version")
+
+
+def _make_backend(settings: Settings):
+    from nm_cloud_setup.nm import NetworkManager
+
+    nm = NetworkManager(settings.bus_address, settings.session_bus)
+    try:
+        nm.connect()
+    except CloudSetupError:
+        nm.close()
+        raise
+    nm.name = "nm"
+    return nm
+
+
+def _on_sigterm(cancel) -> None:
+    def handler(signum, frame) -> None:
+        cancel.request()
+    signal.signal(signal.SIGTERM, handler)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nm-cloud-setup")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Configure secondary IPv4 addresses and policy routing from the cloud's metadata.
+
+    With no command: one run, configured by NM_CLOUD_SETUP_* environment
+    variables (NM_CLOUD_SETUP_EC2=yes, ...), as upstream nm-cloud-setup.
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.exit(run_once(os.environ))
+
+
+def run_once(env) -> int:
+    from nm_cloud_setup.run import Cancellation, Pipeline, run
+
+    settings = Settings.from_env(env)
+    setup_logging(settings.log_level)
+    log = logging.getLogger("nm_cloud_setup")
+    for warning in settings.warnings:
+        log.warning("%s", warning)
+    cancel = Cancellation()
+    _on_sigterm(cancel)
+    pipe = Pipeline(settings, lambda key: _make_provider(settings, key),
+                    lambda: _make_backend(settings), cancel)
+    try:
+        outcome = run(pipe)
+    except Cancelled as err:
+        _fail(str(err))
+        return 1
+    if outcome.errors:
+        first = outcome.errors[0]
+        more = f" (and {len(outcome.errors) - 1} more, see the log)" if len(outcome.errors) > 1 \
+            else ""
+        _fail(first + more)
+        return 1
+    return 0
+
+
+def _fail(message: str, hint: Optional[str] = None) -> None:
+    click.echo(f"nm-cloud-setup: error: {message}", err=True)
+    if hint:
+        click.echo(f"nm-cloud-setup: {hint}", err=True)

@@ -1,0 +1,135 @@
+"""Settings from environment variables, upstream's names and boolean forms.
+
+Pure: ``Settings.from_env`` takes a mapping (the CLI passes ``os.environ``).
+A malformed value never stops the run: it is reported in ``warnings``, naming
+the variable and the value, and the documented default is used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Tuple
+
+PROVIDERS = ("ec2", "azure", "gcp", "aliyun", "oci")
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERR", "OFF")
+_LOG_ALIASES = {"WARNING": "WARN", "ERROR": "ERR", "<TRACE>": "TRACE"}
+_TRUE = ("yes", "y", "true", "1", "on")
+_FALSE = ("no", "n", "false", "0", "off")
+_MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}([:-]?[0-9A-Fa-f]{2}){5}$")
+
+
+def normalize_mac(text: str) -> Optional[str]:
+    """``aa-bb-cc-dd-ee-ff`` / ``aabbccddeeff`` / ... -> ``AA:BB:CC:DD:EE:FF``; None if not a MAC."""
+    text = text.strip()
+    if not _MAC_RE.match(text):
+        return None
+    digits = re.sub(r"[:-]", "", text).upper()
+    if len(digits) != 12:
+        return None
+    return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
+
+
+def parse_bool(text: str) -> Optional[bool]:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    enabled: Tuple[str, ...] = ()
+    hosts: Dict[str, str] = field(default_factory=dict)
+    log_level: str = "WARN"
+    map_interfaces: Dict[str, str] = field(default_factory=dict)
+    map_interfaces_raw: Optional[str] = None
+    allow_new_conn: Optional[bool] = None
+    backend: str = "auto"
+    bus_address: Optional[str] = None
+    session_bus: bool = False
+    warnings: Tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "Settings":
+        warnings: List[str] = []
+
+        def boolean(name: str, default: Optional[bool]) -> Optional[bool]:
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                return default
+            value = parse_bool(raw)
+            if value is None:
+                warnings.append(f'{name}="{raw}" is not a boolean (yes/no, true/false, 1/0); '
+                                f'using the default ({_default_text(default)})')
+                return default
+            return value
+
+        enabled = tuple(p for p in PROVIDERS if boolean(f"NM_CLOUD_SETUP_{p.upper()}", False))
+        hosts = {}
+        for provider in PROVIDERS:
+            name = f"NM_CLOUD_SETUP_{provider.upper()}_HOST"
+            raw = env.get(name, "").strip()
+            if not raw:
+                continue
+            if re.match(r"^https?://[^/\s]+/?$", raw):
+                hosts[provider] = raw.rstrip("/")
+            else:
+                warnings.append(f'{name}="{raw}" is not a base URL like http://HOST[:PORT]; '
+                                "using the provider's own metadata address")
+        map_raw = env.get("NM_CLOUD_SETUP_MAP_INTERFACES")
+        backend = env.get("NM_CLOUD_SETUP_BACKEND", "").strip().lower() or "auto"
+        if backend not in ("auto", "nm", "netlink"):
+            warnings.append(f'NM_CLOUD_SETUP_BACKEND="{backend}" is not one of nm, netlink; '
+                            "using the default (auto)")
+            backend = "auto"
+        return cls(
+            enabled=enabled,
+            hosts=hosts,
+            log_level=_log_level(env.get("NM_CLOUD_SETUP_LOG"), warnings),
+            map_interfaces=_map_interfaces(map_raw, warnings) if map_raw else {},
+            map_interfaces_raw=map_raw,
+            allow_new_conn=boolean("NM_CLOUD_SETUP_ALLOW_NEW_CONN", None),
+            backend=backend,
+            bus_address=_bus_address(env),
+            session_bus=boolean("LIBNM_USE_SESSION_BUS", False) is True,
+            warnings=tuple(warnings),
+        )
+
+
+def _default_text(default: Optional[bool]) -> str:
+    return "per provider" if default is None else ("yes" if default else "no")
+
+
+def _log_level(raw: Optional[str], warnings: List[str]) -> str:
+    if raw is None or not raw.strip():
+        return "WARN"
+    value = raw.strip().upper()
+    value = _LOG_ALIASES.get(value, value)
+    if value not in LOG_LEVELS:
+        warnings.append(f'NM_CLOUD_SETUP_LOG="{raw}" is not one of {", ".join(LOG_LEVELS)}; '
+                        "using the default (WARN)")
+        return "WARN"
+    return value
+
+
+def _map_interfaces(raw: str, warnings: List[str]) -> Dict[str, str]:
+    """``eth0=aa:bb:..;eth1=..`` -> {ifname: MAC}; bad entries are warned about and dropped."""
+    result = {}
+    for entry in filter(None, (part.strip() for part in raw.split(";"))):
+        ifname, sep, mac = entry.partition("=")
+        normalized = normalize_mac(mac) if sep else None
+        if not ifname.strip() or normalized is None:
+            warnings.append(f'NM_CLOUD_SETUP_MAP_INTERFACES entry "{entry}" is not IFACE=MAC; '
+                            "ignoring it")
+            continue
+        result[ifname.strip()] = normalized
+    return result
+
+
+def _bus_address(env: Mapping[str, str]) -> Optional[str]:
+    if parse_bool(env.get("LIBNM_USE_SESSION_BUS", "") or "no"):
+        return env.get("DBUS_SESSION_BUS_ADDRESS") or None
+    return env.get("DBUS_SYSTEM_BUS_ADDRESS") or None

@@ -1,0 +1,53 @@
+"""A scenario: the NICs of one VM as the cloud sees them.  JSON in, JSON out.
+
+    {"interfaces": [{"mac": "02:00:00:00:00:01", "device_number": 0,
+                     "subnet": "172.31.16.0/20",
+                     "addresses": ["172.31.16.10", "172.31.16.11"]}],
+     "ec2": {"tokens": "optional"}}
+
+``ec2.tokens``: ``optional`` (IMDSv1 and v2), ``required`` (v1 GETs get 401),
+``unsupported`` (no token PUT: an EC2-compatible server).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Dict, List
+
+TOKEN_MODES = ("optional", "required", "unsupported")
+
+
+def nic(number: int, ips: int, base: str = "172.31.0.0/16", prefix: int = 20,
+        primary_host: int = 10) -> Dict[str, Any]:
+    """NIC ``number`` (0-based) with ``ips`` addresses in its own subnet of ``base``."""
+    subnet = list(ipaddress.ip_network(base).subnets(new_prefix=prefix))[number + 1]
+    first = subnet.network_address + primary_host
+    return {
+        "mac": f"02:00:00:00:{(number + 1) >> 8:02x}:{(number + 1) & 0xff:02x}",
+        "device_number": number,
+        "subnet": str(subnet),
+        "addresses": [str(first + i) for i in range(ips)],
+    }
+
+
+def generate(nics: int, ips: int, tokens: str = "optional") -> Dict[str, Any]:
+    """A scenario of ``nics`` NICs with ``ips`` addresses each."""
+    return {"interfaces": [nic(n, ips) for n in range(nics)], "ec2": {"tokens": tokens}}
+
+
+def validate(scenario: Dict[str, Any]) -> Dict[str, Any]:
+    """Check a scenario's shape; raise ValueError naming the bad field."""
+    if not isinstance(scenario, dict) or not isinstance(scenario.get("interfaces"), list):
+        raise ValueError('a scenario is an object with an "interfaces" list')
+    for i, iface in enumerate(scenario["interfaces"]):
+        for key in ("mac", "subnet", "addresses"):
+            if key not in iface:
+                raise ValueError(f"interfaces[{i}] has no {key!r}")
+    tokens = scenario.get("ec2", {}).get("tokens", "optional")
+    if tokens not in TOKEN_MODES:
+        raise ValueError(f"ec2.tokens must be one of {', '.join(TOKEN_MODES)}")
+    return scenario
+
+
+def interfaces(scenario: Dict[str, Any]) -> List[Dict[str, Any]]:
+    return scenario["interfaces"]

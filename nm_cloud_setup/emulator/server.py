@@ -1,0 +1,211 @@
+"""The metadata-service emulator: one scenario served in a cloud's API shape.
+
+Control API (JSON), under ``/emulator/``:
+- ``GET|PUT /emulator/scenario``: read or replace the scenario (live changes);
+- ``GET /emulator/stats``: ``{"requests": N, "paths": {path: count}}``;
+  ``POST /emulator/stats/reset``;
+- ``PUT /emulator/faults``: ``{"latency": SECONDS, "rules": [{"match": "substring
+  of the path", "status": 503, "times": 2, "delay": 1.5, "body": "...",
+  "headers": {...}, "hang": false}]}``: a request whose path contains ``match``
+  gets that answer (``times`` times, or always when absent).
+Control requests are not counted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, Optional, Tuple
+
+from nm_cloud_setup.emulator import scenario as scenarios
+
+Answer = Tuple[int, Dict[str, str], bytes]
+_MAC_PATH = re.compile(r"^/(?:latest|\d{4}-\d{2}-\d{2})/meta-data/network/interfaces/macs/"
+                       r"(?:(?P<mac>[0-9a-f:]{17})/(?P<key>[a-z0-9-]*))?$")
+
+
+def text(body: str, status: int = 200) -> Answer:
+    return status, {"Content-Type": "text/plain"}, body.encode()
+
+
+NOT_FOUND = text("Not Found\n", 404)
+
+
+class Ec2Api:
+    """EC2's IMDS: IMDSv2 tokens and the per-MAC text walk."""
+
+    def __init__(self, state: "EmulatorState") -> None:
+        self.state = state
+        self.tokens: Dict[str, float] = {}
+
+    def handle(self, method: str, path: str, headers) -> Answer:
+        mode = self.state.scenario.get("ec2", {}).get("tokens", "optional")
+        if path == "/latest/api/token":
+            if method != "PUT" or mode == "unsupported":
+                return text("Not Found\n", 404) if mode == "unsupported" else text("", 405)
+            return self._new_token(headers)
+        if method != "GET":
+            return text("", 405)
+        token = headers.get("X-aws-ec2-metadata-token")
+        if mode != "unsupported" and (token is not None or mode == "required"):
+            if self.tokens.get(token or "", 0) < time.monotonic():
+                return text("Unauthorized\n", 401)
+        return self._get(path)
+
+    def _new_token(self, headers) -> Answer:
+        ttl = headers.get("X-aws-ec2-metadata-token-ttl-seconds", "")
+        if not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
+            return text("Bad Request\n", 400)
+        token = secrets.token_urlsafe(32)
+        self.tokens[token] = time.monotonic() + int(ttl)
+        return text(token)
+
+    def _get(self, path: str) -> Answer:
+        if path in ("/latest/meta-data/", "/latest/meta-data"):
+            return text("ami-id\nhostname\ninstance-id\nlocal-ipv4\nmac\nnetwork/\n")
+        match = _MAC_PATH.match(path)
+        if not match:
+            return NOT_FOUND
+        ifaces = {i["mac"].lower(): i for i in scenarios.interfaces(self.state.scenario)}
+        if match["mac"] is None:
+            return text("".join(f"{mac}/\n" for mac in ifaces))
+        iface = ifaces.get(match["mac"])
+        if iface is None:
+            return NOT_FOUND
+        values = {
+            "mac": iface["mac"].lower(),
+            "local-ipv4s": "\n".join(iface["addresses"]),
+            "subnet-ipv4-cidr-block": iface["subnet"],
+            "interface-id": f"eni-{iface['mac'].replace(':', '')}",
+        }
+        if iface.get("device_number") is not None:
+            values["device-number"] = str(iface["device_number"])
+        if match["key"] == "":
+            return text("".join(f"{k}\n" for k in values))
+        value = values.get(match["key"])
+        return NOT_FOUND if value is None else text(value)
+
+
+APIS = {"ec2": Ec2Api}
+
+
+class EmulatorState:
+    def __init__(self, scenario: Dict[str, Any], provider: str) -> None:
+        self.lock = threading.Lock()
+        self.scenario = scenarios.validate(scenario)
+        self.api = APIS[provider](self)
+        self.requests = 0
+        self.paths: Dict[str, int] = {}
+        self.latency = 0.0
+        self.rules: list = []
+
+    def fault_for(self, path: str) -> Optional[Dict[str, Any]]:
+        with self.lock:
+            for rule in self.rules:
+                if rule.get("match", "") in path and rule.get("times", 1) != 0:
+                    if "times" in rule:
+                        rule["times"] -= 1
+                    return dict(rule)
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "EmulatorServer"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._dispatch("GET")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._dispatch("PUT")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        state = self.server.state
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path.startswith("/emulator/"):
+            self._send(*self._control(method, self.path, body))
+            return
+        with state.lock:
+            state.requests += 1
+            state.paths[self.path] = state.paths.get(self.path, 0) + 1
+        if state.latency:
+            time.sleep(state.latency)
+        fault = state.fault_for(self.path)
+        if fault is not None:
+            self._fault(fault)
+            return
+        with state.lock:
+            answer = state.api.handle(method, self.path, self.headers)
+        self._send(*answer)
+
+    def _fault(self, fault: Dict[str, Any]) -> None:
+        time.sleep(float(fault.get("delay", 0)))
+        if fault.get("hang"):
+            time.sleep(float(fault.get("hang_seconds", 30)))
+            self.close_connection = True
+            return
+        body = fault.get("body", "").encode("latin-1")
+        headers = {"Content-Type": "text/plain", **fault.get("headers", {})}
+        self._send(int(fault.get("status", 500)), headers, body)
+
+    def _control(self, method: str, path: str, body: bytes) -> Answer:
+        state = self.server.state
+        try:
+            payload = json.loads(body) if body else None
+            with state.lock:
+                if path == "/emulator/scenario" and method == "PUT":
+                    state.scenario = scenarios.validate(payload)
+                elif path == "/emulator/faults" and method == "PUT":
+                    state.latency = float(payload.get("latency", 0))
+                    state.rules = list(payload.get("rules", []))
+                elif path == "/emulator/stats/reset" and method == "POST":
+                    state.requests = 0
+                    state.paths = {}
+                elif not (method == "GET" and path in ("/emulator/scenario", "/emulator/stats")):
+                    return NOT_FOUND
+                result = (state.scenario if path == "/emulator/scenario"
+                          else {"requests": state.requests, "paths": state.paths})
+        except (ValueError, TypeError, AttributeError) as err:
+            return 400, {"Content-Type": "application/json"}, json.dumps(
+                {"error": str(err)}).encode()
+        return 200, {"Content-Type": "application/json"}, json.dumps(result).encode()
+
+    def _send(self, status: int, headers: Dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        if "Content-Length" not in headers:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: Tuple[str, int], scenario: Dict[str, Any],
+                 provider: str = "ec2") -> None:
+        super().__init__(address, _Handler)
+        self.state = EmulatorState(scenario, provider)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "EmulatorServer":
+        """Serve in a background thread (for tests); ``shutdown()`` stops it."""
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self

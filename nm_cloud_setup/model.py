@@ -1,0 +1,145 @@
+"""Plain, frozen values: what the metadata says, and what a device should hold.
+
+No I/O here and no imports from the rest of the project.  Addresses are
+dotted-quad strings, prefixes ints; MACs are upper case ``AA:BB:CC:DD:EE:FF``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+# Keys of an NM route or rule this project does not model, kept as they came:
+# (key, D-Bus signature, value), sorted by key.
+Extra = Tuple[Tuple[str, str, object], ...]
+
+
+@dataclass(frozen=True)
+class Address:
+    address: str
+    prefix: int
+
+    def __str__(self) -> str:
+        return f"{self.address}/{self.prefix}"
+
+
+@dataclass(frozen=True)
+class Route:
+    dest: str
+    prefix: int
+    next_hop: Optional[str] = None
+    metric: Optional[int] = None
+    table: Optional[int] = None
+    type: Optional[str] = None
+    extra: Extra = ()
+
+    def __str__(self) -> str:
+        text = f"{self.dest}/{self.prefix}"
+        if self.next_hop:
+            text += f" {self.next_hop}"
+        if self.metric is not None:
+            text += f" {self.metric}"
+        if self.table is not None:
+            text += f" table={self.table}"
+        if self.type:
+            text += f" type={self.type}"
+        return text
+
+
+@dataclass(frozen=True)
+class Rule:
+    priority: int
+    table: int
+    from_addr: Optional[str] = None
+    from_len: int = 0
+    suppress_prefixlength: Optional[int] = None
+    extra: Extra = ()
+
+    def __str__(self) -> str:
+        text = f"priority {self.priority}"
+        if self.from_addr:
+            text += f" from {self.from_addr}/{self.from_len}"
+        text += f" table {self.table}"
+        if self.suppress_prefixlength is not None:
+            text += f" suppress_prefixlength {self.suppress_prefixlength}"
+        return text
+
+
+@dataclass(frozen=True)
+class Ipv4Config:
+    """The IPv4 addresses, routes and rules of one device or profile."""
+
+    addresses: Tuple[Address, ...] = ()
+    routes: Tuple[Route, ...] = ()
+    rules: Tuple[Rule, ...] = ()
+
+    def same_as(self, other: "Ipv4Config") -> bool:
+        """Equal where it matters: address order (first = primary), routes and rules as sets."""
+        return (self.addresses == other.addresses
+                and frozenset(self.routes) == frozenset(other.routes)
+                and frozenset(self.rules) == frozenset(other.rules))
+
+
+@dataclass(frozen=True)
+class InterfaceData:
+    """One NIC as the metadata service describes it.
+
+    ``index`` chooses the NIC's routing tables (30200+index, 30400+index).
+    ``error`` is set when its data could not be fetched or parsed: such a NIC
+    keeps whatever configuration it has.
+    """
+
+    mac: str
+    index: int
+    addresses: Tuple[str, ...] = ()
+    subnet: Optional[str] = None
+    gateway: Optional[str] = None
+    local_routes: Tuple[str, ...] = ()
+    error: Optional[str] = None
+
+    @property
+    def valid(self) -> bool:
+        return self.error is None and bool(self.addresses) and self.subnet is not None
+
+
+@dataclass(frozen=True)
+class InstanceData:
+    """What one provider said about the whole instance."""
+
+    provider: str
+    interfaces: Tuple[InterfaceData, ...] = field(default_factory=tuple)
+
+    def by_mac(self, mac: str) -> Optional[InterfaceData]:
+        for iface in self.interfaces:
+            if iface.mac == mac:
+                return iface
+        return None
+
+    @property
+    def failed(self) -> Tuple[InterfaceData, ...]:
+        return tuple(iface for iface in self.interfaces if iface.error is not None)
+
+
+@dataclass(frozen=True)
+class Device:
+    """A local NIC as a backend sees it; ``handle`` is the backend's own reference."""
+
+    mac: str
+    ifname: str
+    handle: str
+
+
+@dataclass(frozen=True)
+class Current:
+    """What a backend reports for one device before applying.
+
+    ``own``: the entries the profile itself holds (always kept).  ``applied``:
+    what is applied now.  ``skip``: why to leave the device alone, in upstream's
+    words, or None.  ``token``: the backend's own data for applying.
+    """
+
+    label: str
+    own: Ipv4Config
+    applied: Ipv4Config
+    skip: Optional[str] = None
+    token: object = None

@@ -1,0 +1,306 @@
+"""The NetworkManager backend: the only dbus-next user, and the only event loop.
+
+A synchronous facade: each method runs its D-Bus calls to completion on a
+private event loop.  It reads devices, applied connections and the profiles'
+own settings, and reapplies IPv4 settings at runtime (profiles on disk stay
+untouched).  Conversions between NetworkManager's ``a{sv}`` entries and the
+model's values live here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Dict, List, Mapping, Optional, TypeVar
+
+from dbus_next import BusType, Message, MessageType, Variant
+from dbus_next.aio import MessageBus
+
+from nm_cloud_setup.config import normalize_mac, parse_bool
+from nm_cloud_setup.errors import (ApplyError, BackendError, NoAppliedConnectionError,
+                                   NotRunningError, VersionMismatchError)
+from nm_cloud_setup.model import Address, Current, Device, Ipv4Config, Route, Rule
+
+LOG = logging.getLogger(__name__)
+
+NM = "org.freedesktop.NetworkManager"
+NM_PATH = "/org/freedesktop/NetworkManager"
+DEVICE = f"{NM}.Device"
+PROPERTIES = "org.freedesktop.DBus.Properties"
+SKIP_KEY = "org.freedesktop.nm-cloud-setup.skip"
+# Ethernet, and veth (libnm's NMDeviceVeth is an NMDeviceEthernet, as upstream counts it).
+DEVICE_TYPES_ETHERNET = (1, 20)
+DEVICE_STATE_UNAVAILABLE = 20
+REAPPLY_PRESERVE_EXTERNAL_IP = 0x1
+ETHERNET = "802-3-ethernet"
+AF_INET = 2
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Applied:
+    """The applied connection's settings and version id, kept to reapply them."""
+
+    settings: Dict[str, Dict[str, Variant]]
+    version_id: int
+
+
+class NetworkManager:
+    """A client of NetworkManager on the system bus (or a given bus address)."""
+
+    def __init__(self, bus_address: Optional[str] = None, session_bus: bool = False,
+                 call_timeout: float = 25.0) -> None:
+        self._address = bus_address
+        self._bus_type = BusType.SESSION if session_bus else BusType.SYSTEM
+        self._timeout = call_timeout
+        self._loop = asyncio.new_event_loop()
+        self._bus: Optional[MessageBus] = None
+        self.calls = 0
+
+    # -- connection ------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Connect, and make sure NetworkManager itself is on the bus."""
+        async def connect() -> MessageBus:
+            # dbus-next binds a bus to the loop running when it is made.
+            return await MessageBus(bus_address=self._address, bus_type=self._bus_type).connect()
+
+        try:
+            self._bus = self._run(connect())
+        except (OSError, ValueError) as err:
+            raise NotRunningError(f"cannot connect to the D-Bus system bus ({err})") from None
+        (has_owner,) = self._run(self._call("/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                            "NameHasOwner", "s", [NM],
+                                            destination="org.freedesktop.DBus"))
+        if not has_owner:
+            raise NotRunningError("NetworkManager is not running")
+
+    def close(self) -> None:
+        if self._bus is not None:
+            self._bus.disconnect()
+            self._bus = None
+        self._loop.close()
+
+    def version(self) -> str:
+        return str(self._run(self._prop(NM_PATH, NM, "Version")))
+
+    # -- reading ---------------------------------------------------------------
+
+    def devices(self, map_interfaces: Mapping[str, str]) -> List[Device]:
+        """Ethernet devices in state unavailable or later, keyed by permanent MAC."""
+        return self._run(self._devices(map_interfaces))
+
+    async def _devices(self, map_interfaces: Mapping[str, str]) -> List[Device]:
+        (paths,) = await self._call(NM_PATH, NM, "GetDevices")
+        props = await asyncio.gather(*(self._call(p, PROPERTIES, "GetAll", "s", [DEVICE])
+                                       for p in paths))
+        result = []
+        for path, (values,) in zip(paths, props):
+            if (values["DeviceType"].value not in DEVICE_TYPES_ETHERNET
+                    or values["State"].value < DEVICE_STATE_UNAVAILABLE):
+                continue
+            ifname = values["Interface"].value
+            mac = map_interfaces.get(ifname)
+            if mac is None:
+                perm = await self._prop(path, f"{DEVICE}.Wired", "PermHwAddress")
+                mac = normalize_mac(perm or "") or normalize_mac(values["HwAddress"].value)
+            if mac is not None:
+                result.append(Device(mac=mac, ifname=ifname, handle=path))
+        return result
+
+    def current(self, device: Device) -> Current:
+        """The applied connection and the profile's own IPv4 settings.
+
+        Raises NoAppliedConnectionError when the device has none.
+        """
+        return self._run(self._current(device))
+
+    async def _current(self, device: Device) -> Current:
+        try:
+            settings, version_id = await self._call(device.handle, DEVICE,
+                                                    "GetAppliedConnection", "u", [0])
+        except _DBusError as err:
+            raise NoAppliedConnectionError(err.message) from None
+        con = settings.get("connection", {})
+        label = f'"{_value(con.get("id"), "")}" ({_value(con.get("uuid"), "")})'
+        user_data = settings.get("user", {}).get("data")
+        skip = None
+        if user_data and parse_bool(user_data.value.get(SKIP_KEY, "no")):
+            skip = f"skip applied connection due to user data {SKIP_KEY}"
+        elif _value(con.get("type"), "") != ETHERNET:
+            skip = "skip applied connection due to type mismatch"
+        elif "ipv4" not in settings:
+            skip = "skip applied connection due to missing IPv4 configuration"
+        own = Ipv4Config() if skip else await self._own_ipv4(device)
+        return Current(label=label, own=own, applied=ipv4_from_settings(settings.get("ipv4", {})),
+                       skip=skip, token=_Applied(settings, version_id))
+
+    async def _own_ipv4(self, device: Device) -> Ipv4Config:
+        active = await self._prop(device.handle, DEVICE, "ActiveConnection")
+        if not active or active == "/":
+            return Ipv4Config()
+        profile = await self._prop(active, f"{NM}.Connection.Active", "Connection")
+        (settings,) = await self._call(profile, f"{NM}.Settings.Connection", "GetSettings")
+        return ipv4_from_settings(settings.get("ipv4", {}))
+
+    # -- writing ---------------------------------------------------------------
+
+    def apply(self, device: Device, current: Current, ipv4: Ipv4Config) -> None:
+        """Reapply the connection of ``current`` with ``ipv4``'s addresses, routes and rules.
+
+        Raises VersionMismatchError when the connection changed meanwhile.
+        """
+        applied = current.token
+        assert isinstance(applied, _Applied)
+        settings = dict(applied.settings)
+        settings["ipv4"] = {**ipv4_settings_without_legacy(settings["ipv4"]),
+                            **ipv4_to_settings(ipv4)}
+        self._run(self._reapply(device, settings, applied.version_id))
+
+    async def _reapply(self, device: Device, settings: Dict, version_id: int) -> None:
+        try:
+            await self._call(device.handle, DEVICE, "Reapply", "a{sa{sv}}tu",
+                             [settings, version_id, REAPPLY_PRESERVE_EXTERNAL_IP])
+        except _DBusError as err:
+            if err.name.endswith(".VersionIdMismatch"):
+                raise VersionMismatchError(err.message) from None
+            if not (err.name.endswith("InvalidArgument") and "flag" in err.message.lower()):
+                raise ApplyError(f"{err.message} ({err.name})") from None
+            LOG.debug("Reapply refused the preserve-external-ip flag (NetworkManager older "
+                      "than 1.41.6): retrying without it")
+            try:
+                await self._call(device.handle, DEVICE, "Reapply", "a{sa{sv}}tu",
+                                 [settings, version_id, 0])
+            except _DBusError as err2:
+                if err2.name.endswith(".VersionIdMismatch"):
+                    raise VersionMismatchError(err2.message) from None
+                raise ApplyError(f"{err2.message} ({err2.name})") from None
+
+    # -- plumbing --------------------------------------------------------------
+
+    def _run(self, coro: Awaitable[T]) -> T:
+        try:
+            return self._loop.run_until_complete(asyncio.wait_for(coro, self._timeout))
+        except asyncio.TimeoutError:
+            raise BackendError(f"NetworkManager did not answer within {self._timeout:g} s") \
+                from None
+        except _DBusError as err:
+            if err.name == "org.freedesktop.DBus.Error.ServiceUnknown":
+                raise NotRunningError("NetworkManager is not running") from None
+            raise BackendError(f"{err.message} ({err.name})") from None
+        except EOFError:
+            raise NotRunningError("the D-Bus connection was closed") from None
+
+    async def _call(self, path: str, interface: str, member: str, signature: str = "",
+                    body: Optional[List[Any]] = None, destination: str = NM) -> List[Any]:
+        if self._bus is None:
+            raise BackendError("not connected to NetworkManager")
+        self.calls += 1
+        reply = await self._bus.call(Message(destination=destination, path=path,
+                                             interface=interface, member=member,
+                                             signature=signature, body=body or []))
+        if reply.message_type == MessageType.ERROR:
+            raise _DBusError(reply.error_name or "", str(reply.body[0]) if reply.body else "")
+        return reply.body
+
+    async def _prop(self, path: str, interface: str, name: str) -> Any:
+        (value,) = await self._call(path, PROPERTIES, "Get", "ss", [interface, name])
+        return value.value
+
+
+class _DBusError(Exception):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.name = name
+        self.message = message
+
+
+def _value(variant: Optional[Variant], default: Any) -> Any:
+    return default if variant is None else variant.value
+
+
+# -- conversions between NetworkManager's settings and the model ---------------
+
+_ROUTE_KEYS = {"dest": "s", "prefix": "u", "next-hop": "s", "metric": "u", "table": "u",
+               "type": "s"}
+_RULE_KEYS = {"priority": "u", "table": "u", "from": "s", "from-len": "y",
+              "suppress-prefixlength": "i", "family": "i"}
+
+
+def ipv4_from_settings(ipv4: Mapping[str, Variant]) -> Ipv4Config:
+    """The addresses, routes and rules of an ``ipv4`` setting (new-style keys)."""
+    addresses = tuple(Address(e["address"].value, e["prefix"].value)
+                      for e in _value(ipv4.get("address-data"), []))
+    routes = tuple(_route(e) for e in _value(ipv4.get("route-data"), []))
+    rules = tuple(_rule(e) for e in _value(ipv4.get("routing-rules"), []))
+    return Ipv4Config(addresses, routes, rules)
+
+
+def _extra(entry: Mapping[str, Variant], known: Mapping[str, str]) -> tuple:
+    return tuple(sorted((k, v.signature, _hashable(v.value))
+                        for k, v in entry.items() if k not in known))
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
+def _route(e: Mapping[str, Variant]) -> Route:
+    return Route(dest=e["dest"].value, prefix=e["prefix"].value,
+                 next_hop=_value(e.get("next-hop"), None), metric=_value(e.get("metric"), None),
+                 table=_value(e.get("table"), None), type=_value(e.get("type"), None),
+                 extra=_extra(e, _ROUTE_KEYS))
+
+
+def _rule(e: Mapping[str, Variant]) -> Rule:
+    return Rule(priority=_value(e.get("priority"), 0), table=_value(e.get("table"), 0),
+                from_addr=_value(e.get("from"), None), from_len=_value(e.get("from-len"), 0),
+                suppress_prefixlength=_value(e.get("suppress-prefixlength"), None),
+                extra=_extra(e, _RULE_KEYS))
+
+
+def ipv4_settings_without_legacy(ipv4: Mapping[str, Variant]) -> Dict[str, Variant]:
+    """Drop ``addresses``/``routes``: NetworkManager prefers them over the new keys."""
+    return {k: v for k, v in ipv4.items() if k not in ("addresses", "routes")}
+
+
+def ipv4_to_settings(config: Ipv4Config) -> Dict[str, Variant]:
+    addresses = [{"address": Variant("s", a.address), "prefix": Variant("u", a.prefix)}
+                 for a in config.addresses]
+    return {
+        "address-data": Variant("aa{sv}", addresses),
+        "route-data": Variant("aa{sv}", [_route_entry(r) for r in config.routes]),
+        "routing-rules": Variant("aa{sv}", [_rule_entry(r) for r in config.rules]),
+    }
+
+
+def _route_entry(route: Route) -> Dict[str, Variant]:
+    entry = {"dest": Variant("s", route.dest), "prefix": Variant("u", route.prefix)}
+    for key, value in (("next-hop", route.next_hop), ("metric", route.metric),
+                       ("table", route.table), ("type", route.type)):
+        if value is not None:
+            entry[key] = Variant(_ROUTE_KEYS[key], value)
+    entry.update(_extra_entries(route.extra))
+    return entry
+
+
+def _rule_entry(rule: Rule) -> Dict[str, Variant]:
+    entry = {"family": Variant("i", AF_INET), "priority": Variant("u", rule.priority)}
+    if rule.table:
+        entry["table"] = Variant("u", rule.table)
+    if rule.from_addr is not None:
+        entry["from"] = Variant("s", rule.from_addr)
+        entry["from-len"] = Variant("y", rule.from_len)
+    if rule.suppress_prefixlength is not None:
+        entry["suppress-prefixlength"] = Variant("i", rule.suppress_prefixlength)
+    entry.update(_extra_entries(rule.extra))
+    return entry
+
+
+def _extra_entries(extra: tuple) -> Dict[str, Variant]:
+    return {key: Variant(sig, list(value) if isinstance(value, tuple) else value)
+            for key, sig, value in extra}

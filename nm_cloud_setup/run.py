@@ -1,0 +1,245 @@
+"""The pipeline: detect -> list devices -> get config -> plan -> apply, device by device.
+
+Log lines keep upstream nm-cloud-setup's wording (see the project README).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, List, Optional, Protocol, Sequence, Tuple
+
+from nm_cloud_setup import __version__, plan
+from nm_cloud_setup.config import PROVIDERS as PROVIDER_KEYS, Settings
+from nm_cloud_setup.errors import (BackendError, Cancelled, CloudSetupError,
+                                   NoAppliedConnectionError, NotRunningError,
+                                   VersionMismatchError)
+from nm_cloud_setup.model import Current, Device, InstanceData, InterfaceData, Ipv4Config
+
+LOG = logging.getLogger(__name__)
+
+MAX_REAPPLY_TRIES = 5
+DETECT_NAMES = {"ec2": "ec2", "azure": "azure", "gcp": "GCP", "aliyun": "aliyun", "oci": "oci"}
+
+
+class Backend(Protocol):
+    name: str
+
+    def devices(self, map_interfaces: dict) -> List[Device]: ...
+
+    def current(self, device: Device) -> Current: ...
+
+    def apply(self, device: Device, current: Current, ipv4: Ipv4Config) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Cancellation:
+    """SIGTERM handling: cancel at once, except inside ``critical()``, where it waits."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._depth = 0
+
+    def request(self) -> None:
+        self.requested = True
+        if self._depth == 0:
+            raise Cancelled("cancelled by SIGTERM before reconfiguration")
+
+    def check(self) -> None:
+        if self.requested:
+            raise Cancelled("cancelled by SIGTERM; the device in hand was finished first")
+
+    @contextlib.contextmanager
+    def critical(self) -> Iterator[None]:
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        self.check()
+
+
+@dataclass
+class Outcome:
+    provider: Optional[str] = None
+    changed: List[str] = field(default_factory=list)
+    errors: List[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class Pipeline:
+    """The collaborators of a run, each with side effects, passed in."""
+
+    settings: Settings
+    make_provider: Callable[[str], object]
+    make_backend: Callable[[], Backend]
+    cancel: Cancellation = field(default_factory=Cancellation)
+
+
+def run(pipe: Pipeline) -> Outcome:
+    LOG.debug("nm-cloud-setup %s starting...", __version__)
+    outcome = Outcome()
+    provider = detect(pipe)
+    if provider is None:
+        LOG.info("no provider detected")
+        return outcome
+    outcome.provider = provider.name
+    try:
+        backend = pipe.make_backend()
+    except NotRunningError as err:
+        LOG.info("NetworkManager is not running")
+        outcome.errors.append(str(err))
+        return outcome
+    except BackendError as err:
+        LOG.info("failure to talk to NetworkManager: %s", err)
+        outcome.errors.append(f"failure to talk to NetworkManager: {err}")
+        return outcome
+    try:
+        _configure(pipe, provider, backend, outcome)
+    finally:
+        backend.close()
+    return outcome
+
+
+def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> None:
+    settings = pipe.settings
+    if settings.map_interfaces_raw is not None:
+        LOG.debug('test: map interfaces via NM_CLOUD_SETUP_MAP_INTERFACES="%s"',
+                  settings.map_interfaces_raw)
+        for ifname, mac in settings.map_interfaces.items():
+            LOG.debug('test: map "%s" -> %s', ifname, mac)
+    devices = backend.devices(settings.map_interfaces)
+    LOG.debug("found interfaces: %s", ", ".join(sorted(d.mac for d in devices)) or "none")
+    LOG.debug("get-config: starting")
+    try:
+        instance = provider.get_config({d.mac: d.ifname for d in devices})
+    except CloudSetupError as err:
+        if isinstance(err, Cancelled):
+            LOG.debug("get-config: cancelled")
+            raise
+        LOG.debug("get-config: failed: %s", err)
+        LOG.debug("failure to get meta data: %s", err)
+        outcome.errors.append(f"failure to get meta data from {provider.name}: {err}")
+        return
+    LOG.debug("get-config: success")
+    LOG.debug("meta data received")
+    pipe.cancel.check()
+    configure_all(backend, instance, devices, pipe.cancel, outcome)
+    if outcome.changed:
+        LOG.info("some changes were applied for provider %s", provider.name)
+    else:
+        LOG.debug("no changes were applied for provider %s", provider.name)
+
+
+def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[Device],
+                  cancel: Cancellation, outcome: Outcome) -> None:
+    single = plan.is_single_address(instance)
+    by_mac = {d.mac: d for d in devices}
+    for iface in instance.interfaces:
+        if iface.error is not None:
+            LOG.debug("config device %s: skip because meta data not successfully fetched",
+                      iface.mac)
+            LOG.warning("config device %s: keeping its configuration: %s", iface.mac,
+                        iface.error)
+            outcome.errors.append(f"{iface.mac}: {iface.error}")
+            continue
+        if single and instance.failed:
+            LOG.warning("config device %s: not changed: other NICs' data is missing, so it is "
+                        "unknown whether this instance has several addresses", iface.mac)
+            continue
+        if iface.index >= plan.MAX_INTERFACES:
+            LOG.debug("config device %s: skip because number of supported interfaces reached",
+                      iface.mac)
+            continue
+        device = by_mac.get(iface.mac)
+        if device is None:
+            LOG.debug("config device %s: skip because device not found", iface.mac)
+            continue
+        with cancel.critical():
+            changed, error = configure_device(backend, device, iface, single)
+        if changed:
+            outcome.changed.append(device.ifname)
+        if error:
+            outcome.errors.append(f"{device.ifname} ({iface.mac}): {error}")
+
+
+def configure_device(backend: Backend, device: Device, iface: InterfaceData,
+                     single: bool) -> Tuple[bool, Optional[str]]:
+    """Bring one device to its planned state; (changed, error)."""
+    mac = iface.mac
+    LOG.debug('config device %s: configuring "%s" (%s)...', mac, device.ifname, device.handle)
+    for _ in range(MAX_REAPPLY_TRIES):
+        try:
+            current = backend.current(device)
+        except NoAppliedConnectionError as err:
+            LOG.debug("config device %s: device has no applied connection (%s). Skip", mac, err)
+            return False, None
+        except BackendError as err:
+            return False, f"cannot read the device: {err}"
+        if current.skip:
+            LOG.debug("config device %s: %s", mac, current.skip)
+            return False, None
+        wanted = plan.desired(iface, current.own, single)
+        if wanted.same_as(current.applied):
+            reason = " because there are not multiple IP addresses" if single else ""
+            LOG.debug("config device %s: device needs no update to applied connection %s%s. "
+                      "Skip", mac, current.label, reason)
+            return False, None
+        LOG.debug("config device %s: reapply connection %s", mac, current.label)
+        try:
+            backend.apply(device, current, wanted)
+        except VersionMismatchError:
+            LOG.debug("config device %s: applied connection changed in the meantime. Retry...",
+                      mac)
+            continue
+        except BackendError as err:
+            LOG.debug("config device %s: failure to reapply connection %s: %s", mac,
+                      current.label, err)
+            return False, f"failure to reapply connection {current.label}: {err}"
+        LOG.debug("config device %s: connection %s reapplied", mac, current.label)
+        return True, None
+    return False, (f"the applied connection changed {MAX_REAPPLY_TRIES} times while it was "
+                   "being updated; giving up until the next run")
+
+
+def detect(pipe: Pipeline):
+    """Probe the enabled providers at once; the first to answer wins."""
+    enabled = []
+    for key in PROVIDER_KEYS:
+        name = DETECT_NAMES[key]
+        LOG.debug("start detecting %s provider...", name)
+        if key not in pipe.settings.enabled:
+            LOG.info("provider %s not detected: provider is disabled", name)
+            continue
+        enabled.append(pipe.make_provider(key))
+    if len(enabled) == 1:
+        return _detect_one(enabled[0])
+    results: "queue.Queue" = queue.Queue()
+    for provider in enabled:
+        threading.Thread(target=lambda p=provider: results.put(_detect_one(p)),
+                         daemon=True).start()
+    for _ in enabled:
+        winner = results.get()
+        if winner is not None:
+            return winner
+    return None
+
+
+def _detect_one(provider):
+    try:
+        provider.detect()
+    except CloudSetupError as err:
+        if isinstance(err, Cancelled):
+            raise
+        LOG.info("provider %s not detected: %s", provider.name, err)
+        return None
+    LOG.info("provider %s detected", provider.name)
+    return provider
