@@ -157,6 +157,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = fault.get("body", "").encode("latin-1")
         headers = {"Content-Type": "text/plain", **fault.get("headers", {})}
+        if "Content-Length" in headers:  # a body cut short: close after it
+            self.close_connection = True
         self._send(int(fault.get("status", 500)), headers, body)
 
     def _control(self, method: str, path: str, body: bytes) -> Answer:
@@ -200,6 +202,9 @@ class EmulatorServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.state = EmulatorState(scenario, provider)
 
+    def handle_error(self, request, client_address) -> None:
+        pass  # a client that hung up (timeouts, size caps) is part of the tests
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
@@ -207,5 +212,5 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def start(self) -> "EmulatorServer":
         """Serve in a background thread (for tests); ``shutdown()`` stops it."""
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
         return self

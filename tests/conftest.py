@@ -1,0 +1,78 @@
+"""Shared fixtures: the emulator on loopback, and a real NetworkManager in a namespace.
+
+Tests marked ``root`` need root, network namespaces and NetworkManager,
+dnsmasq and dbus-daemon.  Where those are missing they are skipped with the
+reason, except when ``NCS_REQUIRE_ALL=1`` (set by .ci/run): then they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Dict, Iterator, List
+
+import pytest
+
+from nm_cloud_setup.emulator import scenario as scenarios
+from nm_cloud_setup.emulator.sandbox import Nic, Sandbox, missing_tools
+from nm_cloud_setup.emulator.server import EmulatorServer
+
+REQUIRE_ALL = os.environ.get("NCS_REQUIRE_ALL") == "1"
+
+
+def _unavailable(with_nm: bool = True) -> str:
+    if os.geteuid() != 0:
+        return "needs root (network namespaces)"
+    missing = missing_tools(with_nm)
+    if missing:
+        return f"needs {', '.join(missing)} (apt-get install network-manager dnsmasq-base)"
+    return ""
+
+
+def require_root(with_nm: bool = True) -> None:
+    reason = _unavailable(with_nm)
+    if reason:
+        if REQUIRE_ALL:
+            pytest.fail(f"NCS_REQUIRE_ALL=1 but this test {reason}")
+        pytest.skip(reason)
+
+
+def sandbox_nics(count: int) -> List[Nic]:
+    """The sandbox NICs matching ``scenarios.generate(count, ...)``'s primaries."""
+    nics = []
+    for number in range(count):
+        data = scenarios.nic(number, 1)
+        nics.append(Nic(f"eth{number + 1}", data["mac"], data["addresses"][0], data["subnet"]))
+    return nics
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorServer]:
+    server = EmulatorServer(("127.0.0.1", 0), scenarios.generate(2, 3)).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def nm_sandbox_session() -> Iterator[Sandbox]:
+    require_root()
+    with Sandbox(sandbox_nics(2)) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def nm_sandbox(nm_sandbox_session: Sandbox) -> Sandbox:
+    """The NetworkManager sandbox with fresh DHCP profiles on eth1 and eth2."""
+    nm_sandbox_session.reset_profiles()
+    return nm_sandbox_session
+
+
+def run_tool(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
+             timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``nm-cloud-setup`` for EC2 against ``url`` and the sandbox's NetworkManager."""
+    env = sandbox.env(NM_CLOUD_SETUP_EC2="yes", NM_CLOUD_SETUP_EC2_HOST=url,
+                      NM_CLOUD_SETUP_LOG="TRACE", **(extra or {}))
+    return subprocess.run([sys.executable, "-m", "nm_cloud_setup"], env=env,
+                          capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,54 @@
+"""Kernel state of a sandbox, normalised for comparison, and upstream's expected layout."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Dict, List, Set, Tuple
+
+from nm_cloud_setup.emulator.sandbox import Sandbox
+
+Rule = Tuple[int, str, str]
+Route = Tuple[str, str, str, str, int]
+
+
+def policy_rules(sandbox: Sandbox) -> Set[Rule]:
+    """(priority, from, table) of the rules in nm-cloud-setup's range 30000-30999."""
+    result = set()
+    for rule in sandbox.rules():
+        if 30000 <= rule.get("priority", 0) < 31000:
+            src = rule.get("src", "all")
+            if rule.get("srclen") not in (None, 32):
+                src += f"/{rule['srclen']}"
+            table = rule.get("table", "")
+            if "suppress_prefixlen" in rule:
+                table += f" suppress_prefixlength {rule['suppress_prefixlen']}"
+            result.add((rule["priority"], src, table))
+    return result
+
+
+def policy_routes(sandbox: Sandbox) -> Set[Route]:
+    """(table, dst, gateway, dev, metric) of the routes in tables 30000-30999."""
+    result = set()
+    for route in sandbox.routes():
+        table = str(route.get("table", "main"))
+        if table.isdigit() and 30000 <= int(table) < 31000:
+            result.add((table, route["dst"], route.get("gateway", ""), route["dev"],
+                        route.get("metric", 0)))
+    return result
+
+
+def expected_layout(interfaces: List[dict], ifnames: Dict[str, str]) -> Tuple[Set, Set]:
+    """Upstream's rules and routes for ``interfaces`` (scenario entries), MAC -> ifname."""
+    rules: Set[Rule] = set()
+    routes: Set[Route] = set()
+    for iface in interfaces:
+        idx = iface["device_number"]
+        net = ipaddress.ip_network(iface["subnet"])
+        dev = ifnames[iface["mac"].upper()]
+        for address in iface["addresses"]:
+            rules.add((30200 + idx, address, str(30200 + idx)))
+            rules.add((30400 + idx, address, str(30400 + idx)))
+        rules.add((30350, "all", "main suppress_prefixlength 0"))
+        routes.add((str(30200 + idx), str(net), "", dev, 10))
+        routes.add((str(30400 + idx), "default", str(net.network_address + 1), dev, 10))
+    return rules, routes

@@ -1,0 +1,62 @@
+"""Dependency direction, and each third-party library in exactly one module."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Dict, Set
+
+PACKAGE = Path(__file__).resolve().parent.parent / "nm_cloud_setup"
+THIRD_PARTY = {"requests": "http_client", "dbus_next": "nm", "pyroute2": "netlink",
+               "tenacity": "http_client"}
+CLICK_USERS = {"cli", "emulator.__main__"}
+
+
+def imports() -> Dict[str, Set[str]]:
+    """module (dotted, relative to the package) -> top-level names it imports."""
+    result = {}
+    for path in PACKAGE.rglob("*.py"):
+        module = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+        result[module] = names
+    return result
+
+
+def test_each_third_party_library_has_one_home():
+    for module, names in imports().items():
+        for name in names:
+            top = name.split(".")[0]
+            if top in THIRD_PARTY:
+                assert module == THIRD_PARTY[top], f"{module} imports {top}"
+            if top == "click":
+                assert module in CLICK_USERS, f"{module} imports click"
+
+
+def test_layers():
+    for module, names in imports().items():
+        ours = {n[len("nm_cloud_setup."):] for n in names if n.startswith("nm_cloud_setup.")}
+        if module in ("model", "errors"):
+            assert not ours, f"{module} must import nothing of the project"
+        if module == "plan":
+            assert ours <= {"model"}
+        if module.startswith("providers"):
+            assert not ours & {"nm", "netlink", "run", "cli"}, module
+        if module in ("nm", "netlink"):
+            assert not any(o.startswith("providers") for o in ours), module
+            assert not ours & {"run", "cli", "http_client"}, module
+
+
+def test_only_the_cli_reads_the_environment():
+    for path in PACKAGE.rglob("*.py"):
+        module = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+        if module in ("cli",) or module.startswith("emulator."):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                assert not (node.value.id == "os" and node.attr in ("environ", "getenv")), \
+                    f"{module} reads the environment"

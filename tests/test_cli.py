@@ -1,0 +1,80 @@
+"""The command as users run it: environment in, log lines and exit status out."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from nm_cloud_setup import __version__
+
+
+def tool(env, timeout=60, **kw):
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("NM_CLOUD_SETUP", "DBUS"))}
+    return subprocess.run([sys.executable, "-m", "nm_cloud_setup", *kw.get("args", [])],
+                          env={**base, **env}, capture_output=True, text=True, timeout=timeout)
+
+
+def test_no_provider_enabled_exits_zero():
+    result = tool({"NM_CLOUD_SETUP_LOG": "DEBUG"})
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith(f"<debug> nm-cloud-setup {__version__} starting...")
+    assert "<info> provider ec2 not detected: provider is disabled" in result.stdout
+    assert "<info> provider GCP not detected: provider is disabled" in result.stdout
+    assert lines[-1].endswith("<info> no provider detected")
+
+
+def test_default_log_level_is_quiet():
+    assert tool({}).stdout == ""
+
+
+def test_malformed_variable_warns_and_uses_default():
+    result = tool({"NM_CLOUD_SETUP_EC2": "perhaps"})
+    assert result.returncode == 0
+    assert 'NM_CLOUD_SETUP_EC2="perhaps" is not a boolean' in result.stdout
+    assert "<warn>" in result.stdout
+
+
+def test_provider_not_answering_is_not_detected(emulator):
+    with emulator.state.lock:
+        emulator.state.rules = [{"match": "/", "status": 404}]
+    result = tool({"NM_CLOUD_SETUP_EC2": "yes", "NM_CLOUD_SETUP_EC2_HOST": emulator.url,
+                   "NM_CLOUD_SETUP_LOG": "INFO"})
+    assert result.returncode == 0
+    assert "provider ec2 not detected: " in result.stdout
+    assert "no provider detected" in result.stdout
+
+
+def test_networkmanager_not_running(emulator, tmp_path):
+    result = tool({"NM_CLOUD_SETUP_EC2": "yes", "NM_CLOUD_SETUP_EC2_HOST": emulator.url,
+                   "NM_CLOUD_SETUP_LOG": "INFO", "NM_CLOUD_SETUP_BACKEND": "nm",
+                   "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"})
+    assert "<info> provider ec2 detected" in result.stdout
+    assert "<info> NetworkManager is not running" in result.stdout
+    assert result.returncode == 1
+    assert result.stderr.startswith("nm-cloud-setup: error:")
+
+
+def test_sigterm_during_fetch_cancels_promptly(emulator):
+    with emulator.state.lock:
+        emulator.state.latency = 3.0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NM_CLOUD_SETUP")}
+    env.update({"NM_CLOUD_SETUP_EC2": "yes", "NM_CLOUD_SETUP_EC2_HOST": emulator.url,
+                "NM_CLOUD_SETUP_LOG": "DEBUG"})
+    proc = subprocess.Popen([sys.executable, "-m", "nm_cloud_setup"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert time.monotonic() - started < 2.0
+    assert proc.returncode == 1
+    assert "cancelled by SIGTERM" in err
+
+
+def test_help_and_version():
+    assert "NM_CLOUD_SETUP_EC2" in tool({}, args=["--help"]).stdout
+    assert __version__ in tool({}, args=["--version"]).stdout

@@ -1,0 +1,79 @@
+"""Settings from the environment: upstream's names, boolean forms and defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from nm_cloud_setup.config import Settings, normalize_mac
+
+
+@pytest.mark.parametrize("value, enabled", [
+    ("yes", True), ("YES", True), ("y", True), ("true", True), ("True", True), ("1", True),
+    ("no", False), ("n", False), ("false", False), ("0", False), ("", False),
+])
+def test_provider_booleans(value, enabled):
+    settings = Settings.from_env({"NM_CLOUD_SETUP_EC2": value})
+    assert ("ec2" in settings.enabled) is enabled
+    assert settings.warnings == ()
+
+
+def test_all_providers_off_by_default():
+    assert Settings.from_env({}).enabled == ()
+    assert Settings.from_env({}).log_level == "WARN"
+
+
+def test_malformed_boolean_warns_naming_variable_and_value():
+    settings = Settings.from_env({"NM_CLOUD_SETUP_AZURE": "maybe"})
+    assert settings.enabled == ()
+    assert len(settings.warnings) == 1
+    assert 'NM_CLOUD_SETUP_AZURE="maybe"' in settings.warnings[0]
+    assert "default (no)" in settings.warnings[0]
+
+
+@pytest.mark.parametrize("raw, level", [
+    ("TRACE", "TRACE"), ("debug", "DEBUG"), ("info", "INFO"), ("WARN", "WARN"),
+    ("warning", "WARN"), ("ERR", "ERR"), ("error", "ERR"), ("OFF", "OFF"), ("", "WARN"),
+])
+def test_log_levels(raw, level):
+    assert Settings.from_env({"NM_CLOUD_SETUP_LOG": raw}).log_level == level
+
+
+def test_bad_log_level_warns():
+    settings = Settings.from_env({"NM_CLOUD_SETUP_LOG": "loud"})
+    assert settings.log_level == "WARN"
+    assert 'NM_CLOUD_SETUP_LOG="loud"' in settings.warnings[0]
+
+
+def test_host_override():
+    settings = Settings.from_env({"NM_CLOUD_SETUP_EC2_HOST": "http://127.0.0.1:8000/"})
+    assert settings.hosts == {"ec2": "http://127.0.0.1:8000"}
+    bad = Settings.from_env({"NM_CLOUD_SETUP_EC2_HOST": "ftp://x/y z"})
+    assert bad.hosts == {} and "NM_CLOUD_SETUP_EC2_HOST" in bad.warnings[0]
+
+
+def test_map_interfaces():
+    settings = Settings.from_env(
+        {"NM_CLOUD_SETUP_MAP_INTERFACES": "eth0=aa:bb:cc:dd:ee:ff; eth1=00-11-22-33-44-55;bad"})
+    assert settings.map_interfaces == {"eth0": "AA:BB:CC:DD:EE:FF", "eth1": "00:11:22:33:44:55"}
+    assert len(settings.warnings) == 1 and '"bad"' in settings.warnings[0]
+
+
+def test_allow_new_conn_defaults_per_provider():
+    assert Settings.from_env({}).allow_new_conn is None
+    assert Settings.from_env({"NM_CLOUD_SETUP_ALLOW_NEW_CONN": "no"}).allow_new_conn is False
+
+
+def test_bus_selection():
+    env = {"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/s", "DBUS_SESSION_BUS_ADDRESS": "unix:path=/u"}
+    assert Settings.from_env(env).bus_address == "unix:path=/s"
+    session = Settings.from_env({**env, "LIBNM_USE_SESSION_BUS": "1"})
+    assert session.session_bus and session.bus_address == "unix:path=/u"
+
+
+@pytest.mark.parametrize("text, mac", [
+    ("000D3A5D2D66", "00:0D:3A:5D:2D:66"), ("0a:1b:2c:3d:4e:5f", "0A:1B:2C:3D:4E:5F"),
+    ("0a-1b-2c-3d-4e-5f", "0A:1B:2C:3D:4E:5F"), ("0a:1b:2c:3d:4e", None), ("zz" * 6, None),
+    ("", None), ("0a:1b:2c:3d:4e:5f:60", None),
+])
+def test_normalize_mac(text, mac):
+    assert normalize_mac(text) == mac

@@ -1,0 +1,93 @@
+"""EC2 response parsers: recorded shapes and malformed input."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, strategies as st
+
+from nm_cloud_setup.errors import CloudSetupError, MetadataError
+from nm_cloud_setup.providers.ec2 import parse_interface, parse_mac_list
+
+MAC = "0A:1B:2C:3D:4E:5F"
+
+
+def test_mac_list():
+    assert parse_mac_list("0a:1b:2c:3d:4e:5f/\n02:00:00:00:00:02/\n") == [
+        MAC, "02:00:00:00:00:02"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ("", "empty"),
+    ("\n\n", "empty"),
+    ("not-a-mac/\n", "invalid MAC"),
+    ("0a:1b:2c:3d:4e:5f/\n0A:1B:2C:3D:4E:5F/\n", "duplicate MAC"),
+    ("<html>oops</html>", "invalid MAC"),
+])
+def test_bad_mac_lists(body, message):
+    with pytest.raises(MetadataError, match=message):
+        parse_mac_list(body)
+
+
+def good(**over):
+    values = {"device-number": "1", "local-ipv4s": "10.0.1.10\n10.0.1.11",
+              "subnet-ipv4-cidr-block": "10.0.1.0/24"}
+    values.update(over)
+    return values
+
+
+def test_interface():
+    data = parse_interface(MAC, 5, good())
+    assert (data.index, data.addresses, data.subnet) == (1, ("10.0.1.10", "10.0.1.11"),
+                                                         "10.0.1.0/24")
+
+
+def test_missing_device_number_uses_listing_position():
+    assert parse_interface(MAC, 5, good(**{"device-number": None})).index == 5
+
+
+def test_duplicate_addresses_are_dropped_primary_first():
+    data = parse_interface(MAC, 0, good(**{"local-ipv4s": "10.0.1.11\n10.0.1.10\n10.0.1.11\n"}))
+    assert data.addresses == ("10.0.1.11", "10.0.1.10")
+
+
+@pytest.mark.parametrize("key, body, message", [
+    ("local-ipv4s", "", "empty address list"),
+    ("local-ipv4s", "10.0.1.300", "invalid IPv4 address '10.0.1.300'"),
+    ("local-ipv4s", "fe80::1", "invalid IPv4 address"),
+    ("local-ipv4s", "0.0.0.0", "cannot be assigned"),
+    ("local-ipv4s", "127.0.0.1", "cannot be assigned"),
+    ("local-ipv4s", "224.0.0.5", "cannot be assigned"),
+    ("local-ipv4s", "169.254.169.254", "cannot be assigned"),
+    ("local-ipv4s", "10.0.2.10", "outside the NIC's subnet"),
+    ("local-ipv4s", "\n".join(f"10.0.{i // 250}.{i % 250 + 1}" for i in range(2000)),
+     "more than 1024"),
+    ("local-ipv4s", None, "local-ipv4s not \\(yet\\) available"),
+    ("subnet-ipv4-cidr-block", "10.0.1.0/33", "invalid IPv4 subnet"),
+    ("subnet-ipv4-cidr-block", "10.0.1.0", "no usable prefix"),
+    ("subnet-ipv4-cidr-block", "0.0.0.0/0", "no usable prefix"),
+    ("subnet-ipv4-cidr-block", "garbage", "invalid IPv4 subnet"),
+    ("subnet-ipv4-cidr-block", None, "not \\(yet\\) available"),
+    ("device-number", "-1", "invalid device-number"),
+    ("device-number", "one", "invalid device-number"),
+    ("device-number", "99999999", "invalid device-number"),
+])
+def test_bad_interface_values(key, body, message):
+    with pytest.raises(MetadataError, match=message):
+        parse_interface(MAC, 0, good(**{key: body}))
+
+
+@given(st.text(max_size=300))
+def test_arbitrary_mac_list_raises_only_metadata_error(body):
+    try:
+        parse_mac_list(body)
+    except CloudSetupError:
+        pass
+
+
+@given(st.text(max_size=200), st.text(max_size=60), st.text(max_size=10))
+def test_arbitrary_interface_raises_only_metadata_error(ips, subnet, number):
+    try:
+        parse_interface(MAC, 0, {"local-ipv4s": ips, "subnet-ipv4-cidr-block": subnet,
+                                 "device-number": number})
+    except CloudSetupError:
+        pass

@@ -1,0 +1,103 @@
+"""The EC2 provider against the emulator: tokens, counts, per-NIC failures."""
+
+from __future__ import annotations
+
+import pytest
+
+from nm_cloud_setup.emulator import scenario as scenarios
+from nm_cloud_setup.errors import CloudSetupError
+from nm_cloud_setup.http_client import HttpClient, RetryPolicy
+from nm_cloud_setup.providers.ec2 import Ec2
+
+MACS = {"02:00:00:00:00:01": "eth1", "02:00:00:00:00:02": "eth2"}
+
+
+def provider_for(emulator, scenario=None, attempts=1):
+    if scenario is not None:
+        with emulator.state.lock:
+            emulator.state.scenario = scenario
+    return Ec2(HttpClient(emulator.url, policy=RetryPolicy(attempts=attempts)))
+
+
+@pytest.mark.parametrize("tokens", scenarios.TOKEN_MODES)
+def test_token_modes(emulator, tokens):
+    ec2 = provider_for(emulator, scenarios.generate(2, 3, tokens))
+    ec2.detect()
+    instance = ec2.get_config(MACS)
+    assert [i.addresses for i in instance.interfaces] == [
+        ("172.31.16.10", "172.31.16.11", "172.31.16.12"),
+        ("172.31.32.10", "172.31.32.11", "172.31.32.12")]
+    assert [i.index for i in instance.interfaces] == [0, 1]
+    assert not instance.failed
+
+
+def test_request_count_is_two_plus_three_per_nic(emulator):
+    ec2 = provider_for(emulator)
+    ec2.detect()
+    ec2.get_config(MACS)
+    assert emulator.state.requests == 2 + 3 * 2  # token, listing, 3 keys per NIC
+
+
+def test_stale_token_is_fetched_again_once(emulator):
+    ec2 = provider_for(emulator, scenarios.generate(2, 1, "required"))
+    ec2.detect()
+    with emulator.state.lock:
+        emulator.state.api.tokens.clear()  # every token expired
+    assert len(ec2.get_config(MACS).interfaces) == 2
+    assert emulator.state.paths["/latest/api/token"] == 2
+
+
+def test_only_local_macs_are_fetched(emulator):
+    ec2 = provider_for(emulator)
+    ec2.detect()
+    instance = ec2.get_config({"02:00:00:00:00:02": "eth2"})
+    assert [i.mac for i in instance.interfaces] == ["02:00:00:00:00:02"]
+    assert not any("00:00:00:01/" in path for path in emulator.state.paths)
+
+
+def test_a_failing_nic_is_reported_and_the_other_still_parsed(emulator):
+    ec2 = provider_for(emulator)
+    ec2.detect()
+    with emulator.state.lock:
+        emulator.state.rules = [{"match": "00:00:00:02/subnet", "status": 500}]
+    instance = ec2.get_config(MACS)
+    good, bad = instance.interfaces
+    assert good.valid and len(good.addresses) == 3
+    assert bad.error is not None and "HTTP 500" in bad.error and not bad.valid
+
+
+def test_nic_without_keys_yet_is_an_error_not_empty(emulator):
+    """Right after a hot-plug the MAC is listed but its keys answer 404."""
+    ec2 = provider_for(emulator)
+    ec2.detect()
+    with emulator.state.lock:
+        emulator.state.rules = [{"match": "00:00:00:02/local-ipv4s", "status": 404}]
+    bad = ec2.get_config(MACS).interfaces[1]
+    assert "not (yet) available" in bad.error
+
+
+def test_duplicate_device_numbers_leave_the_later_nic_alone(emulator):
+    scenario = scenarios.generate(2, 2)
+    scenario["interfaces"][1]["device_number"] = 0  # hot-plugged, reads 0 for a moment
+    ec2 = provider_for(emulator, scenario)
+    ec2.detect()
+    first, second = ec2.get_config(MACS).interfaces
+    assert first.valid and first.index == 0
+    assert "also that of 02:00:00:00:00:01" in second.error
+
+
+@pytest.mark.parametrize("body", ["", "<html>garbage</html>", "\x00\x01\x02"])
+def test_garbled_listing_fails_the_whole_fetch(emulator, body):
+    ec2 = provider_for(emulator)
+    ec2.detect()
+    with emulator.state.lock:
+        emulator.state.rules = [{"match": "interfaces/macs/", "status": 200, "body": body}]
+    with pytest.raises(CloudSetupError):
+        ec2.get_config(MACS)
+
+
+def test_not_ec2(emulator):
+    with emulator.state.lock:
+        emulator.state.rules = [{"match": "/", "status": 404}]
+    with pytest.raises(CloudSetupError):
+        provider_for(emulator).detect()

@@ -1,0 +1,158 @@
+"""The planner: upstream's layout, deduplication, and stability properties."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from nm_cloud_setup import plan
+from nm_cloud_setup.model import Address, InstanceData, InterfaceData, Ipv4Config, Route, Rule
+
+
+def iface(index=0, addresses=("10.0.1.10", "10.0.1.11"), subnet="10.0.1.0/24", **kw):
+    return InterfaceData("02:00:00:00:00:01", index, tuple(addresses), subnet, **kw)
+
+
+def test_upstream_layout_for_one_nic():
+    config = plan.cloud_entries(iface(index=1))
+    assert config.addresses == (Address("10.0.1.10", 24), Address("10.0.1.11", 24))
+    assert set(config.routes) == {
+        Route("10.0.1.0", 24, metric=10, table=30201),
+        Route("0.0.0.0", 0, next_hop="10.0.1.1", metric=10, table=30401),
+    }
+    assert set(config.rules) == {
+        Rule(30201, 30201, "10.0.1.10", 32), Rule(30201, 30201, "10.0.1.11", 32),
+        Rule(30350, 254, suppress_prefixlength=0),
+        Rule(30401, 30401, "10.0.1.10", 32), Rule(30401, 30401, "10.0.1.11", 32),
+    }
+
+
+@pytest.mark.parametrize("subnet, gateway, expected", [
+    ("10.0.1.0/24", None, "10.0.1.1"),
+    ("172.31.16.0/20", None, "172.31.16.1"),
+    ("10.0.0.0/8", None, "10.0.0.1"),
+    ("192.168.5.0/24", "192.168.5.253", "192.168.5.253"),  # Aliyun, OCI: from metadata
+])
+def test_gateway(subnet, gateway, expected):
+    data = iface(addresses=(str(ipaddress.ip_network(subnet)[10]),), subnet=subnet,
+                 gateway=gateway)
+    assert plan.gateway_of(data) == expected
+
+
+def test_forwarded_ips_become_local_routes():
+    config = plan.cloud_entries(iface(local_routes=("35.1.2.3/32", "10.9.0.0/24")))
+    assert Route("35.1.2.3", 32, metric=100, type="local") in config.routes
+    assert Route("10.9.0.0", 24, metric=100, type="local") in config.routes
+
+
+def test_failed_interface_adds_nothing():
+    failed = InterfaceData("02:00:00:00:00:01", 0, error="HTTP 500")
+    assert plan.cloud_entries(failed) == Ipv4Config()
+
+
+@pytest.mark.parametrize("interfaces, single", [
+    ([iface(addresses=("10.0.1.10",))], True),
+    ([iface()], False),
+    ([iface(addresses=("10.0.1.10",)), iface(1, ("10.0.2.10",), "10.0.2.0/24")], False),
+    ([iface(addresses=("10.0.1.10",)), InterfaceData("02:00:00:00:00:02", 1, error="x")], True),
+    ([], True),
+])
+def test_single_address(interfaces, single):
+    assert plan.is_single_address(InstanceData("ec2", tuple(interfaces))) is single
+
+
+def test_single_address_keeps_the_profile_as_it_is():
+    own = Ipv4Config((Address("10.0.1.10", 24),))
+    assert plan.desired(iface(addresses=("10.0.1.10",)), own, single_address=True) == own
+
+
+def test_profile_entries_come_first_and_duplicates_are_dropped():
+    own = Ipv4Config(
+        addresses=(Address("10.0.1.10", 24), Address("192.0.2.7", 28)),
+        routes=(Route("198.51.100.0", 24, next_hop="10.0.1.254"),),
+        rules=(Rule(100, 200, "192.0.2.7", 32), Rule(30350, 254, suppress_prefixlength=0)),
+    )
+    wanted = plan.desired(iface(), own, single_address=False)
+    assert wanted.addresses == (Address("10.0.1.10", 24), Address("192.0.2.7", 28),
+                                Address("10.0.1.11", 24))
+    assert wanted.routes[0] == own.routes[0]
+    assert wanted.rules[:2] == own.rules
+    assert len(wanted.rules) == len(set(wanted.rules)) == 6
+
+
+def test_same_as_ignores_route_and_rule_order_but_not_address_order():
+    config = plan.cloud_entries(iface())
+    shuffled = Ipv4Config(config.addresses, config.routes[::-1], config.rules[::-1])
+    assert config.same_as(shuffled)
+    assert not config.same_as(Ipv4Config(config.addresses[::-1], config.routes, config.rules))
+
+
+def test_diff():
+    old = plan.cloud_entries(iface())
+    new = plan.cloud_entries(iface(addresses=("10.0.1.10",)))
+    change = plan.diff(old, new)
+    assert change.remove_addresses == (Address("10.0.1.11", 24),)
+    assert set(change.remove_rules) == {Rule(30200, 30200, "10.0.1.11", 32),
+                                        Rule(30400, 30400, "10.0.1.11", 32)}
+    assert not change.add_addresses and not change.add_routes and not change.remove_routes
+    assert not plan.diff(new, new)
+
+
+# -- properties ----------------------------------------------------------------
+
+@st.composite
+def interfaces(draw):
+    prefix = draw(st.integers(8, 28))
+    base = draw(st.integers(0x0A000000, 0x0AFFFFFF))
+    net = ipaddress.IPv4Network((base, prefix), strict=False)
+    hosts = draw(st.lists(st.integers(1, min(net.num_addresses - 2, 500)), min_size=1,
+                          max_size=8, unique=True))
+    return InterfaceData("02:00:00:00:00:01", draw(st.integers(0, plan.MAX_INTERFACES - 1)),
+                         tuple(str(net.network_address + h) for h in hosts), str(net))
+
+
+own_configs = st.builds(
+    Ipv4Config,
+    addresses=st.lists(st.builds(Address, st.sampled_from(["192.0.2.1", "192.0.2.2", "10.0.0.5"]),
+                                 st.integers(8, 32)), max_size=3).map(tuple),
+    routes=st.lists(st.builds(Route, st.sampled_from(["198.51.100.0", "0.0.0.0"]),
+                              st.integers(0, 32), metric=st.none() | st.integers(0, 500)),
+                    max_size=3).map(tuple),
+    rules=st.lists(st.builds(Rule, st.integers(1, 32000), st.integers(1, 1000)),
+                   max_size=3).map(tuple),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(interfaces(), own_configs, st.booleans())
+def test_planning_over_the_result_changes_nothing(data, own, single):
+    first = plan.desired(data, own, single)
+    # Once applied, a rerun plans the same thing: nothing to reapply.
+    assert plan.desired(data, own, single).same_as(first)
+    # Even if the applied result were saved into the profile, it is a fixed point.
+    again = plan.desired(data, first, single)
+    assert again.same_as(first)
+    assert not plan.diff(first, again)
+
+
+@settings(max_examples=200, deadline=None)
+@given(interfaces(), own_configs, st.booleans())
+def test_profile_entries_always_survive(data, own, single):
+    wanted = plan.desired(data, own, single)
+    assert {a.address for a in own.addresses} <= {a.address for a in wanted.addresses}
+    assert set(own.routes) <= set(wanted.routes)
+    assert set(own.rules) <= set(wanted.rules)
+
+
+@settings(max_examples=200, deadline=None)
+@given(interfaces())
+def test_tables_and_priorities_stay_in_range(data):
+    config = plan.cloud_entries(data)
+    for rule in config.rules:
+        assert 30200 <= rule.priority < 30500 and rule.priority != 30350 or rule.table == 254
+    for route in config.routes:
+        assert route.table is not None and 30200 <= route.table < 30500
+    assert config.addresses[0].address == data.addresses[0]  # primary first
+    assert len({a.address for a in config.addresses}) == len(config.addresses)
