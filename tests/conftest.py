@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator
 
 import pytest
 
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.emulator.sandbox import Nic, Sandbox, missing_tools
+from nm_cloud_setup.emulator.sandbox import Sandbox, missing_tools, nics_for_scenario
 from nm_cloud_setup.emulator.server import EmulatorServer
 
 REQUIRE_ALL = os.environ.get("NCS_REQUIRE_ALL") == "1"
@@ -38,15 +38,6 @@ def require_root(with_nm: bool = True) -> None:
         pytest.skip(reason)
 
 
-def sandbox_nics(count: int) -> List[Nic]:
-    """The sandbox NICs matching ``scenarios.generate(count, ...)``'s primaries."""
-    nics = []
-    for number in range(count):
-        data = scenarios.nic(number, 1)
-        nics.append(Nic(f"eth{number + 1}", data["mac"], data["addresses"][0], data["subnet"]))
-    return nics
-
-
 @pytest.fixture
 def emulator() -> Iterator[EmulatorServer]:
     server = EmulatorServer(("127.0.0.1", 0), scenarios.generate(2, 3)).start()
@@ -58,7 +49,7 @@ def emulator() -> Iterator[EmulatorServer]:
 @pytest.fixture(scope="session")
 def nm_sandbox_session() -> Iterator[Sandbox]:
     require_root()
-    with Sandbox(sandbox_nics(2)) as sandbox:
+    with Sandbox(nics_for_scenario(2)) as sandbox:
         yield sandbox
 
 

@@ -9,7 +9,7 @@ from typing import Dict, Set
 PACKAGE = Path(__file__).resolve().parent.parent / "nm_cloud_setup"
 THIRD_PARTY = {"requests": "http_client", "dbus_next": "nm", "pyroute2": "netlink",
                "tenacity": "http_client"}
-CLICK_USERS = {"cli", "emulator.__main__"}
+CLICK_USERS = {"cli", "emulator.__main__", "emulator.demo"}  # command lines
 
 
 def imports() -> Dict[str, Set[str]]:

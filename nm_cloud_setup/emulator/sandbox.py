@@ -78,6 +78,17 @@ class Nic:
         return ipaddress.ip_network(self.subnet).prefixlen
 
 
+def nics_for_scenario(count: int) -> list:
+    """Sandbox NICs whose MACs and DHCP primaries match ``scenario.generate(count, ...)``."""
+    from nm_cloud_setup.emulator.scenario import nic
+
+    nics = []
+    for number in range(count):
+        data = nic(number, 1)
+        nics.append(Nic(f"eth{number + 1}", data["mac"], data["addresses"][0], data["subnet"]))
+    return nics
+
+
 def run(*args: str, check: bool = True, env: dict | None = None,
         timeout: float = 30) -> subprocess.CompletedProcess:
     """Run a command, capturing text output; raise with its stderr on failure."""
@@ -310,3 +321,27 @@ def _kill_pid(pid: int) -> None:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         pass
+
+
+@dataclass(frozen=True)
+class Measured:
+    returncode: int
+    stdout: str
+    stderr: str
+    wall: float
+    cpu: float
+    max_rss_kib: int
+
+
+def run_measured(args: Sequence[str], env: dict | None = None) -> Measured:
+    """Run a command; its wall time, CPU time (user+sys) and peak RSS from wait4."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.monotonic()
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Measured(proc.returncode, out.read(), err.read(), wall,
+                        usage.ru_utime + usage.ru_stime, usage.ru_maxrss)

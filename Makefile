@@ -1,0 +1,31 @@
+# make install [DESTDIR=...] [PREFIX=/usr]: the package, units, dispatcher script, man page.
+PREFIX ?= /usr
+DESTDIR ?=
+PYTHON ?= python3
+BINDIR = $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DISPATCHERDIR ?= $(PREFIX)/lib/NetworkManager/dispatcher.d
+MANDIR ?= $(PREFIX)/share/man
+
+.PHONY: all check demo install clean
+
+all:
+	@echo "targets: check (tests, as root), demo (as root), install, clean"
+
+check:
+	./scripts/check
+
+demo:
+	./scripts/demo
+
+install:
+	$(PYTHON) -m pip install --no-deps --no-build-isolation --root "$(or $(DESTDIR),/)" --prefix "$(PREFIX)" .
+	install -d "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(DISPATCHERDIR)/pre-up.d" "$(DESTDIR)$(MANDIR)/man8"
+	sed 's|@bindir@|$(BINDIR)|g' systemd/nm-cloud-setup.service.in > "$(DESTDIR)$(UNITDIR)/nm-cloud-setup.service"
+	install -m 644 systemd/nm-cloud-setup.timer "$(DESTDIR)$(UNITDIR)/"
+	install -m 755 dispatcher.d/90-nm-cloud-setup.sh "$(DESTDIR)$(DISPATCHERDIR)/"
+	ln -sf ../90-nm-cloud-setup.sh "$(DESTDIR)$(DISPATCHERDIR)/pre-up.d/90-nm-cloud-setup.sh"
+	install -m 644 man/nm-cloud-setup.8 "$(DESTDIR)$(MANDIR)/man8/"
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache

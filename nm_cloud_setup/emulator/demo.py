@@ -1,0 +1,72 @@
+"""The built-in demo: a throwaway VM with NetworkManager, an EC2 emulator, two runs.
+
+Run as root: ``python -m nm_cloud_setup.emulator.demo`` (or ``scripts/demo``).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from nm_cloud_setup.emulator import scenario as scenarios
+from nm_cloud_setup.emulator.sandbox import (Sandbox, missing_tools, nics_for_scenario, run,
+                                             run_measured)
+from nm_cloud_setup.emulator.server import EmulatorServer
+
+
+def show(sandbox: Sandbox, title: str) -> None:
+    click.secho(f"\n== {title}", bold=True)
+    for nic in sandbox.nics:
+        click.echo(f"  {nic.ifname} ({nic.mac}): {' '.join(sandbox.addresses(nic.ifname))}")
+    click.echo("  rules:")
+    for line in sandbox_lines(sandbox, "rule", "show"):
+        click.echo(f"    {line}")
+    click.echo("  routes in tables 30200-30499:")
+    lines = [line for line in sandbox_lines(sandbox, "route", "show", "table", "all")
+             if " table 30" in line]
+    for line in lines or ["(none)"]:
+        click.echo(f"    {line}")
+
+
+def sandbox_lines(sandbox: Sandbox, *args: str):
+    return run("ip", "-n", sandbox.host_ns, "-4", *args).stdout.splitlines()
+
+
+@click.command()
+@click.option("--nics", default=2, show_default=True, help="NICs of the demo VM.")
+@click.option("--ips", default=3, show_default=True, help="IPv4 addresses per NIC.")
+def main(nics: int, ips: int) -> None:
+    """Run nm-cloud-setup on a throwaway VM against the EC2 metadata emulator."""
+    missing = missing_tools()
+    if missing:
+        raise click.ClickException(f"missing: {', '.join(missing)} (use scripts/demo)")
+    server = EmulatorServer(("127.0.0.1", 0), scenarios.generate(nics, ips, "required")).start()
+    click.echo(f"EC2 metadata emulator at {server.url}: {nics} NICs x {ips} IPv4 addresses")
+    try:
+        with Sandbox(nics_for_scenario(nics), tag="demo") as sandbox:
+            sandbox.reset_profiles()
+            show(sandbox, "before: DHCP gave each NIC its primary address")
+            env = sandbox.env(NM_CLOUD_SETUP_EC2="yes", NM_CLOUD_SETUP_EC2_HOST=server.url,
+                              NM_CLOUD_SETUP_LOG="INFO")
+            command = [sys.executable, "-m", "nm_cloud_setup"]
+            for label in ("first run", "second run (metadata unchanged)"):
+                server.state.requests = 0
+                result = run_measured(command, env)
+                click.secho(f"\n== {label}: nm-cloud-setup exited {result.returncode}", bold=True)
+                click.echo(result.stdout.rstrip() + result.stderr.rstrip())
+                click.echo(f"  wall {result.wall * 1000:.0f} ms, CPU {result.cpu * 1000:.0f} ms, "
+                           f"peak RSS {result.max_rss_kib / 1024:.1f} MiB, "
+                           f"{server.state.requests} metadata requests")
+                if label == "first run":
+                    show(sandbox, "after the first run")
+                if result.returncode != 0:
+                    raise click.ClickException("nm-cloud-setup failed")
+    finally:
+        server.shutdown()
+        server.server_close()
+    click.echo("\nThe namespaces are gone again; nothing on this machine was changed.")
+
+
+if __name__ == "__main__":
+    main()
