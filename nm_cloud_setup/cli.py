@@ -20,7 +20,7 @@ import click
 
 from nm_cloud_setup import __version__
 from nm_cloud_setup.config import Settings
-from nm_cloud_setup.errors import Cancelled, CloudSetupError, ConfigError
+from nm_cloud_setup.errors import Cancelled, CloudSetupError
 
 TRACE = 5
 _LEVELS = {"TRACE": TRACE, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
@@ -60,21 +60,10 @@ def _make_provider(settings: Settings, key: str):
     from nm_cloud_setup.http_client import HttpClient, RetryPolicy
     from nm_cloud_setup.providers import PROVIDERS
 
-    cls = PROVIDERS.get(key)
-    if cls is None:
-        return _Unsupported(key)
-    client = HttpClient(settings.hosts.get(key, cls.default_host),
-                        policy=RetryPolicy(attempts=4, deadline=5.0))
-    provider = cls(client)
-    return provider
-
-
-class _Unsupported:
-    def __init__(self, key: str) -> None:
-        self.name = key
-
-    def detect(self) -> None:
-        raise ConfigError("this provider is not supported by this version")
+    cls = PROVIDERS[key]
+    client = HttpClient(settings.hosts.get(key, cls.default_host), headers=cls.headers,
+                        policy=RetryPolicy(attempts=4, deadline=5.0), rate=cls.rate)
+    return cls(client, settings.options.get(key))
 
 
 def _make_backend(settings: Settings):

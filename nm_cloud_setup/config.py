@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
 
-PROVIDERS = ("ec2", "azure", "gcp", "aliyun", "oci")
+PROVIDERS = ("ec2", "azure", "gcp", "aliyun", "oci", "openstack")
+GCP_KINDS = ("forwarded_ips", "target_instance_ips", "alias_ips")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERR", "OFF")
 _LOG_ALIASES = {"WARNING": "WARN", "ERROR": "ERR", "<TRACE>": "TRACE"}
 _TRUE = ("yes", "y", "true", "1", "on")
@@ -48,6 +49,7 @@ class Settings:
     map_interfaces_raw: Optional[str] = None
     allow_new_conn: Optional[bool] = None
     backend: str = "auto"
+    options: Dict[str, Dict[str, object]] = field(default_factory=dict)
     bus_address: Optional[str] = None
     session_bus: bool = False
     warnings: Tuple[str, ...] = ()
@@ -85,8 +87,13 @@ class Settings:
             warnings.append(f'NM_CLOUD_SETUP_BACKEND="{backend}" is not one of nm, netlink; '
                             "using the default (auto)")
             backend = "auto"
+        options: Dict[str, Dict[str, object]] = {
+            "gcp": {kind: boolean(f"NM_CLOUD_SETUP_GCP_{kind.upper()}", True) for kind in GCP_KINDS},
+            "openstack": {"config_drive": env.get("NM_CLOUD_SETUP_OPENSTACK_CONFIG_DRIVE") or None},
+        }
         return cls(
             enabled=enabled,
+            options=options,
             hosts=hosts,
             log_level=_log_level(env.get("NM_CLOUD_SETUP_LOG"), warnings),
             map_interfaces=_map_interfaces(map_raw, warnings) if map_raw else {},

@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Mapping, Optional, Tuple
+from typing import Callable, Mapping, Optional, Tuple
 
 import requests
 
@@ -78,7 +78,8 @@ class HttpClient:
                  policy: RetryPolicy = RetryPolicy(),
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
-                 session: Optional[requests.Session] = None) -> None:
+                 session: Optional[requests.Session] = None,
+                 rate: Optional[float] = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.headers = {"User-Agent": f"nm-cloud-setup/{__version__}", **(headers or {})}
         self.timeout = timeout
@@ -88,6 +89,8 @@ class HttpClient:
         self._clock = clock
         self._session = session or _new_session()
         self._lock = threading.Lock()
+        self._interval = 1.0 / rate if rate else 0.0
+        self._next_slot = 0.0
         self.requests_sent = 0
 
     def close(self) -> None:
@@ -138,9 +141,18 @@ class HttpClient:
         LOG.debug("%s %s: %s; retrying in %.2f s", "request", err.url, err.reason, wait)
         return wait
 
-    def _once(self, method: str, url: str, headers: Optional[Mapping[str, str]]) -> Response:
+    def _pace(self) -> None:
+        """Keep request starts ``1/rate`` apart (the provider's documented limit)."""
         with self._lock:
+            now = self._clock()
+            start = max(now, self._next_slot)
+            self._next_slot = start + self._interval
             self.requests_sent += 1
+        if start > now:
+            self._sleep(start - now)
+
+    def _once(self, method: str, url: str, headers: Optional[Mapping[str, str]]) -> Response:
+        self._pace()
         try:
             with self._session.request(method, url, headers={**self.headers, **(headers or {})},
                                        timeout=self.timeout, allow_redirects=False,
@@ -206,6 +218,3 @@ def _root_cause(err: BaseException) -> str:
             return marker
     return text[:200] or type(err).__name__
 
-
-def headers_of(response: Response) -> Dict[str, str]:
-    return {k.lower(): v for k, v in response.headers.items()}

@@ -67,17 +67,25 @@ class Rule:
 
 @dataclass(frozen=True)
 class Ipv4Config:
-    """The IPv4 addresses, routes and rules of one device or profile."""
+    """The IPv4 addresses, routes and rules of one device or profile.
+
+    ``mtu`` is the one link-level item the cloud may set (OpenStack); None
+    leaves the MTU to the profile and DHCP.
+    """
 
     addresses: Tuple[Address, ...] = ()
     routes: Tuple[Route, ...] = ()
     rules: Tuple[Rule, ...] = ()
+    mtu: Optional[int] = None
 
     def same_as(self, other: "Ipv4Config") -> bool:
-        """Equal where it matters: address order (first = primary), routes and rules as sets."""
-        return (self.addresses == other.addresses
+        """Equal where it matters: the first (primary) address; the rest, routes and rules
+        as sets (their order carries no meaning)."""
+        return (self.addresses[:1] == other.addresses[:1]
+                and frozenset(self.addresses) == frozenset(other.addresses)
                 and frozenset(self.routes) == frozenset(other.routes)
-                and frozenset(self.rules) == frozenset(other.rules))
+                and frozenset(self.rules) == frozenset(other.rules)
+                and self.mtu == other.mtu)
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,10 @@ class InterfaceData:
     """One NIC as the metadata service describes it.
 
     ``index`` chooses the NIC's routing tables (30200+index, 30400+index).
+    ``local_routes`` are CIDRs the cloud delivers to the VM itself (GCP forwarded
+    IPs, alias ranges): they get ``type local`` routes.  ``routes`` are
+    (CIDR, gateway) pairs for the NIC's table (OpenStack).  ``vlan_tag`` and
+    ``parent_mac`` describe an OCI bare-metal VNIC reached through a VLAN.
     ``error`` is set when its data could not be fetched or parsed: such a NIC
     keeps whatever configuration it has.
     """
@@ -95,11 +107,20 @@ class InterfaceData:
     subnet: Optional[str] = None
     gateway: Optional[str] = None
     local_routes: Tuple[str, ...] = ()
+    routes: Tuple[Tuple[str, str], ...] = ()
+    mtu: Optional[int] = None
+    vlan_tag: Optional[int] = None
+    parent_mac: Optional[str] = None
     error: Optional[str] = None
 
     @property
-    def valid(self) -> bool:
+    def has_addresses(self) -> bool:
         return self.error is None and bool(self.addresses) and self.subnet is not None
+
+    @property
+    def valid(self) -> bool:
+        """Usable data: addresses with their subnet, or locally delivered routes (upstream)."""
+        return self.has_addresses or (self.error is None and bool(self.local_routes))
 
 
 @dataclass(frozen=True)

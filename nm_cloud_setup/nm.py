@@ -10,7 +10,9 @@ model's values live here too.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any, Awaitable, Dict, List, Mapping, Optional, TypeVar
 
@@ -33,7 +35,12 @@ SKIP_KEY = "org.freedesktop.nm-cloud-setup.skip"
 DEVICE_TYPES_ETHERNET = (1, 20)
 DEVICE_STATE_UNAVAILABLE = 20
 REAPPLY_PRESERVE_EXTERNAL_IP = 0x1
-ETHERNET = "802-3-ethernet"
+SETTINGS_PATH = f"{NM_PATH}/Settings"
+ACTIVE_STATE_ACTIVATED = 2
+ACTIVE_STATE_DEACTIVATING = 3
+ACTIVE_STATE_DEACTIVATED = 4
+ACTIVATE_TIMEOUT = 10.0
+ETHERNET = WIRED = "802-3-ethernet"
 AF_INET = 2
 
 T = TypeVar("T")
@@ -133,19 +140,96 @@ class NetworkManager:
             skip = "skip applied connection due to type mismatch"
         elif "ipv4" not in settings:
             skip = "skip applied connection due to missing IPv4 configuration"
-        own = Ipv4Config() if skip else await self._own_ipv4(device)
-        return Current(label=label, own=own, applied=ipv4_from_settings(settings.get("ipv4", {})),
+        own = Ipv4Config() if skip else await self._own_config(device)
+        return Current(label=label, own=own, applied=config_from_settings(settings),
                        skip=skip, token=_Applied(settings, version_id))
 
-    async def _own_ipv4(self, device: Device) -> Ipv4Config:
+    async def _own_config(self, device: Device) -> Ipv4Config:
         active = await self._prop(device.handle, DEVICE, "ActiveConnection")
         if not active or active == "/":
             return Ipv4Config()
         profile = await self._prop(active, f"{NM}.Connection.Active", "Connection")
         (settings,) = await self._call(profile, f"{NM}.Settings.Connection", "GetSettings")
-        return ipv4_from_settings(settings.get("ipv4", {}))
+        return config_from_settings(settings)
+
+    def device_by_name(self, ifname: str, mac: str) -> Optional[Device]:
+        """Any device (VLANs too) by interface name, presented under ``mac``."""
+        return self._run(self._device_by_name(ifname, mac))
+
+    async def _device_by_name(self, ifname: str, mac: str) -> Optional[Device]:
+        (paths,) = await self._call(NM_PATH, NM, "GetDevices")
+        for path in paths:
+            if await self._prop(path, DEVICE, "Interface") == ifname:
+                return Device(mac=mac, ifname=ifname, handle=path)
+        return None
 
     # -- writing ---------------------------------------------------------------
+
+    def create_vlan(self, mac: str, parent_ifname: str, parent_mac: str, tag: int,
+                    address: Address) -> str:
+        """OCI bare metal: a MACVLAN with ``mac`` on the physical NIC and a VLAN on top.
+
+        Both are new profiles, added and activated (as upstream does; NetworkManager
+        1.42 refuses AddAndActivateConnection for a new virtual device, so it is
+        AddConnection then ActivateConnection).  Returns the VLAN's interface name;
+        ApplyError when one does not activate within ``ACTIVATE_TIMEOUT`` seconds.
+        """
+        return self._run(self._create_vlan(mac, parent_ifname, parent_mac, tag, address),
+                         timeout=2 * ACTIVATE_TIMEOUT + self._timeout)
+
+    async def _create_vlan(self, mac: str, parent: str, parent_mac: str, tag: int,
+                           address: Address) -> str:
+        macvlan, vlan = f"macvlan{tag}", f"vlan{tag}"
+        steps = (
+            (f"macvlan{tag}", {
+                "connection": _connection(macvlan, "macvlan"),
+                "macvlan": {"parent": Variant("s", parent), "mode": Variant("u", 2),
+                            "tap": Variant("b", False)},
+                WIRED: {"cloned-mac-address": Variant("ay", bytes.fromhex(mac.replace(":", "")))},
+                "ipv4": {"method": Variant("s", "disabled")},
+                "ipv6": {"method": Variant("s", "disabled")},
+            }),
+            ("vlan", {
+                "connection": _connection(vlan, "vlan"),
+                "vlan": {"parent": Variant("s", macvlan), "id": Variant("u", tag)},
+                "ipv4": {"method": Variant("s", "manual"),
+                         "address-data": Variant("aa{sv}", [
+                             {"address": Variant("s", address.address),
+                              "prefix": Variant("u", address.prefix)}])},
+                "ipv6": {"method": Variant("s", "disabled")},
+            }),
+        )
+        for kind, settings in steps:
+            LOG.debug("config device %s: creating %s connection for VLAN %d on %s...",
+                      mac, kind, tag, parent_mac)
+            try:
+                (path,) = await self._call(SETTINGS_PATH, f"{NM}.Settings", "AddConnection",
+                                           "a{sa{sv}}", [settings])
+                (active,) = await self._call(NM_PATH, NM, "ActivateConnection", "ooo",
+                                             [path, "/", "/"])
+                await self._wait_activated(active)
+            except (_DBusError, ApplyError) as err:
+                reason = err.message if isinstance(err, _DBusError) else str(err)
+                LOG.debug("config device %s: failure to activate connection: %s", mac, reason)
+                raise ApplyError(f"failure to activate connection {kind}: {reason}") from None
+            con = settings["connection"]
+            LOG.debug('config device %s: connection "%s" (%s) created', mac, con["id"].value,
+                      con["uuid"].value)
+        return vlan
+
+    async def _wait_activated(self, active: str) -> None:
+        deadline = self._loop.time() + ACTIVATE_TIMEOUT
+        while self._loop.time() < deadline:
+            try:
+                state = await self._prop(active, f"{NM}.Connection.Active", "State")
+            except _DBusError:
+                state = ACTIVE_STATE_DEACTIVATED  # the active connection is gone already
+            if state == ACTIVE_STATE_ACTIVATED:
+                return
+            if state >= ACTIVE_STATE_DEACTIVATING:
+                raise ApplyError("NetworkManager could not activate it (see its log)")
+            await asyncio.sleep(0.1)
+        raise ApplyError(f"not activated within {ACTIVATE_TIMEOUT:g} s")
 
     def apply(self, device: Device, current: Current, ipv4: Ipv4Config) -> None:
         """Reapply the connection of ``current`` with ``ipv4``'s addresses, routes and rules.
@@ -157,6 +241,10 @@ class NetworkManager:
         settings = dict(applied.settings)
         settings["ipv4"] = {**ipv4_settings_without_legacy(settings["ipv4"]),
                             **ipv4_to_settings(ipv4)}
+        wired = dict(settings.get(WIRED, {}))
+        if ipv4.mtu is not None or "mtu" in wired:
+            wired["mtu"] = Variant("u", ipv4.mtu or 0)
+            settings[WIRED] = wired
         self._run(self._reapply(device, settings, applied.version_id))
 
     async def _reapply(self, device: Device, settings: Dict, version_id: int) -> None:
@@ -180,12 +268,12 @@ class NetworkManager:
 
     # -- plumbing --------------------------------------------------------------
 
-    def _run(self, coro: Awaitable[T]) -> T:
+    def _run(self, coro: Awaitable[T], timeout: Optional[float] = None) -> T:
+        timeout = timeout or self._timeout
         try:
-            return self._loop.run_until_complete(asyncio.wait_for(coro, self._timeout))
+            return self._loop.run_until_complete(asyncio.wait_for(coro, timeout))
         except asyncio.TimeoutError:
-            raise BackendError(f"NetworkManager did not answer within {self._timeout:g} s") \
-                from None
+            raise BackendError(f"NetworkManager did not answer within {timeout:g} s") from None
         except _DBusError as err:
             if err.name == "org.freedesktop.DBus.Error.ServiceUnknown":
                 raise NotRunningError("NetworkManager is not running") from None
@@ -210,6 +298,12 @@ class NetworkManager:
         return value.value
 
 
+def _connection(name: str, kind: str) -> Dict[str, Variant]:
+    return {"id": Variant("s", name), "uuid": Variant("s", str(uuid.uuid4())),
+            "type": Variant("s", kind), "interface-name": Variant("s", name),
+            "autoconnect": Variant("b", True)}
+
+
 class _DBusError(Exception):
     def __init__(self, name: str, message: str) -> None:
         super().__init__(f"{name}: {message}")
@@ -227,6 +321,13 @@ _ROUTE_KEYS = {"dest": "s", "prefix": "u", "next-hop": "s", "metric": "u", "tabl
                "type": "s"}
 _RULE_KEYS = {"priority": "u", "table": "u", "from": "s", "from-len": "y",
               "suppress-prefixlength": "i", "family": "i"}
+
+
+def config_from_settings(settings: Mapping[str, Mapping[str, Variant]]) -> Ipv4Config:
+    """A connection's IPv4 addresses, routes and rules, and its MTU (0 = automatic)."""
+    config = ipv4_from_settings(settings.get("ipv4", {}))
+    mtu = _value(settings.get(WIRED, {}).get("mtu"), 0)
+    return dataclasses.replace(config, mtu=mtu or None)
 
 
 def ipv4_from_settings(ipv4: Mapping[str, Variant]) -> Ipv4Config:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Iterable, Tuple, TypeVar
+from typing import Iterable, List, Tuple, TypeVar
 
 from nm_cloud_setup.model import Address, InstanceData, InterfaceData, Ipv4Config, Route, Rule
 
@@ -32,9 +32,9 @@ T = TypeVar("T")
 def is_single_address(instance: InstanceData) -> bool:
     """True when the instance has at most one valid NIC with at most one address.
 
-    Then upstream leaves the device alone (DHCP does it all).  If any NIC's data
-    failed, the answer is unknown, so False is not safe either: callers check
-    ``instance.failed`` first.
+    Then upstream adds no addresses, rules or tables (DHCP does it all), only
+    locally delivered routes.  If any NIC's data failed, the answer is unknown:
+    callers check ``instance.failed`` first.
     """
     valid = [iface for iface in instance.interfaces if iface.valid]
     return len(valid) <= 1 and sum(len(iface.addresses) for iface in valid) <= 1
@@ -48,12 +48,12 @@ def gateway_of(iface: InterfaceData) -> str:
     return str(ipaddress.IPv4Network(iface.subnet).network_address + 1)
 
 
-def cloud_entries(iface: InterfaceData) -> Ipv4Config:
+def cloud_entries(iface: InterfaceData, single_address: bool = False) -> Ipv4Config:
     """What the cloud metadata adds to a device, in upstream's layout."""
-    routes = []
-    rules = []
+    routes: List[Route] = []
+    rules: List[Rule] = []
     addresses: Tuple[Address, ...] = ()
-    if iface.valid:
+    if iface.has_addresses and not single_address:
         assert iface.subnet is not None
         subnet = ipaddress.IPv4Network(iface.subnet)
         addresses = tuple(Address(a, subnet.prefixlen) for a in iface.addresses)
@@ -65,6 +65,10 @@ def cloud_entries(iface: InterfaceData) -> Ipv4Config:
         rules.append(Rule(PRIORITY_SUPPRESS, TABLE_MAIN, suppress_prefixlength=0))
         routes.append(Route("0.0.0.0", 0, next_hop=gateway_of(iface), metric=METRIC,
                             table=table_default))
+        for cidr, gateway in iface.routes:
+            net = ipaddress.IPv4Network(cidr)
+            routes.append(Route(str(net.network_address), net.prefixlen, next_hop=gateway,
+                                metric=METRIC, table=table_default))
         rules += [Rule(table_default, table_default, a, 32) for a in iface.addresses]
     for cidr in iface.local_routes:
         net = ipaddress.IPv4Network(cidr)
@@ -75,12 +79,10 @@ def cloud_entries(iface: InterfaceData) -> Ipv4Config:
 
 def desired(iface: InterfaceData, own: Ipv4Config, single_address: bool) -> Ipv4Config:
     """The profile's own entries plus the cloud's, without duplicates."""
-    if single_address:
-        return own
-    cloud = cloud_entries(iface)
+    cloud = cloud_entries(iface, single_address)
     addresses = _unique_by(own.addresses + cloud.addresses, lambda a: a.address)
     return Ipv4Config(addresses, _unique(own.routes + cloud.routes),
-                      _unique(own.rules + cloud.rules))
+                      _unique(own.rules + cloud.rules), iface.mtu or own.mtu)
 
 
 def _unique(items: Iterable[T]) -> Tuple[T, ...]:

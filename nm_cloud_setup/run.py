@@ -22,7 +22,8 @@ from nm_cloud_setup.model import Current, Device, InstanceData, InterfaceData, I
 LOG = logging.getLogger(__name__)
 
 MAX_REAPPLY_TRIES = 5
-DETECT_NAMES = {"ec2": "ec2", "azure": "azure", "gcp": "GCP", "aliyun": "aliyun", "oci": "oci"}
+DETECT_NAMES = {"ec2": "ec2", "azure": "azure", "gcp": "GCP", "aliyun": "aliyun", "oci": "oci",
+                "openstack": "openstack"}
 
 
 class Backend(Protocol):
@@ -132,7 +133,10 @@ def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> 
     LOG.debug("get-config: success")
     LOG.debug("meta data received")
     pipe.cancel.check()
-    configure_all(backend, instance, devices, pipe.cancel, outcome)
+    allow_new = settings.allow_new_conn
+    if allow_new is None:
+        allow_new = provider.key == "oci"
+    configure_all(backend, instance, devices, pipe.cancel, outcome, allow_new)
     if outcome.changed:
         LOG.info("some changes were applied for provider %s", provider.name)
     else:
@@ -140,7 +144,7 @@ def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> 
 
 
 def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[Device],
-                  cancel: Cancellation, outcome: Outcome) -> None:
+                  cancel: Cancellation, outcome: Outcome, allow_new: bool = False) -> None:
     single = plan.is_single_address(instance)
     by_mac = {d.mac: d for d in devices}
     for iface in instance.interfaces:
@@ -159,16 +163,42 @@ def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[De
             LOG.debug("config device %s: skip because number of supported interfaces reached",
                       iface.mac)
             continue
-        device = by_mac.get(iface.mac)
-        if device is None:
-            LOG.debug("config device %s: skip because device not found", iface.mac)
-            continue
         with cancel.critical():
+            device = by_mac.get(iface.mac)
+            if iface.vlan_tag:
+                device = _vlan_device(backend, iface, by_mac, allow_new, outcome)
+            if device is None:
+                LOG.debug("config device %s: skip because device not found", iface.mac)
+                continue
             changed, error = configure_device(backend, device, iface, single)
         if changed:
             outcome.changed.append(device.ifname)
         if error:
             outcome.errors.append(f"{device.ifname} ({iface.mac}): {error}")
+
+
+def _vlan_device(backend: Backend, iface: InterfaceData, by_mac, allow_new: bool,
+                 outcome: Outcome) -> Optional[Device]:
+    """The VLAN device of an OCI bare-metal VNIC; created (MACVLAN + VLAN) when allowed."""
+    name = f"vlan{iface.vlan_tag}"
+    find = getattr(backend, "device_by_name", None)
+    create = getattr(backend, "create_vlan", None)
+    if find is None or create is None:
+        LOG.warning("config device %s: VLAN %s is not supported by the %s backend", iface.mac,
+                    iface.vlan_tag, backend.name)
+        return None
+    device = find(name, iface.mac)
+    parent = by_mac.get(iface.parent_mac or "")
+    if device is not None or not allow_new or parent is None:
+        return device
+    address = plan.cloud_entries(iface).addresses[0]
+    try:
+        create(iface.mac, parent.ifname, parent.mac, iface.vlan_tag, address)
+    except BackendError as err:
+        outcome.errors.append(f"{name} ({iface.mac}): {err}")
+        return None
+    outcome.changed.append(name)
+    return find(name, iface.mac)
 
 
 def configure_device(backend: Backend, device: Device, iface: InterfaceData,

@@ -46,6 +46,23 @@ def emulator() -> Iterator[EmulatorServer]:
     server.server_close()
 
 
+@pytest.fixture
+def make_emulator():
+    """Start emulators of any provider's shape; all are stopped after the test."""
+    servers = []
+
+    def make(provider: str = "ec2", scenario=None) -> EmulatorServer:
+        server = EmulatorServer(("127.0.0.1", 0), scenario or scenarios.generate(2, 3),
+                                provider).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture(scope="session")
 def nm_sandbox_session() -> Iterator[Sandbox]:
     require_root()
@@ -61,9 +78,10 @@ def nm_sandbox(nm_sandbox_session: Sandbox) -> Sandbox:
 
 
 def run_tool(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
-             timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run ``nm-cloud-setup`` for EC2 against ``url`` and the sandbox's NetworkManager."""
-    env = sandbox.env(NM_CLOUD_SETUP_EC2="yes", NM_CLOUD_SETUP_EC2_HOST=url,
-                      NM_CLOUD_SETUP_LOG="TRACE", **(extra or {}))
+             timeout: float = 60, provider: str = "ec2") -> subprocess.CompletedProcess:
+    """Run ``nm-cloud-setup`` for ``provider`` against ``url`` and the sandbox's NetworkManager."""
+    key = provider.upper()
+    env = sandbox.env(**{f"NM_CLOUD_SETUP_{key}": "yes", f"NM_CLOUD_SETUP_{key}_HOST": url,
+                         "NM_CLOUD_SETUP_LOG": "TRACE"}, **(extra or {}))
     return subprocess.run([sys.executable, "-m", "nm_cloud_setup"], env=env,
                           capture_output=True, text=True, timeout=timeout)

@@ -52,3 +52,13 @@ def expected_layout(interfaces: List[dict], ifnames: Dict[str, str]) -> Tuple[Se
         routes.add((str(30200 + idx), str(net), "", dev, 10))
         routes.add((str(30400 + idx), "default", str(net.network_address + 1), dev, 10))
     return rules, routes
+
+
+def local_routes(sandbox: Sandbox) -> Set[Tuple[str, str]]:
+    """(dst, dev) of the ``type local`` routes NetworkManager added (proto static)."""
+    result = set()
+    for route in sandbox.routes():
+        if route.get("type") == "local" and route.get("protocol") == "static":
+            dst = route["dst"] if "/" in route["dst"] else route["dst"] + "/32"
+            result.add((dst, route["dev"]))
+    return result

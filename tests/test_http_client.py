@@ -145,3 +145,10 @@ def test_binary_body_is_a_metadata_error(client, emulator):
     faults(emulator, {"match": PATH, "status": 200, "body": "\xff\xfe\x00garbage"})
     with pytest.raises(MetadataError, match="not UTF-8"):
         client.get(PATH).text(PATH)
+
+
+def test_rate_limit_spaces_request_starts(emulator, fake_time):
+    paced = HttpClient(emulator.url, sleep=fake_time.sleep, clock=fake_time.clock, rate=4.0)
+    for _ in range(5):
+        paced.get(PATH)
+    assert fake_time.sleeps == [0.25] * 4

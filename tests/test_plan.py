@@ -82,11 +82,13 @@ def test_profile_entries_come_first_and_duplicates_are_dropped():
     assert len(wanted.rules) == len(set(wanted.rules)) == 6
 
 
-def test_same_as_ignores_route_and_rule_order_but_not_address_order():
-    config = plan.cloud_entries(iface())
-    shuffled = Ipv4Config(config.addresses, config.routes[::-1], config.rules[::-1])
+def test_same_as_ignores_order_except_for_the_primary():
+    config = plan.cloud_entries(iface(addresses=("10.0.1.10", "10.0.1.11", "10.0.1.12")))
+    shuffled = Ipv4Config(config.addresses[:1] + config.addresses[:0:-1], config.routes[::-1],
+                          config.rules[::-1])
     assert config.same_as(shuffled)
     assert not config.same_as(Ipv4Config(config.addresses[::-1], config.routes, config.rules))
+    assert not config.same_as(Ipv4Config(config.addresses[:2], config.routes, config.rules))
 
 
 def test_diff():

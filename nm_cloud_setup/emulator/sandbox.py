@@ -295,6 +295,12 @@ class Sandbox:
             result += [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])]
         return result
 
+    def mtu(self, ifname: str) -> int:
+        return self.ip_json("link", "show", ifname)[0]["mtu"]
+
+    def has_link(self, ifname: str) -> bool:
+        return run("ip", "-n", self.host_ns, "link", "show", ifname, check=False).returncode == 0
+
     def rules(self) -> list[dict]:
         return self.ip_json("-4", "rule", "show")
 

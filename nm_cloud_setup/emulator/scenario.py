@@ -5,8 +5,16 @@
                      "addresses": ["172.31.16.10", "172.31.16.11"]}],
      "ec2": {"tokens": "optional"}}
 
-``ec2.tokens``: ``optional`` (IMDSv1 and v2), ``required`` (v1 GETs get 401),
-``unsupported`` (no token PUT: an EC2-compatible server).
+Optional per NIC: ``gateway`` (default: the first host), ``forwarded_ips``,
+``target_instance_ips``, ``alias_ranges`` (GCP), ``mtu``, ``routes`` (a list of
+``{"network": CIDR, "gateway": IP}``, OpenStack), ``vlan_tag`` and ``nic_index``
+(OCI bare metal).  Per provider:
+- ``ec2.tokens``, ``aliyun.tokens``: ``optional`` (with and without a session
+  token), ``required`` (GETs without one get 401), ``unsupported`` (no token PUT);
+- ``azure.rate`` (requests per second before 429; default 5), ``azure.retry_after``;
+- ``azure.bulk``, ``gcp.bulk``, ``aliyun.bulk``: false refuses the one-request
+  document, so clients must walk the text form;
+- ``oci.baremetal``: VNICs carry ``nicIndex`` and ``vlanTag``.
 """
 
 from __future__ import annotations
@@ -43,9 +51,10 @@ def validate(scenario: Dict[str, Any]) -> Dict[str, Any]:
         for key in ("mac", "subnet", "addresses"):
             if key not in iface:
                 raise ValueError(f"interfaces[{i}] has no {key!r}")
-    tokens = scenario.get("ec2", {}).get("tokens", "optional")
-    if tokens not in TOKEN_MODES:
-        raise ValueError(f"ec2.tokens must be one of {', '.join(TOKEN_MODES)}")
+    for provider in ("ec2", "aliyun"):
+        tokens = scenario.get(provider, {}).get("tokens", "optional")
+        if tokens not in TOKEN_MODES:
+            raise ValueError(f"{provider}.tokens must be one of {', '.join(TOKEN_MODES)}")
     return scenario
 
 

@@ -14,84 +14,22 @@ Control requests are not counted.
 from __future__ import annotations
 
 import json
-import re
-import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Optional, Tuple
 
 from nm_cloud_setup.emulator import scenario as scenarios
+from nm_cloud_setup.emulator.aliyun import AliyunApi
+from nm_cloud_setup.emulator.azure import AzureApi
+from nm_cloud_setup.emulator.common import NOT_FOUND, Answer
+from nm_cloud_setup.emulator.ec2 import Ec2Api
+from nm_cloud_setup.emulator.gcp import GcpApi
+from nm_cloud_setup.emulator.oci import OciApi
+from nm_cloud_setup.emulator.openstack import OpenStackApi
 
-Answer = Tuple[int, Dict[str, str], bytes]
-_MAC_PATH = re.compile(r"^/(?:latest|\d{4}-\d{2}-\d{2})/meta-data/network/interfaces/macs/"
-                       r"(?:(?P<mac>[0-9a-f:]{17})/(?P<key>[a-z0-9-]*))?$")
-
-
-def text(body: str, status: int = 200) -> Answer:
-    return status, {"Content-Type": "text/plain"}, body.encode()
-
-
-NOT_FOUND = text("Not Found\n", 404)
-
-
-class Ec2Api:
-    """EC2's IMDS: IMDSv2 tokens and the per-MAC text walk."""
-
-    def __init__(self, state: "EmulatorState") -> None:
-        self.state = state
-        self.tokens: Dict[str, float] = {}
-
-    def handle(self, method: str, path: str, headers) -> Answer:
-        mode = self.state.scenario.get("ec2", {}).get("tokens", "optional")
-        if path == "/latest/api/token":
-            if method != "PUT" or mode == "unsupported":
-                return text("Not Found\n", 404) if mode == "unsupported" else text("", 405)
-            return self._new_token(headers)
-        if method != "GET":
-            return text("", 405)
-        token = headers.get("X-aws-ec2-metadata-token")
-        if mode != "unsupported" and (token is not None or mode == "required"):
-            if self.tokens.get(token or "", 0) < time.monotonic():
-                return text("Unauthorized\n", 401)
-        return self._get(path)
-
-    def _new_token(self, headers) -> Answer:
-        ttl = headers.get("X-aws-ec2-metadata-token-ttl-seconds", "")
-        if not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
-            return text("Bad Request\n", 400)
-        token = secrets.token_urlsafe(32)
-        self.tokens[token] = time.monotonic() + int(ttl)
-        return text(token)
-
-    def _get(self, path: str) -> Answer:
-        if path in ("/latest/meta-data/", "/latest/meta-data"):
-            return text("ami-id\nhostname\ninstance-id\nlocal-ipv4\nmac\nnetwork/\n")
-        match = _MAC_PATH.match(path)
-        if not match:
-            return NOT_FOUND
-        ifaces = {i["mac"].lower(): i for i in scenarios.interfaces(self.state.scenario)}
-        if match["mac"] is None:
-            return text("".join(f"{mac}/\n" for mac in ifaces))
-        iface = ifaces.get(match["mac"])
-        if iface is None:
-            return NOT_FOUND
-        values = {
-            "mac": iface["mac"].lower(),
-            "local-ipv4s": "\n".join(iface["addresses"]),
-            "subnet-ipv4-cidr-block": iface["subnet"],
-            "interface-id": f"eni-{iface['mac'].replace(':', '')}",
-        }
-        if iface.get("device_number") is not None:
-            values["device-number"] = str(iface["device_number"])
-        if match["key"] == "":
-            return text("".join(f"{k}\n" for k in values))
-        value = values.get(match["key"])
-        return NOT_FOUND if value is None else text(value)
-
-
-APIS = {"ec2": Ec2Api}
-
+APIS = {"ec2": Ec2Api, "azure": AzureApi, "gcp": GcpApi, "aliyun": AliyunApi, "oci": OciApi,
+        "openstack": OpenStackApi}
 
 class EmulatorState:
     def __init__(self, scenario: Dict[str, Any], provider: str) -> None:
@@ -99,6 +37,7 @@ class EmulatorState:
         self.scenario = scenarios.validate(scenario)
         self.api = APIS[provider](self)
         self.requests = 0
+        self.throttled = 0
         self.paths: Dict[str, int] = {}
         self.latency = 0.0
         self.rules: list = []
@@ -173,11 +112,13 @@ class _Handler(BaseHTTPRequestHandler):
                     state.rules = list(payload.get("rules", []))
                 elif path == "/emulator/stats/reset" and method == "POST":
                     state.requests = 0
+                    state.throttled = 0
                     state.paths = {}
                 elif not (method == "GET" and path in ("/emulator/scenario", "/emulator/stats")):
                     return NOT_FOUND
                 result = (state.scenario if path == "/emulator/scenario"
-                          else {"requests": state.requests, "paths": state.paths})
+                          else {"requests": state.requests, "throttled": state.throttled,
+                                "paths": state.paths})
         except (ValueError, TypeError, AttributeError) as err:
             return 400, {"Content-Type": "application/json"}, json.dumps(
                 {"error": str(err)}).encode()

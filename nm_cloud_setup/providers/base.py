@@ -9,11 +9,14 @@ value; nothing that fails to parse is ever taken as "no addresses".
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Dict, Hashable, List, Mapping, Sequence, TypeVar, Union
+from typing import (Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, TypeVar,
+                    Union)
 
-from nm_cloud_setup.errors import CloudSetupError, MetadataError
+from nm_cloud_setup.errors import CloudSetupError, HttpError, MetadataError
 from nm_cloud_setup.http_client import HttpClient
 from nm_cloud_setup.model import InstanceData, InterfaceData
 
@@ -34,10 +37,17 @@ class Provider:
     key = ""
     name = ""
     default_host = ""
+    headers: Mapping[str, str] = {}
+    rate: Optional[float] = None
     concurrency = 4
 
-    def __init__(self, client: HttpClient) -> None:
+    def __init__(self, client: HttpClient, options: Optional[Mapping[str, Any]] = None) -> None:
         self.client = client
+        self.options = dict(options or {})
+
+    def get(self, path: str) -> str:
+        """GET a path and decode it; every provider's requests pass here."""
+        return self.client.get(path).text(path)
 
     def detect(self) -> None:
         raise NotImplementedError
@@ -45,6 +55,17 @@ class Provider:
     def get_config(self, macs: Mapping[str, str]) -> InstanceData:
         """The metadata of the NICs whose MACs are keys of ``macs`` (MAC -> ifname)."""
         raise NotImplementedError
+
+    def optional(self, path: str) -> Callable[[], Optional[str]]:
+        """A fetch of ``path`` for ``fetch_all`` that answers None on 404."""
+        def fetch() -> Optional[str]:
+            try:
+                return self.get(path)
+            except HttpError as err:
+                if err.code == 404:
+                    return None
+                raise
+        return fetch
 
     def fetch_all(self, jobs: Mapping[K, Callable[[], R]]) -> Dict[K, Union[R, CloudSetupError]]:
         """Run independent fetches, at most ``concurrency`` at once; errors are returned."""
@@ -59,6 +80,79 @@ class Provider:
         with ThreadPoolExecutor(min(self.concurrency, len(jobs))) as pool:
             futures = {key: pool.submit(call, job) for key, job in jobs.items()}
             return {key: future.result() for key, future in futures.items()}
+
+
+class TokenAuth:
+    """Session tokens as EC2's IMDSv2 and Aliyun's hardened mode have them.
+
+    ``PUT put_path`` with the TTL header gives a token, sent on every GET; a 401
+    fetches a new one once.  A server that answers the PUT with 403/404/405 has
+    no tokens: plain GETs then.  Tokens are never logged.
+    """
+
+    UNSUPPORTED = (403, 404, 405)
+
+    def __init__(self, client: HttpClient, put_path: str, ttl_header: str, token_header: str,
+                 ttl: int = 180) -> None:
+        self.client = client
+        self.put_path = put_path
+        self.ttl_header = ttl_header
+        self.token_header = token_header
+        self.ttl = ttl
+        self.supported = True
+        self._token: Optional[str] = None
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> str:
+        token = self._token
+        try:
+            return self.client.get(path, self._headers(token)).text(path)
+        except HttpError as err:
+            if err.code != 401 or not self.supported:
+                raise
+        self.refresh(stale=token)
+        return self.client.get(path, self._headers(self._token)).text(path)
+
+    def _headers(self, token: Optional[str]) -> Mapping[str, str]:
+        return {self.token_header: token} if token else {}
+
+    def refresh(self, stale: Optional[str] = None) -> None:
+        """Get a token; again only if ``stale`` is still the current one."""
+        with self._lock:
+            if stale is not None and self._token != stale:
+                return
+            try:
+                response = self.client.request("PUT", self.put_path,
+                                               {self.ttl_header: str(self.ttl)})
+            except HttpError as err:
+                if err.code not in self.UNSUPPORTED:
+                    raise
+                LOG.debug("the metadata server has no session tokens (%s); using plain GETs",
+                          err.reason)
+                self.supported = False
+                self._token = None
+                return
+            token = response.text(self.put_path).strip()
+            if not token or len(token) > 4096 or not token.isprintable():
+                raise MetadataError("the metadata session token is empty or not printable")
+            self._token = token
+
+
+def parse_json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise MetadataError(f"{what} is not valid JSON ({err})") from None
+
+
+def field(obj: Any, key: str, kind: type, what: str) -> Any:
+    """``obj[key]`` of type ``kind``, or MetadataError naming what is wrong."""
+    if not isinstance(obj, dict):
+        raise MetadataError(f"{what} is not a JSON object")
+    value = obj.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise MetadataError(f"{what}: {key!r} is missing or not a {kind.__name__}")
+    return value
 
 
 def parse_ipv4(text: str, what: str = "address") -> str:
@@ -83,6 +177,34 @@ def parse_ipv4_list(text: str, what: str = "address") -> tuple:
         raise MetadataError(f"{len(items)} addresses for one NIC (more than "
                             f"{MAX_ADDRESSES_PER_NIC}): refusing")
     return tuple(dict.fromkeys(parse_ipv4(item, what) for item in items))
+
+
+def parse_netmask(text: str) -> int:
+    """A dotted netmask -> prefix length (1..30)."""
+    value = text.strip()
+    try:
+        prefix = ipaddress.IPv4Network(f"0.0.0.0/{value}").prefixlen
+    except ValueError:
+        raise MetadataError(f"invalid IPv4 netmask {_quote(value)}") from None
+    if not 1 <= prefix <= 30:
+        raise MetadataError(f"IPv4 netmask {_quote(value)} has no usable prefix length (1..30)")
+    return prefix
+
+
+def subnet_of(address: str, prefix: int) -> str:
+    return str(ipaddress.IPv4Network(f"{address}/{prefix}", strict=False))
+
+
+def parse_cidr(text: str, what: str = "range") -> str:
+    """An IPv4 CIDR (or a bare address: /32) for a local route, host bits cleared."""
+    value = text.strip()
+    try:
+        net = ipaddress.IPv4Network(value, strict=False)
+    except ValueError:
+        raise MetadataError(f"invalid IPv4 {what} {_quote(value)}") from None
+    if net.prefixlen < 8 or net.is_loopback or net.is_multicast or net.is_link_local:
+        raise MetadataError(f"IPv4 {what} {net} cannot be delivered to a NIC")
+    return str(net)
 
 
 def parse_subnet(text: str) -> str:

@@ -8,21 +8,19 @@ EC2-compatible servers without the token PUT are served with plain GETs.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import List, Mapping, Optional
 
 from nm_cloud_setup.config import normalize_mac
-from nm_cloud_setup.errors import CloudSetupError, HttpError, MetadataError
+from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (Provider, check_in_subnet, check_indexes, parse_index,
-                                           parse_ipv4_list, parse_subnet)
+from nm_cloud_setup.providers.base import (Provider, TokenAuth, check_in_subnet, check_indexes,
+                                           parse_index, parse_ipv4_list, parse_subnet)
 
 LOG = logging.getLogger(__name__)
 
 API = "/2018-09-24/meta-data"
 TOKEN_PATH = "/latest/api/token"
 TOKEN_TTL = 180
-TOKEN_UNSUPPORTED = (403, 404, 405)
 KEYS = ("device-number", "local-ipv4s", "subnet-ipv4-cidr-block")
 
 
@@ -61,19 +59,21 @@ class Ec2(Provider):
     name = "ec2"
     default_host = "http://169.254.169.254"
 
-    def __init__(self, client) -> None:
-        super().__init__(client)
-        self._token: Optional[str] = None
-        self._tokens = True
-        self._token_lock = threading.Lock()
+    def __init__(self, client, options=None) -> None:
+        super().__init__(client, options)
+        self.auth = TokenAuth(client, TOKEN_PATH, "X-aws-ec2-metadata-token-ttl-seconds",
+                              "X-aws-ec2-metadata-token", TOKEN_TTL)
+
+    def get(self, path: str) -> str:
+        return self.auth.get(path)
 
     def detect(self) -> None:
-        self._refresh_token()
-        if not self._tokens:
-            self._get("/latest/meta-data/")
+        self.auth.refresh()
+        if not self.auth.supported:
+            self.get("/latest/meta-data/")
 
     def get_config(self, macs: Mapping[str, str]) -> InstanceData:
-        listing = parse_mac_list(self._get(f"{API}/network/interfaces/macs/"))
+        listing = parse_mac_list(self.get(f"{API}/network/interfaces/macs/"))
         jobs = {}
         for position, mac in enumerate(listing):
             if mac not in macs:
@@ -82,59 +82,14 @@ class Ec2(Provider):
             LOG.debug("get-config: start fetching meta data for #%d, %s (%s)",
                       position, mac, macs[mac])
             for key in KEYS:
-                jobs[(mac, key)] = self._getter(f"{API}/network/interfaces/macs/"
-                                                f"{mac.lower()}/{key}")
+                jobs[(mac, key)] = self.optional(f"{API}/network/interfaces/macs/"
+                                                 f"{mac.lower()}/{key}")
         results = self.fetch_all(jobs)
         interfaces = []
         for position, mac in enumerate(listing):
             if mac in macs:
                 interfaces.append(_interface(mac, position, results))
         return InstanceData(self.name, tuple(check_indexes(interfaces)))
-
-    def _getter(self, path: str):
-        def fetch() -> Optional[str]:
-            try:
-                return self._get(path)
-            except HttpError as err:
-                if err.code == 404:
-                    return None
-                raise
-        return fetch
-
-    def _get(self, path: str) -> str:
-        token = self._token
-        try:
-            return self.client.get(path, self._headers(token)).text(path)
-        except HttpError as err:
-            if err.code != 401 or not self._tokens:
-                raise
-        self._refresh_token(stale=token)
-        return self.client.get(path, self._headers(self._token)).text(path)
-
-    @staticmethod
-    def _headers(token: Optional[str]) -> Mapping[str, str]:
-        return {"X-aws-ec2-metadata-token": token} if token else {}
-
-    def _refresh_token(self, stale: Optional[str] = None) -> None:
-        """Get a token once; again only if ``stale`` is still the current one."""
-        with self._token_lock:
-            if stale is not None and self._token != stale:
-                return
-            try:
-                response = self.client.request(
-                    "PUT", TOKEN_PATH, {"X-aws-ec2-metadata-token-ttl-seconds": str(TOKEN_TTL)})
-            except HttpError as err:
-                if err.code not in TOKEN_UNSUPPORTED:
-                    raise
-                LOG.debug("ec2: the metadata server has no IMDSv2 tokens (%s); using plain GETs",
-                          err.reason)
-                self._tokens = False
-                self._token = None
-                return
-            token = response.text(TOKEN_PATH).strip()
-            if not token or len(token) > 4096 or not token.isprintable():
-                raise MetadataError("the IMDSv2 token is empty or not printable")
-            self._token = token
 
 
 def _interface(mac: str, position: int, results) -> InterfaceData:

@@ -1,0 +1,67 @@
+"""Alibaba Cloud ECS metadata: ``meta-data/all`` in one request, per-key paths, tokens."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any, Dict
+
+from nm_cloud_setup.emulator import scenario as scenarios
+from nm_cloud_setup.emulator.common import (NOT_FOUND, Answer, as_json, gateway, netmask,
+                                            segments, text, walk)
+
+TOKEN_HEADER = "X-aliyun-ecs-metadata-token"
+
+
+def macs(scenario: Dict[str, Any], bracketed: bool) -> Dict[str, Any]:
+    result = {}
+    for iface in scenarios.interfaces(scenario):
+        ips = list(reversed(iface["addresses"]))  # any order, as the real service
+        result[iface["mac"].lower()] = {
+            "network-interface-id": f"eni-{iface['mac'].replace(':', '')}",
+            "vpc-cidr-block": scenario.get("vpc_cidr", "172.31.0.0/16"),
+            "private-ipv4s": json.dumps(ips) if bracketed else ips,
+            "primary-ip-address": iface["addresses"][0],
+            "netmask": netmask(iface),
+            "gateway": gateway(iface),
+            "vpc-id": "vpc-1",
+        }
+    return result
+
+
+class AliyunApi:
+    def __init__(self, state: object) -> None:
+        self.state = state
+        self.tokens: Dict[str, float] = {}
+
+    def handle(self, method: str, path: str, headers) -> Answer:
+        options = self.state.scenario.get("aliyun", {})
+        mode = options.get("tokens", "optional")
+        if path == "/latest/api/token":
+            if method != "PUT" or mode == "unsupported":
+                return NOT_FOUND
+            ttl = headers.get("X-aliyun-ecs-metadata-token-ttl-seconds", "")
+            if not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
+                return text("Bad Request\n", 400)
+            token = secrets.token_urlsafe(24)
+            self.tokens[token] = time.monotonic() + int(ttl)
+            return text(token)
+        token = headers.get(TOKEN_HEADER)
+        if mode != "unsupported" and (token is not None or mode == "required"):
+            if self.tokens.get(token or "", 0) < time.monotonic():
+                return text("Unauthorized\n", 401)
+        if method != "GET":
+            return NOT_FOUND
+        if path == "/latest/meta-data/all":
+            if not options.get("bulk", True):
+                return NOT_FOUND
+            return as_json({"instance-id": "i-1", "network": {"interfaces": {
+                "macs": macs(self.state.scenario, bracketed=False)}}})
+        for prefix in ("/2016-01-01/meta-data", "/latest/meta-data"):
+            if path.startswith(prefix):
+                tree = {"instance-id": "i-1", "network": {"interfaces": {
+                    "macs": macs(self.state.scenario, bracketed=True)}}}
+                value = walk(tree, segments(path, prefix))
+                return NOT_FOUND if value is None else text(value)
+        return NOT_FOUND

@@ -1,0 +1,61 @@
+"""Helpers shared by the emulated cloud APIs."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any, Dict, List, Optional, Tuple
+
+Answer = Tuple[int, Dict[str, str], bytes]
+
+
+def text(body: str, status: int = 200) -> Answer:
+    return status, {"Content-Type": "text/plain"}, body.encode()
+
+
+def as_json(value: Any, status: int = 200) -> Answer:
+    return status, {"Content-Type": "application/json"}, json.dumps(value).encode()
+
+
+NOT_FOUND = text("Not Found\n", 404)
+
+
+def walk(tree: Any, segments: List[str], dir_suffix: str = "/") -> Optional[str]:
+    """A JSON tree as a text walk: dicts list their keys (containers with a "/"),
+    lists their indexes, leaves their value; None for a path that is not there."""
+    node = tree
+    for segment in segments:
+        if isinstance(node, dict) and segment in node:
+            node = node[segment]
+        elif isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
+            node = node[int(segment)]
+        else:
+            return None
+    if isinstance(node, dict):
+        return "".join(f"{k}{dir_suffix if isinstance(v, (dict, list)) else ''}\n"
+                       for k, v in node.items())
+    if isinstance(node, list):
+        if node and all(not isinstance(v, (dict, list)) for v in node):
+            return "".join(f"{i}\n" for i in range(len(node)))
+        return "".join(f"{i}/\n" for i in range(len(node)))
+    return "" if node is None else str(node)
+
+
+def segments(path: str, prefix: str) -> List[str]:
+    rest = path.split("?", 1)[0][len(prefix):]
+    return [part for part in rest.split("/") if part]
+
+
+def gateway(iface: Dict[str, Any]) -> str:
+    return iface.get("gateway") or str(ipaddress.ip_network(iface["subnet"])[1])
+
+
+def netmask(iface: Dict[str, Any]) -> str:
+    return str(ipaddress.ip_network(iface["subnet"]).netmask)
+
+
+def query(path: str) -> Dict[str, str]:
+    if "?" not in path:
+        return {}
+    pairs = (part.partition("=") for part in path.split("?", 1)[1].split("&"))
+    return {key: value for key, _, value in pairs}

@@ -1,0 +1,74 @@
+"""EC2's instance metadata service (IMDS), IMDSv2 tokens and the per-MAC text walk."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from typing import Dict
+
+from nm_cloud_setup.emulator import scenario as scenarios
+from nm_cloud_setup.emulator.common import NOT_FOUND, Answer, text
+
+_MAC_PATH = re.compile(r"^/(?:latest|\d{4}-\d{2}-\d{2})/meta-data/network/interfaces/macs/"
+                       r"(?:(?P<mac>[0-9a-f:]{17})/(?P<key>[a-z0-9-]*))?$")
+
+
+class Ec2Api:
+    """EC2's IMDS: IMDSv2 tokens and the per-MAC text walk."""
+
+    def __init__(self, state: object) -> None:
+        self.state = state
+        self.tokens: Dict[str, float] = {}
+
+    def handle(self, method: str, path: str, headers) -> Answer:
+        mode = self.state.scenario.get("ec2", {}).get("tokens", "optional")
+        if path == "/latest/api/token":
+            if method != "PUT" or mode == "unsupported":
+                return text("Not Found\n", 404) if mode == "unsupported" else text("", 405)
+            return self._new_token(headers)
+        if method != "GET":
+            return text("", 405)
+        token = headers.get("X-aws-ec2-metadata-token")
+        if mode != "unsupported" and (token is not None or mode == "required"):
+            if self.tokens.get(token or "", 0) < time.monotonic():
+                return text("Unauthorized\n", 401)
+        return self._get(path)
+
+    def _new_token(self, headers) -> Answer:
+        ttl = headers.get("X-aws-ec2-metadata-token-ttl-seconds", "")
+        if not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
+            return text("Bad Request\n", 400)
+        token = secrets.token_urlsafe(32)
+        self.tokens[token] = time.monotonic() + int(ttl)
+        return text(token)
+
+    def _get(self, path: str) -> Answer:
+        if path in ("/latest/meta-data/", "/latest/meta-data"):
+            return text("ami-id\nhostname\ninstance-id\nlocal-ipv4\nmac\nnetwork/\n")
+        match = _MAC_PATH.match(path)
+        if not match:
+            return NOT_FOUND
+        ifaces = {i["mac"].lower(): i for i in scenarios.interfaces(self.state.scenario)}
+        if match["mac"] is None:
+            return text("".join(f"{mac}/\n" for mac in ifaces))
+        iface = ifaces.get(match["mac"])
+        if iface is None:
+            return NOT_FOUND
+        values = {
+            "mac": iface["mac"].lower(),
+            "local-ipv4s": "\n".join(iface["addresses"]),
+            "subnet-ipv4-cidr-block": iface["subnet"],
+            "interface-id": f"eni-{iface['mac'].replace(':', '')}",
+        }
+        if iface.get("device_number") is not None:
+            values["device-number"] = str(iface["device_number"])
+        if match["key"] == "":
+            return text("".join(f"{k}\n" for k in values))
+        value = values.get(match["key"])
+        return NOT_FOUND if value is None else text(value)
+
+
+APIS = {"ec2": Ec2Api}
+
+

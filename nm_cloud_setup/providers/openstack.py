@@ -1,0 +1,161 @@
+"""OpenStack's ``network_data.json`` (beyond upstream).
+
+From a config drive (filesystem label ``config-2``) when one is mounted or
+mountable, or given as a directory (option ``config_drive``); else from the
+metadata service, ``/openstack/latest/network_data.json``, one request fetched
+while detecting and reused.  Links are matched by MAC, never by position.  Each
+link's static ``ipv4`` networks give its addresses, subnet, gateway (the default
+route) and extra routes; the link gives the MTU.  ``ipv4_dhcp`` networks are left
+to DHCP.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from nm_cloud_setup.config import normalize_mac
+from nm_cloud_setup.errors import MetadataError
+from nm_cloud_setup.model import InstanceData, InterfaceData
+from nm_cloud_setup.providers.base import (Provider, check_in_subnet, parse_ipv4, parse_json,
+                                           parse_netmask, subnet_of)
+
+LOG = logging.getLogger(__name__)
+
+PATH = "openstack/latest/network_data.json"
+LABELS = ("/dev/disk/by-label/config-2", "/dev/disk/by-label/CONFIG-2")
+LINK_TYPES_SKIPPED = ("vlan", "bond")
+
+
+def parse_network_data(text: str, macs: Mapping[str, str]) -> List[InterfaceData]:
+    doc = parse_json(text, "network_data.json")
+    if not isinstance(doc, dict) or not isinstance(doc.get("links"), list) \
+            or not isinstance(doc.get("networks"), list):
+        raise MetadataError("network_data.json has no 'links' and 'networks' lists")
+    links: Dict[str, Tuple[int, str, Any]] = {}
+    position = 0
+    for link in doc["links"]:
+        if not isinstance(link, dict) or link.get("type") in LINK_TYPES_SKIPPED:
+            continue
+        mac = normalize_mac(str(link.get("ethernet_mac_address", "")))
+        if mac is None:
+            continue
+        links[str(link.get("id"))] = (position, mac, link.get("mtu"))
+        position += 1
+    by_link: Dict[str, List[Any]] = {}
+    for net in doc["networks"]:
+        if isinstance(net, dict) and net.get("type") == "ipv4":
+            by_link.setdefault(str(net.get("link")), []).append(net)
+    result = []
+    for link_id, (idx, mac, mtu) in links.items():
+        if mac not in macs or link_id not in by_link:
+            continue
+        try:
+            result.append(_interface(idx, mac, mtu, by_link[link_id]))
+        except MetadataError as err:
+            result.append(InterfaceData(mac, idx, error=str(err)))
+    return result
+
+
+def _interface(idx: int, mac: str, mtu: Any, networks: List[Any]) -> InterfaceData:
+    first = networks[0]
+    primary = parse_ipv4(str(first.get("ip_address", "")))
+    subnet = subnet_of(primary, parse_netmask(str(first.get("netmask", ""))))
+    addresses = [primary]
+    for net in networks[1:]:
+        address = parse_ipv4(str(net.get("ip_address", "")))
+        if subnet_of(address, parse_netmask(str(net.get("netmask", "")))) != subnet:
+            LOG.warning("openstack: %s of %s is in another subnet than %s: not configured",
+                        address, mac, subnet)
+            continue
+        addresses.append(address)
+    check_in_subnet(addresses, subnet)
+    gateway: Optional[str] = None
+    routes = []
+    for net in networks:
+        for route in net.get("routes") or []:
+            cidr = _route_cidr(route)
+            hop = parse_ipv4(str(route.get("gateway", "")), "gateway")
+            if cidr == "0.0.0.0/0":
+                gateway = gateway or hop
+            else:
+                routes.append((cidr, hop))
+    if mtu is not None and (not isinstance(mtu, int) or not 576 <= mtu <= 65535):
+        raise MetadataError(f"invalid MTU {mtu!r}")
+    return InterfaceData(mac, idx, tuple(dict.fromkeys(addresses)), subnet, gateway=gateway,
+                         routes=tuple(dict.fromkeys(routes)), mtu=mtu)
+
+
+def _route_cidr(route: Any) -> str:
+    if not isinstance(route, dict):
+        raise MetadataError("a route is not an object")
+    try:
+        net = ipaddress.IPv4Network(f"{route.get('network')}/{route.get('netmask')}",
+                                    strict=False)
+    except ValueError:
+        raise MetadataError(f"invalid route {route.get('network')}/{route.get('netmask')}") \
+            from None
+    return str(net)
+
+
+class OpenStack(Provider):
+    key = "openstack"
+    name = "openstack"
+    default_host = "http://169.254.169.254"
+
+    def __init__(self, client, options=None) -> None:
+        super().__init__(client, options)
+        self._document: Optional[str] = None
+
+    def detect(self) -> None:
+        self._document = self._from_config_drive()
+        if self._document is None:
+            self._document = self.get(f"/{PATH}")
+
+    def get_config(self, macs: Mapping[str, str]) -> InstanceData:
+        text = self._document if self._document is not None else self.get(f"/{PATH}")
+        self._document = None
+        return InstanceData(self.name, tuple(parse_network_data(text, macs)))
+
+    def _from_config_drive(self) -> Optional[str]:
+        where = self.options.get("config_drive")
+        if where:
+            LOG.debug("openstack: reading the config drive at %s", where)
+            return _read(Path(where))
+        for device in LABELS:
+            if Path(device).exists():
+                return _read_device(Path(device).resolve())
+        return None
+
+
+def _read(root: Path) -> str:
+    try:
+        return (root / PATH).read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise MetadataError(f"cannot read {root / PATH} ({err})") from None
+
+
+def _read_device(device: Path) -> Optional[str]:
+    """Read from a config drive: where it is mounted, or mounted read-only for a moment.
+
+    None when it cannot be mounted (the metadata service is asked instead).
+    """
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        source, target = line.split()[:2]
+        if Path(source).resolve() == device:
+            return _read(Path(target.replace("\\040", " ")))
+    with tempfile.TemporaryDirectory(prefix="nm-cloud-setup-") as mnt:
+        mount = subprocess.run(["mount", "-o", "ro", str(device), mnt], capture_output=True,
+                               text=True)
+        if mount.returncode != 0:
+            LOG.info("openstack: cannot mount the config drive %s (%s); asking the metadata "
+                     "service", device, mount.stderr.strip())
+            return None
+        try:
+            return _read(Path(mnt))
+        finally:
+            subprocess.run(["umount", mnt], capture_output=True)
