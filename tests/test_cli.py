@@ -78,3 +78,24 @@ def test_sigterm_during_fetch_cancels_promptly(emulator):
 def test_help_and_version():
     assert "NM_CLOUD_SETUP_EC2" in tool({}, args=["--help"]).stdout
     assert __version__ in tool({}, args=["--version"]).stdout
+
+
+def test_concurrent_detection_first_answer_wins_and_others_are_not_awaited(make_emulator,
+                                                                           tmp_path):
+    refusing = make_emulator("ec2")
+    with refusing.state.lock:
+        refusing.state.rules = [{"match": "/", "status": 404}]
+    hanging = make_emulator("gcp")
+    with hanging.state.lock:
+        hanging.state.rules = [{"match": "/", "hang": True, "hang_seconds": 20}]
+    azure = make_emulator("azure")
+    started = time.monotonic()
+    result = tool({"NM_CLOUD_SETUP_EC2": "yes", "NM_CLOUD_SETUP_EC2_HOST": refusing.url,
+                   "NM_CLOUD_SETUP_GCP": "yes", "NM_CLOUD_SETUP_GCP_HOST": hanging.url,
+                   "NM_CLOUD_SETUP_AZURE": "yes", "NM_CLOUD_SETUP_AZURE_HOST": azure.url,
+                   "NM_CLOUD_SETUP_LOG": "INFO", "NM_CLOUD_SETUP_BACKEND": "nm",
+                   "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"})
+    assert time.monotonic() - started < 10
+    assert "<info> provider azure detected" in result.stdout
+    assert "provider GCP detected" not in result.stdout
+    assert "<info> provider aliyun not detected: provider is disabled" in result.stdout

@@ -53,9 +53,12 @@ def parse_ip_list(value: Any) -> List[str]:
     return [v for v in (item.strip() for item in value) if v]
 
 
-def interface_from(idx: int, mac: str, values: Mapping[str, Any]) -> InterfaceData:
+def interface_from(idx: int, mac: str, values: Any) -> InterfaceData:
+    if not isinstance(values, dict):
+        raise MetadataError("the interface's entry is not an object")
     for key in KEYS:
-        if not isinstance(values.get(key), (str, list)):
+        kinds = (str, list) if key == "private-ipv4s" else (str,)
+        if not isinstance(values.get(key), kinds):
             raise MetadataError(f"{key} is missing")
     primary = parse_ipv4(values["primary-ip-address"])
     # The service lists them in any order: sorted, so that a rerun sees the same list.

@@ -21,8 +21,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (Provider, check_in_subnet, parse_ipv4, parse_json,
-                                           parse_netmask, subnet_of)
+from nm_cloud_setup.providers.base import (Provider, check_in_subnet, field, parse_ipv4,
+                                           parse_json, parse_netmask, subnet_of)
 
 LOG = logging.getLogger(__name__)
 
@@ -63,12 +63,12 @@ def parse_network_data(text: str, macs: Mapping[str, str]) -> List[InterfaceData
 
 def _interface(idx: int, mac: str, mtu: Any, networks: List[Any]) -> InterfaceData:
     first = networks[0]
-    primary = parse_ipv4(str(first.get("ip_address", "")))
-    subnet = subnet_of(primary, parse_netmask(str(first.get("netmask", ""))))
+    primary = parse_ipv4(field(first, "ip_address", str, "network"))
+    subnet = subnet_of(primary, parse_netmask(field(first, "netmask", str, "network")))
     addresses = [primary]
     for net in networks[1:]:
-        address = parse_ipv4(str(net.get("ip_address", "")))
-        if subnet_of(address, parse_netmask(str(net.get("netmask", "")))) != subnet:
+        address = parse_ipv4(field(net, "ip_address", str, "network"))
+        if subnet_of(address, parse_netmask(field(net, "netmask", str, "network"))) != subnet:
             LOG.warning("openstack: %s of %s is in another subnet than %s: not configured",
                         address, mac, subnet)
             continue
@@ -77,9 +77,12 @@ def _interface(idx: int, mac: str, mtu: Any, networks: List[Any]) -> InterfaceDa
     gateway: Optional[str] = None
     routes = []
     for net in networks:
-        for route in net.get("routes") or []:
+        routes_list = net.get("routes") or []
+        if not isinstance(routes_list, list):
+            raise MetadataError("a network's 'routes' is not a list")
+        for route in routes_list:
             cidr = _route_cidr(route)
-            hop = parse_ipv4(str(route.get("gateway", "")), "gateway")
+            hop = parse_ipv4(field(route, "gateway", str, "route"), "gateway")
             if cidr == "0.0.0.0/0":
                 gateway = gateway or hop
             else:
@@ -91,14 +94,12 @@ def _interface(idx: int, mac: str, mtu: Any, networks: List[Any]) -> InterfaceDa
 
 
 def _route_cidr(route: Any) -> str:
-    if not isinstance(route, dict):
-        raise MetadataError("a route is not an object")
+    network = field(route, "network", str, "route")
+    netmask = field(route, "netmask", str, "route")
     try:
-        net = ipaddress.IPv4Network(f"{route.get('network')}/{route.get('netmask')}",
-                                    strict=False)
+        net = ipaddress.IPv4Network(f"{network}/{netmask}", strict=False)
     except ValueError:
-        raise MetadataError(f"invalid route {route.get('network')}/{route.get('netmask')}") \
-            from None
+        raise MetadataError(f"invalid route {network[:40]}/{netmask[:40]}") from None
     return str(net)
 
 

@@ -1,0 +1,238 @@
+"""The providers' pure parsers: documented response shapes, and malformed ones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from nm_cloud_setup.errors import CloudSetupError, MetadataError
+from nm_cloud_setup.providers import aliyun, azure, gcp, oci, openstack
+
+DATA = Path(__file__).parent / "data"
+
+
+def sample(name: str) -> str:
+    return (DATA / name).read_text()
+
+
+# -- Azure ---------------------------------------------------------------------
+
+def test_azure_network():
+    raw = azure.parse_network(sample("azure_network.json"))
+    assert [r.mac for r in raw] == ["000D3A5D2D66", "000D3A5D2D67"]
+    nic = azure.interface_from(0, "00:0D:3A:5D:2D:66", raw[0])
+    assert (nic.addresses, nic.subnet, nic.gateway) == (("10.0.0.4", "10.0.0.5"), "10.0.0.0/24",
+                                                        None)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("{}", "no 'interface' list"),
+    ('{"interface": [{"macAddress": "000D3A5D2D66"}]}', "lacks macAddress"),
+    ("<html>", "not valid JSON"),
+])
+def test_azure_bad_documents(body, message):
+    with pytest.raises(MetadataError, match=message):
+        azure.parse_network(body)
+
+
+@pytest.mark.parametrize("addresses, subnet, prefix, message", [
+    ((), "10.0.0.0", "24", "no IPv4 address"),
+    (("10.0.0.400",), "10.0.0.0", "24", "invalid IPv4 address"),
+    (("10.0.0.4",), "10.0.0.0", "33", "invalid subnet prefix"),
+    (("10.0.0.4",), "10.0.0.0", "x", "invalid subnet prefix"),
+    (("10.0.9.4",), "10.0.0.0", "24", "outside"),
+])
+def test_azure_bad_interfaces(addresses, subnet, prefix, message):
+    with pytest.raises(MetadataError, match=message):
+        azure.interface_from(0, "00:0D:3A:5D:2D:66", azure.RawNic("x", addresses, subnet, prefix))
+
+
+# -- GCP -----------------------------------------------------------------------
+
+def test_gcp_interfaces():
+    nics = gcp.parse_interfaces(sample("gcp_network_interfaces.json"))
+    first = gcp.interface_from(0, "42:01:0A:80:00:02", nics[0], {})
+    assert first.local_routes == ("35.10.0.1/32", "35.10.0.2/32", "10.8.0.0/24")
+    assert first.addresses == () and first.valid
+    second = gcp.interface_from(1, "42:01:0A:82:00:02", nics[1], {"target_instance_ips": False})
+    assert second.local_routes == () and not second.valid and second.error is None
+
+
+@pytest.mark.parametrize("body, message", [
+    ("{}", "not a list"),
+    ('[{"ip": "10.0.0.2"}]', "has no 'mac'"),
+    ('[{"mac": "42:01:0a:80:00:02", "forwardedIps": "35.1.1.1"}]', "not a list of strings"),
+])
+def test_gcp_bad_documents(body, message):
+    with pytest.raises(MetadataError, match=message):
+        gcp.parse_interfaces(body)
+
+
+@pytest.mark.parametrize("value", ["35.1.1.999", "127.0.0.1", "224.0.0.1/32", "10.0.0.0/4"])
+def test_gcp_bad_forwarded_ips(value):
+    with pytest.raises(MetadataError):
+        gcp.interface_from(0, "42:01:0A:80:00:02", {"forwardedIps": [value]}, {})
+
+
+# -- Aliyun --------------------------------------------------------------------
+
+def test_aliyun_all():
+    entries = aliyun.parse_all(sample("aliyun_all.json"))
+    mac, values = entries[0]
+    nic = aliyun.interface_from(0, mac.upper(), values)
+    assert nic.addresses == ("172.16.101.215", "172.16.101.216", "172.16.101.220")
+    # The vSwitch's subnet from primary and netmask, not the VPC block (upstream's bug).
+    assert nic.subnet == "172.16.101.0/24" and nic.gateway == "172.16.101.253"
+
+
+@pytest.mark.parametrize("value, expected", [
+    ('["10.0.0.2","10.0.0.1"]', ["10.0.0.2", "10.0.0.1"]),
+    ('[ "10.0.0.2", "10.0.0.1" ]', ["10.0.0.2", "10.0.0.1"]),
+    ("10.0.0.2,10.0.0.1", ["10.0.0.2", "10.0.0.1"]),
+    (["10.0.0.2"], ["10.0.0.2"]),
+])
+def test_aliyun_ip_lists(value, expected):
+    assert aliyun.parse_ip_list(value) == expected
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"netmask": "255.0.255.0"}, "invalid IPv4 netmask"),
+    ({"gateway": "nope"}, "invalid IPv4 gateway"),
+    ({"primary-ip-address": None}, "primary-ip-address is missing"),
+    ({"private-ipv4s": 5}, "private-ipv4s is missing"),
+    ({"private-ipv4s": ["172.16.200.1"]}, "outside"),
+])
+def test_aliyun_bad_values(change, message):
+    _, values = aliyun.parse_all(sample("aliyun_all.json"))[0]
+    with pytest.raises(MetadataError, match=message):
+        aliyun.interface_from(0, "00:16:3E:14:59:58", {**values, **change})
+
+
+def test_aliyun_bad_documents():
+    with pytest.raises(MetadataError, match="network.interfaces.macs"):
+        aliyun.parse_all('{"network": {}}')
+    with pytest.raises(MetadataError, match="no interfaces"):
+        aliyun.parse_all('{"network": {"interfaces": {"macs": {}}}}')
+
+
+# -- OCI -----------------------------------------------------------------------
+
+VM_MACS = {"02:00:17:00:12:34": "ens3", "02:00:17:00:12:35": "ens5"}
+
+
+def test_oci_vm():
+    nics = oci.parse_vnics(sample("oci_vnics_vm.json"), VM_MACS)
+    assert [(n.index, n.addresses, n.gateway, n.vlan_tag) for n in nics] == [
+        (0, ("10.0.0.10",), "10.0.0.1", None), (1, ("10.0.1.10",), "10.0.1.1", None)]
+
+
+def test_oci_baremetal_vlan_vnics_and_missing_parent(caplog):
+    nics = oci.parse_vnics(sample("oci_vnics_baremetal.json"), {"00:10:E0:00:00:01": "eno1"})
+    assert [(n.mac, n.vlan_tag, n.parent_mac) for n in nics] == [
+        ("00:10:E0:00:00:01", None, None), ("02:00:17:00:00:64", 100, "00:10:E0:00:00:01")]
+    assert "physical NIC for nicIndex=1 not found, ignoring VNIC" in caplog.text
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"privateIp": "10.0.0.300"}, "invalid IPv4 address"),
+    ({"virtualRouterIp": 7}, "'virtualRouterIp' is missing"),
+    ({"subnetCidrBlock": "10.0.0.0/31"}, "no usable prefix"),
+])
+def test_oci_bad_vnic_is_an_error_not_dropped(change, message):
+    doc = json.loads(sample("oci_vnics_vm.json"))
+    doc[1].update(change)
+    nics = oci.parse_vnics(json.dumps(doc), VM_MACS)
+    assert nics[0].valid and message in nics[1].error
+
+
+# -- OpenStack -----------------------------------------------------------------
+
+def test_openstack_network_data():
+    macs = {"FA:16:3E:00:00:01": "eth0", "FA:16:3E:00:00:02": "eth1"}
+    (nic,) = openstack.parse_network_data(sample("openstack_network_data.json"), macs)
+    assert nic.addresses == ("192.168.10.5", "192.168.10.6")
+    assert (nic.subnet, nic.gateway, nic.mtu) == ("192.168.10.0/24", "192.168.10.1", 1450)
+    assert nic.routes == (("10.200.0.0/16", "192.168.10.254"),)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"mtu": 70000}, "invalid MTU"),
+    ({"mtu": "1500"}, "invalid MTU"),
+])
+def test_openstack_bad_links(change, message):
+    doc = json.loads(sample("openstack_network_data.json"))
+    doc["links"][0].update(change)
+    (nic,) = openstack.parse_network_data(json.dumps(doc), {"FA:16:3E:00:00:01": "eth0"})
+    assert message in nic.error
+
+
+def test_openstack_bad_documents():
+    with pytest.raises(MetadataError, match="no 'links'"):
+        openstack.parse_network_data('{"links": {}}', {})
+
+
+# -- every parser: arbitrary input raises nothing but the project's own errors -------
+
+PARSERS = [
+    lambda t: azure.parse_network(t),
+    lambda t: gcp.parse_interfaces(t),
+    lambda t: aliyun.parse_all(t),
+    lambda t: oci.parse_vnics(t, VM_MACS),
+    lambda t: openstack.parse_network_data(t, {"FA:16:3E:00:00:01": "eth0"}),
+]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
+                                                                 max_size=4),
+    max_leaves=20)
+
+
+@pytest.mark.parametrize("parse", PARSERS, ids=["azure", "gcp", "aliyun", "oci", "openstack"])
+@given(body=st.text(max_size=200) | json_values.map(json.dumps))
+def test_arbitrary_bodies_raise_only_project_errors(parse, body):
+    try:
+        parse(body)
+    except CloudSetupError:
+        pass
+
+
+SAMPLES = {
+    "azure": ("azure_network.json", lambda t: [azure.interface_from(i, "00:0D:3A:5D:2D:66", r)
+                                               for i, r in enumerate(azure.parse_network(t))]),
+    "gcp": ("gcp_network_interfaces.json",
+            lambda t: [gcp.interface_from(i, "42:01:0A:80:00:02", n, {})
+                       for i, n in enumerate(gcp.parse_interfaces(t))]),
+    "aliyun": ("aliyun_all.json", lambda t: [aliyun.interface_from(0, "00:16:3E:14:59:58", v)
+                                             for _, v in aliyun.parse_all(t)]),
+    "oci-vm": ("oci_vnics_vm.json", lambda t: oci.parse_vnics(t, VM_MACS)),
+    "oci-bm": ("oci_vnics_baremetal.json",
+               lambda t: oci.parse_vnics(t, {"00:10:E0:00:00:01": "eno1"})),
+    "openstack": ("openstack_network_data.json",
+                  lambda t: openstack.parse_network_data(t, {"FA:16:3E:00:00:01": "eth0"})),
+}
+
+
+def mutate(doc, data):
+    """Replace one randomly chosen subtree of ``doc`` with an arbitrary JSON value."""
+    if not isinstance(doc, (dict, list)) or not doc or data.draw(st.integers(0, 5)) == 0:
+        return data.draw(json_values)
+    keys = list(doc) if isinstance(doc, dict) else list(range(len(doc)))
+    key = data.draw(st.sampled_from(keys))
+    copy = dict(doc) if isinstance(doc, dict) else list(doc)
+    copy[key] = mutate(doc[key], data)
+    return copy
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_mutated_documents_raise_only_project_errors(name, data):
+    filename, parse = SAMPLES[name]
+    body = json.dumps(mutate(json.loads(sample(filename)), data))
+    try:
+        parse(body)
+    except CloudSetupError:
+        pass
