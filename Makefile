@@ -6,6 +6,7 @@ BINDIR = $(PREFIX)/bin
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 DISPATCHERDIR ?= $(PREFIX)/lib/NetworkManager/dispatcher.d
 MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
 
 .PHONY: all check demo install clean
 
@@ -26,6 +27,8 @@ install:
 	install -m 755 dispatcher.d/90-nm-cloud-setup.sh "$(DESTDIR)$(DISPATCHERDIR)/"
 	ln -sf ../90-nm-cloud-setup.sh "$(DESTDIR)$(DISPATCHERDIR)/pre-up.d/90-nm-cloud-setup.sh"
 	install -m 644 man/nm-cloud-setup.8 "$(DESTDIR)$(MANDIR)/man8/"
+	install -d "$(DESTDIR)$(SYSCONFDIR)/iproute2/rt_protos.d"
+	install -m 644 iproute2/nm-cloud-setup.conf "$(DESTDIR)$(SYSCONFDIR)/iproute2/rt_protos.d/"
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

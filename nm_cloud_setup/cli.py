@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Optional
 
 import click
@@ -67,16 +68,29 @@ def _make_provider(settings: Settings, key: str):
 
 
 def _make_backend(settings: Settings):
-    from nm_cloud_setup.nm import NetworkManager
+    """NetworkManager when it is on the bus, else the kernel over netlink.
 
-    nm = NetworkManager(settings.bus_address, settings.session_bus)
-    try:
-        nm.connect()
-    except CloudSetupError:
-        nm.close()
-        raise
-    nm.name = "nm"
-    return nm
+    NM_CLOUD_SETUP_BACKEND=nm|netlink forces one; a forced one that is not
+    available is an error.
+    """
+    log = logging.getLogger("nm_cloud_setup")
+    if settings.backend in ("auto", "nm"):
+        from nm_cloud_setup.errors import NotRunningError
+        from nm_cloud_setup.nm import NetworkManager
+
+        nm = NetworkManager(settings.bus_address, settings.session_bus)
+        try:
+            nm.connect()
+            return nm
+        except CloudSetupError as err:
+            nm.close()
+            if settings.backend == "nm" or not isinstance(err, NotRunningError):
+                raise
+        log.info("NetworkManager is not running")
+        log.info("using the netlink backend: configuring the kernel directly")
+    from nm_cloud_setup.netlink import Netlink
+
+    return Netlink(Path(settings.state_dir))
 
 
 def _on_sigterm(cancel) -> None:

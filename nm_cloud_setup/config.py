@@ -50,6 +50,7 @@ class Settings:
     allow_new_conn: Optional[bool] = None
     backend: str = "auto"
     options: Dict[str, Dict[str, object]] = field(default_factory=dict)
+    state_dir: str = "/run/nm-cloud-setup"
     bus_address: Optional[str] = None
     session_bus: bool = False
     warnings: Tuple[str, ...] = ()
@@ -100,6 +101,7 @@ class Settings:
             map_interfaces_raw=map_raw,
             allow_new_conn=boolean("NM_CLOUD_SETUP_ALLOW_NEW_CONN", None),
             backend=backend,
+            state_dir=env.get("NM_CLOUD_SETUP_STATE_DIR") or "/run/nm-cloud-setup",
             bus_address=_bus_address(env),
             session_bus=boolean("LIBNM_USE_SESSION_BUS", False) is True,
             warnings=tuple(warnings),

@@ -57,6 +57,8 @@ class _Applied:
 class NetworkManager:
     """A client of NetworkManager on the system bus (or a given bus address)."""
 
+    name = "nm"
+
     def __init__(self, bus_address: Optional[str] = None, session_bus: bool = False,
                  call_timeout: float = 25.0) -> None:
         self._address = bus_address
@@ -230,6 +232,9 @@ class NetworkManager:
                 raise ApplyError("NetworkManager could not activate it (see its log)")
             await asyncio.sleep(0.1)
         raise ApplyError(f"not activated within {ACTIVATE_TIMEOUT:g} s")
+
+    def in_sync(self, current: Current, wanted: Ipv4Config) -> bool:
+        return wanted.same_as(current.applied)
 
     def apply(self, device: Device, current: Current, ipv4: Ipv4Config) -> None:
         """Reapply the connection of ``current`` with ``ipv4``'s addresses, routes and rules.

@@ -33,6 +33,8 @@ class Backend(Protocol):
 
     def current(self, device: Device) -> Current: ...
 
+    def in_sync(self, current: Current, wanted: Ipv4Config) -> bool: ...
+
     def apply(self, device: Device, current: Current, ipv4: Ipv4Config) -> None: ...
 
     def close(self) -> None: ...
@@ -218,7 +220,7 @@ def configure_device(backend: Backend, device: Device, iface: InterfaceData,
             LOG.debug("config device %s: %s", mac, current.skip)
             return False, None
         wanted = plan.desired(iface, current.own, single)
-        if wanted.same_as(current.applied):
+        if backend.in_sync(current, wanted):
             reason = " because there are not multiple IP addresses" if single else ""
             LOG.debug("config device %s: device needs no update to applied connection %s%s. "
                       "Skip", mac, current.label, reason)

@@ -77,6 +77,36 @@ def nm_sandbox(nm_sandbox_session: Sandbox) -> Sandbox:
     return nm_sandbox_session
 
 
+@pytest.fixture(scope="session")
+def kernel_sandbox_session() -> Iterator[Sandbox]:
+    require_root(with_nm=False)
+    with Sandbox(nics_for_scenario(2), with_nm=False) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def kernel_sandbox(kernel_sandbox_session: Sandbox) -> Sandbox:
+    """A VM without NetworkManager: two veth NICs with their DHCP-style primaries."""
+    kernel_sandbox_session.reset_kernel()
+    state = kernel_sandbox_session.workdir / "state"
+    if state.exists():
+        for path in state.iterdir():
+            path.unlink()
+    return kernel_sandbox_session
+
+
+def run_in_vm(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
+              provider: str = "ec2") -> subprocess.CompletedProcess:
+    """Run ``nm-cloud-setup`` inside the sandbox VM's namespace (no NetworkManager there)."""
+    key = provider.upper()
+    env = sandbox.env(**{f"NM_CLOUD_SETUP_{key}": "yes", f"NM_CLOUD_SETUP_{key}_HOST": url,
+                         "NM_CLOUD_SETUP_LOG": "TRACE",
+                         "NM_CLOUD_SETUP_STATE_DIR": str(sandbox.workdir / "state")},
+                      **(extra or {}))
+    return subprocess.run(sandbox.exec_in_host(sys.executable, "-m", "nm_cloud_setup"), env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
 def run_tool(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
              timeout: float = 60, provider: str = "ec2") -> subprocess.CompletedProcess:
     """Run ``nm-cloud-setup`` for ``provider`` against ``url`` and the sandbox's NetworkManager."""

@@ -10,6 +10,8 @@ namespace beyond creating and deleting the two namespaces.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import ipaddress
 import json
 import os
@@ -21,7 +23,9 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
+
+CLONE_NEWNET = 0x40000000
 
 _BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -271,15 +275,51 @@ class Sandbox:
             keyfile.write("\n[user]\norg.freedesktop.nm-cloud-setup.skip=yes\n")
         self.nmcli("connection", "reload")
 
+    def assign_primaries(self) -> None:
+        """Without NetworkManager: what a DHCP client would do (address, default route)."""
+        for number, nic in enumerate(self.nics):
+            run("ip", "-n", self.host_ns, "link", "set", nic.ifname, "up")
+            run("ip", "-n", self.host_ns, "addr", "replace", f"{nic.address}/{nic.prefix}",
+                "dev", nic.ifname)
+            run("ip", "-n", self.host_ns, "route", "replace", "default", "via", nic.gateway,
+                "dev", nic.ifname, "proto", "dhcp", "metric", str(100 + number))
+
+    def reset_kernel(self) -> None:
+        """Back to DHCP primaries only: secondary addresses, policy rules and tables gone."""
+        self.flush_policy_routing()
+        for nic in self.nics:
+            run("ip", "-n", self.host_ns, "addr", "flush", "dev", nic.ifname)
+        run("ip", "-n", self.host_ns, "route", "flush", "table", "local", "proto", "213",
+            check=False)
+        self.assign_primaries()
+
+    @contextlib.contextmanager
+    def entered(self) -> Iterator[None]:
+        """Run the body (in this thread) inside the host namespace: sockets made here stay there."""
+        libc = ctypes.CDLL(None, use_errno=True)
+        home = os.open("/proc/self/ns/net", os.O_RDONLY)
+        target = os.open(f"/run/netns/{self.host_ns}", os.O_RDONLY)
+        try:
+            if libc.setns(target, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns into the sandbox failed")
+            try:
+                yield
+            finally:
+                if libc.setns(home, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns back home failed")
+        finally:
+            os.close(home)
+            os.close(target)
+
     def flush_policy_routing(self) -> None:
-        """Remove the cloud-setup rules and tables NetworkManager leaves behind."""
+        """Remove policy rules and numbered tables (NetworkManager leaves tables behind)."""
         for rule in self.rules():
-            if 30000 <= rule.get("priority", 0) < 31000:
+            if 1 <= rule.get("priority", 0) < 32766:
                 run("ip", "-n", self.host_ns, "rule", "del", "priority", str(rule["priority"]),
                     check=False)
         for route in self.routes():
             table = route.get("table")
-            if isinstance(table, str) and table.isdigit() and 30000 <= int(table) < 31000:
+            if isinstance(table, str) and table.isdigit() and int(table) not in (253, 254, 255):
                 run("ip", "-n", self.host_ns, "route", "flush", "table", table, check=False)
 
     # -- kernel state ----------------------------------------------------------

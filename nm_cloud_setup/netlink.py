@@ -1,0 +1,221 @@
+"""The kernel backend: the only pyroute2 user, synchronous, for hosts without NetworkManager.
+
+It reads a device's kernel state, lets ``ownership`` decide the difference
+(only its own entries are ever removed), applies it, and keeps the record of
+what it added in ``STATE_DIR/netlink-owned.json``.  A device already as wanted
+gets no netlink change at all.  Uses only the pyroute2 API that 0.7.2 (Debian 12)
+and 0.9 share.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, List, Mapping, Tuple
+
+from pyroute2 import IPRoute, NetlinkError
+
+from nm_cloud_setup import ownership
+from nm_cloud_setup.config import normalize_mac
+from nm_cloud_setup.errors import ApplyError, BackendError, NoAppliedConnectionError
+from nm_cloud_setup.model import Address, Current, Device, Ipv4Config, Route, Rule
+from nm_cloud_setup.ownership import KernelView, Record
+
+LOG = logging.getLogger(__name__)
+
+AF_INET = 2
+ARPHRD_ETHER = 1
+IFF_UP = 0x1
+RTN_UNICAST, RTN_LOCAL = 1, 2
+SCOPE_UNIVERSE, SCOPE_LINK, SCOPE_HOST = 0, 253, 254
+ETHERNET_KINDS = (None, "veth")
+RECORD = "netlink-owned.json"
+
+
+class Netlink:
+    name = "netlink"
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        try:
+            self._ipr = IPRoute()
+        except (OSError, NetlinkError) as err:
+            raise BackendError(f"cannot open a netlink socket ({err})") from None
+        self.changes = 0
+
+    def close(self) -> None:
+        self._ipr.close()
+
+    # -- reading ---------------------------------------------------------------
+
+    def devices(self, map_interfaces: Mapping[str, str]) -> List[Device]:
+        """Ethernet links (physical or veth, not enslaved), keyed by permanent MAC."""
+        result = []
+        for link in self._ipr.get_links():
+            info = link.get_attr("IFLA_LINKINFO")
+            kind = info.get_attr("IFLA_INFO_KIND") if info else None
+            if link["ifi_type"] != ARPHRD_ETHER or kind not in ETHERNET_KINDS \
+                    or link.get_attr("IFLA_MASTER"):
+                continue
+            ifname = link.get_attr("IFLA_IFNAME")
+            mac = map_interfaces.get(ifname) or normalize_mac(
+                link.get_attr("IFLA_PERM_ADDRESS") or link.get_attr("IFLA_ADDRESS") or "")
+            if mac is not None:
+                result.append(Device(mac=mac, ifname=ifname, handle=str(link["index"])))
+        return result
+
+    def current(self, device: Device) -> Current:
+        index = int(device.handle)
+        links = self._ipr.get_links(index)
+        if not links or not links[0]["flags"] & IFF_UP:
+            raise NoAppliedConnectionError(f'link "{device.ifname}" is down or gone')
+        view = KernelView(self._addresses(index), self._routes(index), self._rules())
+        record = self._load_record()
+        owned = Ipv4Config(tuple(record.addresses.get(device.ifname, [])),
+                           tuple(r for r in view.routes),
+                           tuple(record.rules.get(device.ifname, [])))
+        return Current(label=f'"{device.ifname}"', own=Ipv4Config(), applied=owned,
+                       token=(view, record))
+
+    def _addresses(self, index: int) -> Tuple[Address, ...]:
+        return tuple(Address(a.get_attr("IFA_LOCAL") or a.get_attr("IFA_ADDRESS"), a["prefixlen"])
+                     for a in self._ipr.get_addr(family=AF_INET, index=index))
+
+    def _routes(self, index: int) -> Tuple[Route, ...]:
+        """Our routes (protocol PROTO) through this device, in any table."""
+        routes = []
+        for msg in self._ipr.get_routes(family=AF_INET):  # every table
+            if msg["proto"] != ownership.PROTO or msg.get_attr("RTA_OIF") != index:
+                continue
+            routes.append(Route(
+                dest=msg.get_attr("RTA_DST") or "0.0.0.0", prefix=msg["dst_len"],
+                next_hop=msg.get_attr("RTA_GATEWAY"), metric=msg.get_attr("RTA_PRIORITY"),
+                table=msg.get_attr("RTA_TABLE") or msg["table"],
+                type="local" if msg["type"] == RTN_LOCAL else None))
+        return tuple(routes)
+
+    def _rules(self) -> Tuple[Rule, ...]:
+        rules = []
+        for msg in self._ipr.get_rules(family=AF_INET):
+            suppress = msg.get_attr("FRA_SUPPRESS_PREFIXLEN")
+            rules.append(Rule(
+                priority=msg.get_attr("FRA_PRIORITY") or 0,
+                table=msg.get_attr("FRA_TABLE") or msg["table"],
+                from_addr=msg.get_attr("FRA_SRC"), from_len=msg["src_len"],
+                suppress_prefixlength=None if suppress in (None, 0xFFFFFFFF) else suppress))
+        return tuple(rules)
+
+    # -- deciding --------------------------------------------------------------
+
+    def in_sync(self, current: Current, wanted: Ipv4Config) -> bool:
+        view, record = current.token
+        ifname = current.label.strip('"')
+        diff = ownership.changes(view, record, ifname, wanted)
+        return not diff and ownership.recorded(record, ifname, wanted, diff) == record
+
+    # -- writing ---------------------------------------------------------------
+
+    def apply(self, device: Device, current: Current, wanted: Ipv4Config) -> None:
+        view, record = current.token
+        diff = ownership.changes(view, record, device.ifname, wanted)
+        after = ownership.recorded(record, device.ifname, wanted, diff)
+        for label, items in (("add address", diff.add_addresses), ("add route", diff.add_routes),
+                             ("add rule", diff.add_rules),
+                             ("remove address", diff.remove_addresses),
+                             ("remove route", diff.remove_routes),
+                             ("remove rule", diff.remove_rules)):
+            for item in items:
+                LOG.debug("netlink %s: %s %s", device.ifname, label, item)
+        # Write ahead: what is about to be added is recorded first, so a crash
+        # between the two never leaves an entry nobody owns.
+        ahead = Record({**after.addresses, device.ifname: list(dict.fromkeys(
+                           record.addresses.get(device.ifname, []) + list(diff.add_addresses)))},
+                       {**after.rules, device.ifname: list(dict.fromkeys(
+                           record.rules.get(device.ifname, []) + list(diff.add_rules)))})
+        self._save_record(ahead)
+        index = int(device.handle)
+        for rule in diff.remove_rules:
+            self._change("rule", "del", **_rule_args(rule))
+        for route in diff.remove_routes:
+            self._change("route", "del", **_route_args(route, index))
+        for address in diff.remove_addresses:
+            self._change("addr", "del", index=index, address=address.address,
+                         prefixlen=address.prefix)
+        for address in diff.add_addresses:
+            self._change("addr", "add", index=index, address=address.address,
+                         prefixlen=address.prefix)
+        for route in diff.add_routes:
+            self._change("route", "add", **_route_args(route, index))
+        for rule in diff.add_rules:
+            self._change("rule", "add", **_rule_args(rule))
+        self._save_record(after)
+        if wanted.mtu is not None:
+            LOG.debug("netlink: the MTU %d is left to the network configuration", wanted.mtu)
+
+    def _change(self, kind: str, command: str, **args: Any) -> None:
+        try:
+            getattr(self._ipr, kind)(command, **args)
+            self.changes += 1
+        except NetlinkError as err:
+            gone = command == "del" and err.code in (errno.ENOENT, errno.ESRCH,
+                                                     errno.EADDRNOTAVAIL)
+            there = command == "add" and err.code == errno.EEXIST
+            if gone or there:
+                return
+            raise ApplyError(f"netlink {kind} {command} {_describe(args)} failed: "
+                             f"{os.strerror(err.code)}") from None
+
+    # -- the record ------------------------------------------------------------
+
+    def _load_record(self) -> Record:
+        path = self.state_dir / RECORD
+        try:
+            return Record.from_json(path.read_text())
+        except FileNotFoundError:
+            return Record()
+        except (OSError, ValueError) as err:
+            LOG.warning("netlink: ignoring the unreadable record %s (%s)", path, err)
+            return Record()
+
+    def _save_record(self, record: Record) -> None:
+        try:
+            self.state_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=self.state_dir, prefix=".owned-",
+                                             delete=False) as tmp:
+                tmp.write(record.to_json())
+            os.replace(tmp.name, self.state_dir / RECORD)
+        except OSError as err:
+            raise ApplyError(f"cannot write {self.state_dir / RECORD} ({err}); without it, "
+                             "what this backend adds could not be removed later") from None
+
+
+def _route_args(route: Route, index: int) -> dict:
+    args = {"dst": f"{route.dest}/{route.prefix}", "oif": index, "proto": ownership.PROTO,
+            "table": route.table or 254}
+    if route.metric is not None:
+        args["priority"] = route.metric
+    if route.next_hop:
+        args["gateway"] = route.next_hop
+    if route.type == "local":
+        args.update(type=RTN_LOCAL, scope=SCOPE_HOST)
+    elif not route.next_hop:
+        args["scope"] = SCOPE_LINK
+    return args
+
+
+def _rule_args(rule: Rule) -> dict:
+    args = {"family": AF_INET, "priority": rule.priority, "table": rule.table,
+            "protocol": ownership.PROTO}
+    if rule.from_addr:
+        args.update(src=rule.from_addr, src_len=rule.from_len)
+    if rule.suppress_prefixlength is not None:
+        args["suppress_prefixlen"] = rule.suppress_prefixlength
+    return args
+
+
+def _describe(args: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in args.items() if k not in ("family", "protocol"))
+

@@ -1,0 +1,125 @@
+"""What the netlink backend may change: pure functions over the kernel's state.
+
+The kernel is shared with DHCP clients, container runtimes and admins, so the
+netlink backend removes only what it created itself:
+- routes carry the routing protocol number ``PROTO`` (ownership is in the kernel);
+- addresses and rules it added are kept in a ``Record`` (a JSON file in /run);
+- an entry that already exists (the DHCP primary, an admin's identical rule) is
+  never added, so it is never recorded, so it is never removed.
+No I/O here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Tuple
+
+from nm_cloud_setup.model import Address, Ipv4Config, Route, Rule
+from nm_cloud_setup.plan import Diff
+
+PROTO = 213  # "nm-cloud-setup" in /etc/iproute2/rt_protos.d/nm-cloud-setup.conf
+TABLE_LOCAL = 255
+
+
+@dataclass(frozen=True)
+class KernelView:
+    """One device's IPv4 state: all its addresses, our routes on it, all rules."""
+
+    addresses: Tuple[Address, ...] = ()
+    routes: Tuple[Route, ...] = ()
+    rules: Tuple[Rule, ...] = ()
+
+
+@dataclass
+class Record:
+    """Addresses and rules the backend added, per interface name."""
+
+    addresses: Dict[str, List[Address]] = field(default_factory=dict)
+    rules: Dict[str, List[Rule]] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "version": 1,
+            "addresses": {dev: [str(a) for a in items] for dev, items in self.addresses.items()},
+            "rules": {dev: [_rule_dict(r) for r in items] for dev, items in self.rules.items()},
+        }, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Record":
+        """Parse a record; ValueError when it is not one (the caller starts afresh)."""
+        try:
+            doc = json.loads(text)
+            addresses = {dev: [_address(a) for a in items]
+                         for dev, items in doc.get("addresses", {}).items()}
+            rules = {dev: [Rule(**r) for r in items] for dev, items in doc.get("rules", {}).items()}
+        except (ValueError, TypeError, AttributeError) as err:
+            raise ValueError(f"not a netlink ownership record ({err})") from None
+        return cls(addresses, rules)
+
+    def others_rules(self, ifname: str) -> Iterable[Rule]:
+        for dev, items in self.rules.items():
+            if dev != ifname:
+                yield from items
+
+
+def _rule_dict(rule: Rule) -> Dict[str, object]:
+    return {"priority": rule.priority, "table": rule.table, "from_addr": rule.from_addr,
+            "from_len": rule.from_len, "suppress_prefixlength": rule.suppress_prefixlength}
+
+
+def _address(text: str) -> Address:
+    address, _, prefix = text.partition("/")
+    return Address(address, int(prefix))
+
+
+def normalize_route(route: Route) -> Route:
+    """Kernel form: ``type local`` routes live in the local table."""
+    if route.type == "local" and route.table is None:
+        return Route(route.dest, route.prefix, route.next_hop, route.metric, TABLE_LOCAL,
+                     route.type)
+    return route
+
+
+def changes(view: KernelView, record: Record, ifname: str, wanted: Ipv4Config) -> Diff:
+    """The netlink changes that bring one device to ``wanted`` without touching others' entries.
+
+    A rule another device also holds in the record (the shared 30350 rule) stays.
+    """
+    present = {a.address for a in view.addresses}
+    wanted_addresses = {a.address for a in wanted.addresses}
+    owned_addresses = record.addresses.get(ifname, [])
+    wanted_routes = [normalize_route(r) for r in wanted.routes]
+    keep_rules = set(wanted.rules) | set(record.others_rules(ifname))
+    return Diff(
+        add_addresses=tuple(a for a in wanted.addresses if a.address not in present),
+        remove_addresses=tuple(a for a in owned_addresses
+                               if a.address not in wanted_addresses and a.address in present),
+        add_routes=tuple(r for r in _unique(wanted_routes) if r not in view.routes),
+        remove_routes=tuple(r for r in view.routes if r not in wanted_routes),
+        add_rules=tuple(r for r in _unique(wanted.rules) if r not in view.rules),
+        remove_rules=tuple(r for r in record.rules.get(ifname, [])
+                           if r not in keep_rules and r in view.rules),
+    )
+
+
+def recorded(record: Record, ifname: str, wanted: Ipv4Config, diff: Diff) -> Record:
+    """The record after applying ``diff``: what we added, minus what we removed.
+
+    A wanted rule that another device recorded is co-owned by this one too, so it
+    stays until no device wants it.
+    """
+    addresses = [a for a in record.addresses.get(ifname, []) if a not in diff.remove_addresses]
+    addresses += [a for a in diff.add_addresses if a not in addresses]
+    rules = [r for r in record.rules.get(ifname, []) if r not in diff.remove_rules]
+    shared = set(record.others_rules(ifname))
+    rules += [r for r in list(diff.add_rules) + [r for r in wanted.rules if r in shared]
+              if r not in rules]
+    new = Record(dict(record.addresses), dict(record.rules))
+    new.addresses[ifname] = addresses
+    new.rules[ifname] = rules
+    return new
+
+
+def _unique(items: List) -> List:
+    return list(dict.fromkeys(items))

@@ -1,0 +1,94 @@
+"""The netlink backend's ownership rules: only what it added is ever removed."""
+
+from __future__ import annotations
+
+import pytest
+
+from nm_cloud_setup import ownership, plan
+from nm_cloud_setup.model import Address, InterfaceData, Ipv4Config, Route, Rule
+from nm_cloud_setup.ownership import KernelView, Record
+
+PRIMARY = Address("10.0.1.10", 24)
+SECOND = Address("10.0.1.11", 24)
+SUPPRESS = Rule(30350, 254, suppress_prefixlength=0)
+
+
+def wanted(*addresses):
+    iface = InterfaceData("02:00:00:00:00:01", 0, addresses, "10.0.1.0/24")
+    return plan.desired(iface, Ipv4Config(), single_address=False)
+
+
+def kernel_after(config, *extra_addresses):
+    """The kernel once ``config`` is applied (routes in their kernel form)."""
+    return KernelView(config.addresses + extra_addresses,
+                      tuple(ownership.normalize_route(r) for r in config.routes), config.rules)
+
+
+def test_first_run_adds_all_but_the_dhcp_primary():
+    want = wanted("10.0.1.10", "10.0.1.11")
+    diff = ownership.changes(KernelView((PRIMARY,)), Record(), "eth1", want)
+    assert diff.add_addresses == (SECOND,)
+    assert set(diff.add_rules) == set(want.rules) and set(diff.add_routes) == set(want.routes)
+    assert not diff.remove_addresses and not diff.remove_rules and not diff.remove_routes
+    record = ownership.recorded(Record(), "eth1", want, diff)
+    assert record.addresses["eth1"] == [SECOND]  # the primary is not ours
+
+
+def test_in_sync_after_applying():
+    want = wanted("10.0.1.10", "10.0.1.11")
+    first = ownership.changes(KernelView((PRIMARY,)), Record(), "eth1", want)
+    record = ownership.recorded(Record(), "eth1", want, first)
+    diff = ownership.changes(kernel_after(want), record, "eth1", want)
+    assert not diff and ownership.recorded(record, "eth1", want, diff) == record
+
+
+def test_only_owned_entries_are_removed():
+    old = wanted("10.0.1.10", "10.0.1.11")
+    record = Record({"eth1": [SECOND]}, {"eth1": list(old.rules)})
+    admin_rule = Rule(30200, 30200, "10.0.1.99", 32)
+    admin_address = Address("192.168.7.1", 32)
+    view = KernelView(old.addresses + (admin_address,),
+                      tuple(ownership.normalize_route(r) for r in old.routes),
+                      old.rules + (admin_rule,))
+    diff = ownership.changes(view, record, "eth1", wanted("10.0.1.10"))
+    assert diff.remove_addresses == (SECOND,)
+    assert set(diff.remove_rules) == {Rule(30200, 30200, "10.0.1.11", 32),
+                                      Rule(30400, 30400, "10.0.1.11", 32)}
+    assert admin_rule not in diff.remove_rules
+
+
+def test_an_identical_foreign_rule_is_never_recorded_so_never_removed():
+    want = wanted("10.0.1.10", "10.0.1.11")
+    foreign = Rule(30200, 30200, "10.0.1.11", 32)
+    diff = ownership.changes(KernelView((PRIMARY,), (), (foreign,)), Record(), "eth1", want)
+    assert foreign not in diff.add_rules
+    record = ownership.recorded(Record(), "eth1", want, diff)
+    assert foreign not in record.rules["eth1"]
+
+
+def test_shared_suppress_rule_stays_while_another_device_wants_it():
+    record = Record({}, {"eth1": [SUPPRESS]})
+    want_eth2 = wanted("10.0.1.10", "10.0.1.11")
+    view = KernelView((PRIMARY,), (), (SUPPRESS,))
+    diff = ownership.changes(view, record, "eth2", want_eth2)
+    record = ownership.recorded(record, "eth2", want_eth2, diff)
+    assert SUPPRESS in record.rules["eth2"]  # co-owned now
+    gone = ownership.changes(view, record, "eth1", Ipv4Config())
+    assert SUPPRESS not in gone.remove_rules
+
+
+def test_local_routes_live_in_the_local_table():
+    route = Route("35.1.2.3", 32, metric=100, type="local")
+    assert ownership.normalize_route(route).table == ownership.TABLE_LOCAL
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", '{"addresses": {"eth1": [5]}}',
+                                  '{"rules": {"eth1": [{"bogus": 1}]}}'])
+def test_bad_records_are_refused(text):
+    with pytest.raises(ValueError):
+        Record.from_json(text)
+
+
+def test_record_round_trip():
+    record = Record({"eth1": [SECOND]}, {"eth1": [SUPPRESS, Rule(30200, 30200, "10.0.1.11", 32)]})
+    assert Record.from_json(record.to_json()) == record
