@@ -2,6 +2,8 @@
 PREFIX ?= /usr
 DESTDIR ?=
 PYTHON ?= python3
+# Packagers building offline: PIP_FLAGS=--no-build-isolation (needs setuptools and wheel).
+PIP_FLAGS ?=
 BINDIR = $(PREFIX)/bin
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 DISPATCHERDIR ?= $(PREFIX)/lib/NetworkManager/dispatcher.d
@@ -20,7 +22,7 @@ demo:
 	./scripts/demo
 
 install:
-	$(PYTHON) -m pip install --no-deps --no-build-isolation --root "$(or $(DESTDIR),/)" --prefix "$(PREFIX)" .
+	$(PYTHON) -m pip install --no-deps --ignore-installed $(PIP_FLAGS) --root "$(or $(DESTDIR),/)" --prefix "$(PREFIX)" .
 	install -d "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(DISPATCHERDIR)/pre-up.d" "$(DESTDIR)$(MANDIR)/man8"
 	sed 's|@bindir@|$(BINDIR)|g' systemd/nm-cloud-setup.service.in > "$(DESTDIR)$(UNITDIR)/nm-cloud-setup.service"
 	install -m 644 systemd/nm-cloud-setup.timer "$(DESTDIR)$(UNITDIR)/"

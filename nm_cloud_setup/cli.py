@@ -46,11 +46,12 @@ def _boottime() -> float:
         return time.monotonic()
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, stream=None) -> None:
+    """Upstream's format on stdout (the journal, under systemd), or on ``stream``."""
     logging.addLevelName(TRACE, "TRACE")
     logger = logging.getLogger("nm_cloud_setup")
     logger.handlers.clear()
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(_UpstreamFormatter())
     logger.addHandler(handler)
     logger.setLevel(_LEVELS[level])
@@ -100,35 +101,71 @@ def _on_sigterm(cancel) -> None:
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--dry-run", is_flag=True,
+              help="Fetch and plan, change nothing; print per device what would change "
+                   "(as nmcli or ip commands).")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print JSON.")
 @click.version_option(__version__, prog_name="nm-cloud-setup")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     """Configure secondary IPv4 addresses and policy routing from the cloud's metadata.
 
     With no command: one run, configured by NM_CLOUD_SETUP_* environment
     variables (NM_CLOUD_SETUP_EC2=yes, ...), as upstream nm-cloud-setup.
+    Exit status: 0 nothing to do or all applied, 1 a failure (one line on
+    stderr says which), 2 usage error.
     """
     if ctx.invoked_subcommand is None:
-        ctx.exit(run_once(os.environ))
+        ctx.exit(run_once(os.environ, dry_run=dry_run, as_json=as_json))
+    elif dry_run or as_json:
+        raise click.UsageError("--dry-run and --json go before no command; "
+                               "use 'status --json'")
 
 
-def run_once(env) -> int:
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(as_json: bool) -> None:
+    """Show the provider, each NIC's metadata and applied addresses, and the last run.
+
+    Fetches the metadata and reads the current state; changes nothing.
+    """
+    sys.exit(run_once(os.environ, dry_run=True, as_json=as_json, show_status=True))
+
+
+def run_once(env, dry_run: bool = False, as_json: bool = False,
+             show_status: bool = False) -> int:
+    from nm_cloud_setup import state
     from nm_cloud_setup.run import Cancellation, Pipeline, run
 
     settings = Settings.from_env(env)
-    setup_logging(settings.log_level)
+    # A report owns stdout (JSON must parse): its log lines go to stderr.
+    setup_logging(settings.log_level, sys.stderr if dry_run else sys.stdout)
     log = logging.getLogger("nm_cloud_setup")
     for warning in settings.warnings:
         log.warning("%s", warning)
     cancel = Cancellation()
     _on_sigterm(cancel)
+    state_dir = Path(settings.state_dir)
     pipe = Pipeline(settings, lambda key: _make_provider(settings, key),
-                    lambda: _make_backend(settings), cancel)
+                    lambda: _make_backend(settings), cancel, dry_run=dry_run,
+                    on_metadata=(lambda i: None) if dry_run
+                    else (lambda i: state.save_metadata(state_dir, i)))
+    started = time.time()
     try:
-        outcome = run(pipe)
+        if dry_run:
+            outcome = run(pipe)
+        else:
+            with state.run_lock(state_dir):
+                outcome = run(pipe)
+                state.save_last_run(state_dir, _last_run_record(outcome, started))
     except Cancelled as err:
         _fail(str(err))
         return 1
+    except CloudSetupError as err:  # the lock
+        _fail(str(err))
+        return 1
+    if dry_run:
+        _print_report(outcome, as_json, show_status, state.load_last_run(state_dir))
     if outcome.errors:
         first = outcome.errors[0]
         more = f" (and {len(outcome.errors) - 1} more, see the log)" if len(outcome.errors) > 1 \
@@ -136,6 +173,26 @@ def run_once(env) -> int:
         _fail(first + more)
         return 1
     return 0
+
+
+def _last_run_record(outcome, started: float) -> dict:
+    return {"time": started, "duration": round(time.time() - started, 3),
+            "provider": outcome.provider, "backend": outcome.backend, "ok": outcome.ok,
+            "changed": outcome.changed, "errors": outcome.errors, "pid": os.getpid()}
+
+
+def _print_report(outcome, as_json: bool, show_status: bool, last_run) -> None:
+    import json
+
+    from nm_cloud_setup import report
+
+    if as_json:
+        click.echo(json.dumps(report.as_dict(outcome, dry_run=not show_status,
+                                             last_run=last_run), indent=2))
+    elif show_status:
+        click.echo(report.status_text(outcome, last_run))
+    else:
+        click.echo(report.dry_run_text(outcome))
 
 
 def _fail(message: str, hint: Optional[str] = None) -> None:

@@ -116,6 +116,19 @@ class Netlink:
         diff = ownership.changes(view, record, ifname, wanted)
         return not diff and ownership.recorded(record, ifname, wanted, diff) == record
 
+    def describe(self, device: Device, current: Current, wanted: Ipv4Config) -> List[str]:
+        """The change as equivalent ``ip`` command lines."""
+        view, record = current.token
+        diff = ownership.changes(view, record, device.ifname, wanted)
+        dev = device.ifname
+        lines = [f"ip -4 rule del {_rule_text(r)}" for r in diff.remove_rules]
+        lines += [f"ip -4 route del {_route_text(r, dev)}" for r in diff.remove_routes]
+        lines += [f"ip -4 addr del {a} dev {dev}" for a in diff.remove_addresses]
+        lines += [f"ip -4 addr add {a} dev {dev}" for a in diff.add_addresses]
+        lines += [f"ip -4 route add {_route_text(r, dev)}" for r in diff.add_routes]
+        lines += [f"ip -4 rule add {_rule_text(r)}" for r in diff.add_rules]
+        return lines or [f"# {dev}: only the ownership record changes"]
+
     # -- writing ---------------------------------------------------------------
 
     def apply(self, device: Device, current: Current, wanted: Ipv4Config) -> None:
@@ -214,6 +227,26 @@ def _rule_args(rule: Rule) -> dict:
     if rule.suppress_prefixlength is not None:
         args["suppress_prefixlen"] = rule.suppress_prefixlength
     return args
+
+
+def _route_text(route: Route, dev: str) -> str:
+    text = f"{'local ' if route.type == 'local' else ''}{route.dest}/{route.prefix}"
+    if route.next_hop:
+        text += f" via {route.next_hop}"
+    text += f" dev {dev} table {route.table or 254}"
+    if route.metric is not None:
+        text += f" metric {route.metric}"
+    return text + f" proto {ownership.PROTO}"
+
+
+def _rule_text(rule: Rule) -> str:
+    text = f"priority {rule.priority}"
+    if rule.from_addr:
+        text += f" from {rule.from_addr}/{rule.from_len}"
+    text += f" table {rule.table}"
+    if rule.suppress_prefixlength is not None:
+        text += f" suppress_prefixlength {rule.suppress_prefixlength}"
+    return text + f" proto {ownership.PROTO}"
 
 
 def _describe(args: dict) -> str:

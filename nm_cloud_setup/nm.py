@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import shlex
 import uuid
 from dataclasses import dataclass
 from typing import Any, Awaitable, Dict, List, Mapping, Optional, TypeVar
@@ -19,6 +20,7 @@ from typing import Any, Awaitable, Dict, List, Mapping, Optional, TypeVar
 from dbus_next import BusType, Message, MessageType, Variant
 from dbus_next.aio import MessageBus
 
+from nm_cloud_setup import plan
 from nm_cloud_setup.config import normalize_mac, parse_bool
 from nm_cloud_setup.errors import (ApplyError, BackendError, NoAppliedConnectionError,
                                    NotRunningError, VersionMismatchError)
@@ -235,6 +237,25 @@ class NetworkManager:
 
     def in_sync(self, current: Current, wanted: Ipv4Config) -> bool:
         return wanted.same_as(current.applied)
+
+    def describe(self, device: Device, current: Current, wanted: Ipv4Config) -> List[str]:
+        """The change as an equivalent ``nmcli device modify`` line."""
+        change = plan.diff(current.applied, wanted)
+        args = []
+        for sign, key, items in (("-", "ipv4.routing-rules", change.remove_rules),
+                                 ("-", "ipv4.routes", change.remove_routes),
+                                 ("-", "ipv4.addresses", change.remove_addresses),
+                                 ("+", "ipv4.addresses", change.add_addresses),
+                                 ("+", "ipv4.routes", change.add_routes),
+                                 ("+", "ipv4.routing-rules", change.add_rules)):
+            if items:
+                args += [f"{sign}{key}", ", ".join(str(item) for item in items)]
+        if wanted.mtu != current.applied.mtu:
+            args += [f"{WIRED}.mtu", str(wanted.mtu or 0)]
+        if not args:  # only the primary address moved
+            args = ["ipv4.addresses", ", ".join(str(a) for a in wanted.addresses)]
+        return [" ".join(["nmcli", "device", "modify", shlex.quote(device.ifname)]
+                         + [shlex.quote(arg) for arg in args])]
 
     def apply(self, device: Device, current: Current, ipv4: Ipv4Config) -> None:
         """Reapply the connection of ``current`` with ``ipv4``'s addresses, routes and rules.

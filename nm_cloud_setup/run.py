@@ -37,6 +37,8 @@ class Backend(Protocol):
 
     def apply(self, device: Device, current: Current, ipv4: Ipv4Config) -> None: ...
 
+    def describe(self, device: Device, current: Current, wanted: Ipv4Config) -> List[str]: ...
+
     def close(self) -> None: ...
 
 
@@ -67,10 +69,27 @@ class Cancellation:
 
 
 @dataclass
+class DeviceReport:
+    """One NIC of a run: its metadata, what is applied, what is wanted, and the commands."""
+
+    ifname: str
+    mac: str
+    metadata: InterfaceData
+    applied: Optional[Ipv4Config] = None
+    wanted: Optional[Ipv4Config] = None
+    skipped: Optional[str] = None
+    in_sync: Optional[bool] = None
+    commands: List[str] = field(default_factory=list)
+
+
+@dataclass
 class Outcome:
     provider: Optional[str] = None
+    backend: Optional[str] = None
+    instance: Optional[InstanceData] = None
     changed: List[str] = field(default_factory=list)
     errors: List[str] = field(default_factory=list)
+    devices: List[DeviceReport] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -85,6 +104,8 @@ class Pipeline:
     make_provider: Callable[[str], object]
     make_backend: Callable[[], Backend]
     cancel: Cancellation = field(default_factory=Cancellation)
+    dry_run: bool = False
+    on_metadata: Callable[[InstanceData], None] = lambda instance: None
 
 
 def run(pipe: Pipeline) -> Outcome:
@@ -97,6 +118,7 @@ def run(pipe: Pipeline) -> Outcome:
     outcome.provider = provider.name
     try:
         backend = pipe.make_backend()
+        outcome.backend = backend.name
     except NotRunningError as err:
         LOG.info("NetworkManager is not running")
         outcome.errors.append(str(err))
@@ -134,11 +156,14 @@ def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> 
         return
     LOG.debug("get-config: success")
     LOG.debug("meta data received")
+    outcome.instance = instance
+    pipe.on_metadata(instance)
     pipe.cancel.check()
     allow_new = settings.allow_new_conn
     if allow_new is None:
         allow_new = provider.key == "oci"
-    configure_all(backend, instance, devices, pipe.cancel, outcome, allow_new)
+    configure_all(backend, instance, devices, pipe.cancel, outcome, allow_new and not pipe.dry_run,
+                  pipe.dry_run)
     if outcome.changed:
         LOG.info("some changes were applied for provider %s", provider.name)
     else:
@@ -146,7 +171,8 @@ def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> 
 
 
 def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[Device],
-                  cancel: Cancellation, outcome: Outcome, allow_new: bool = False) -> None:
+                  cancel: Cancellation, outcome: Outcome, allow_new: bool = False,
+                  dry_run: bool = False) -> None:
     single = plan.is_single_address(instance)
     by_mac = {d.mac: d for d in devices}
     for iface in instance.interfaces:
@@ -172,7 +198,9 @@ def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[De
             if device is None:
                 LOG.debug("config device %s: skip because device not found", iface.mac)
                 continue
-            changed, error = configure_device(backend, device, iface, single)
+            report = DeviceReport(device.ifname, iface.mac, iface)
+            outcome.devices.append(report)
+            changed, error = configure_device(backend, device, iface, single, report, dry_run)
         if changed:
             outcome.changed.append(device.ifname)
         if error:
@@ -203,9 +231,14 @@ def _vlan_device(backend: Backend, iface: InterfaceData, by_mac, allow_new: bool
     return find(name, iface.mac)
 
 
-def configure_device(backend: Backend, device: Device, iface: InterfaceData,
-                     single: bool) -> Tuple[bool, Optional[str]]:
-    """Bring one device to its planned state; (changed, error)."""
+def configure_device(backend: Backend, device: Device, iface: InterfaceData, single: bool,
+                     report: Optional[DeviceReport] = None,
+                     dry_run: bool = False) -> Tuple[bool, Optional[str]]:
+    """Bring one device to its planned state; (changed, error).
+
+    ``report`` receives what was found and planned; with ``dry_run`` nothing is applied.
+    """
+    report = report or DeviceReport(device.ifname, iface.mac, iface)
     mac = iface.mac
     LOG.debug('config device %s: configuring "%s" (%s)...', mac, device.ifname, device.handle)
     for _ in range(MAX_REAPPLY_TRIES):
@@ -213,17 +246,26 @@ def configure_device(backend: Backend, device: Device, iface: InterfaceData,
             current = backend.current(device)
         except NoAppliedConnectionError as err:
             LOG.debug("config device %s: device has no applied connection (%s). Skip", mac, err)
+            report.skipped = f"no applied connection ({err})"
             return False, None
         except BackendError as err:
             return False, f"cannot read the device: {err}"
         if current.skip:
             LOG.debug("config device %s: %s", mac, current.skip)
+            report.skipped = current.skip
             return False, None
         wanted = plan.desired(iface, current.own, single)
-        if backend.in_sync(current, wanted):
+        report.applied, report.wanted = current.applied, wanted
+        report.in_sync = in_sync = backend.in_sync(current, wanted)
+        report.commands = [] if in_sync else backend.describe(device, current, wanted)
+        if in_sync:
             reason = " because there are not multiple IP addresses" if single else ""
             LOG.debug("config device %s: device needs no update to applied connection %s%s. "
                       "Skip", mac, current.label, reason)
+            return False, None
+        if dry_run:
+            LOG.debug("config device %s: would reapply connection %s (dry run)", mac,
+                      current.label)
             return False, None
         LOG.debug("config device %s: reapply connection %s", mac, current.label)
         try:

@@ -2,7 +2,7 @@
 # missing on a Debian/Ubuntu machine, and a virtual environment in .venv.
 # shellcheck shell=bash
 
-SYSTEM_PACKAGES="iproute2 dnsmasq-base network-manager dbus-daemon"
+SYSTEM_PACKAGES="iproute2 dnsmasq-base network-manager dbus-daemon systemd shellcheck mandoc make"
 
 need_root() {
     if [ "$(id -u)" -ne 0 ]; then
@@ -27,6 +27,7 @@ ensure_system_packages() {
         printf '#!/bin/sh\nexit 101\n' > "$guard" && chmod +x "$guard" && made_guard=1
     fi
     apt-get update -qq
+    # shellcheck disable=SC2086 # a list of package names, split on purpose
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
     [ -n "$made_guard" ] && rm -f "$guard"
     case "$missing" in

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Sequence
 
 import pytest
 
@@ -108,10 +108,13 @@ def run_in_vm(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
 
 
 def run_tool(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
-             timeout: float = 60, provider: str = "ec2") -> subprocess.CompletedProcess:
+             timeout: float = 60, provider: str = "ec2",
+             args: Sequence[str] = ()) -> subprocess.CompletedProcess:
     """Run ``nm-cloud-setup`` for ``provider`` against ``url`` and the sandbox's NetworkManager."""
     key = provider.upper()
     env = sandbox.env(**{f"NM_CLOUD_SETUP_{key}": "yes", f"NM_CLOUD_SETUP_{key}_HOST": url,
-                         "NM_CLOUD_SETUP_LOG": "TRACE"}, **(extra or {}))
-    return subprocess.run([sys.executable, "-m", "nm_cloud_setup"], env=env,
+                         "NM_CLOUD_SETUP_LOG": "TRACE",
+                         "NM_CLOUD_SETUP_STATE_DIR": str(sandbox.workdir / "state")},
+                      **(extra or {}))
+    return subprocess.run([sys.executable, "-m", "nm_cloud_setup", *args], env=env,
                           capture_output=True, text=True, timeout=timeout)

@@ -48,8 +48,11 @@ def main(nics: int, ips: int) -> None:
             sandbox.reset_profiles()
             show(sandbox, "before: DHCP gave each NIC its primary address")
             env = sandbox.env(NM_CLOUD_SETUP_EC2="yes", NM_CLOUD_SETUP_EC2_HOST=server.url,
-                              NM_CLOUD_SETUP_LOG="INFO")
+                              NM_CLOUD_SETUP_LOG="INFO",
+                              NM_CLOUD_SETUP_STATE_DIR=str(sandbox.workdir / "state"))
             command = [sys.executable, "-m", "nm_cloud_setup"]
+            click.secho("\n== nm-cloud-setup --dry-run", bold=True)
+            click.echo(run_measured(command + ["--dry-run"], env).stdout.rstrip())
             for label in ("first run", "second run (metadata unchanged)"):
                 server.state.requests = 0
                 result = run_measured(command, env)
@@ -62,6 +65,8 @@ def main(nics: int, ips: int) -> None:
                     show(sandbox, "after the first run")
                 if result.returncode != 0:
                     raise click.ClickException("nm-cloud-setup failed")
+            click.secho("\n== nm-cloud-setup status", bold=True)
+            click.echo(run_measured(command + ["status"], env).stdout.rstrip())
     finally:
         server.shutdown()
         server.server_close()
