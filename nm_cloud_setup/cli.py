@@ -24,6 +24,10 @@ from nm_cloud_setup.config import Settings
 from nm_cloud_setup.errors import Cancelled, CloudSetupError
 
 TRACE = 5
+# Worst cases (README, "Failure behaviour"): the metadata phase of a provider
+# (detection and fetch) and the apply phase each have a budget.
+METADATA_BUDGET = 60.0
+APPLY_BUDGET = 120.0
 _LEVELS = {"TRACE": TRACE, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
            "WARN": logging.WARNING, "ERR": logging.ERROR, "OFF": logging.CRITICAL + 10}
 _LEVEL_NAMES = {TRACE: "trace", logging.DEBUG: "debug", logging.INFO: "info",
@@ -64,7 +68,8 @@ def _make_provider(settings: Settings, key: str):
 
     cls = PROVIDERS[key]
     client = HttpClient(settings.hosts.get(key, cls.default_host), headers=cls.headers,
-                        policy=RetryPolicy(attempts=4, deadline=5.0), rate=cls.rate)
+                        policy=RetryPolicy(attempts=4, deadline=5.0), rate=cls.rate,
+                        budget=METADATA_BUDGET)
     return cls(client, settings.options.get(key))
 
 
@@ -148,6 +153,7 @@ def run_once(env, dry_run: bool = False, as_json: bool = False,
     state_dir = Path(settings.state_dir)
     pipe = Pipeline(settings, lambda key: _make_provider(settings, key),
                     lambda: _make_backend(settings), cancel, dry_run=dry_run,
+                    apply_budget=APPLY_BUDGET,
                     on_metadata=(lambda i: None) if dry_run
                     else (lambda i: state.save_metadata(state_dir, i)))
     started = time.time()

@@ -79,7 +79,7 @@ class HttpClient:
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
                  session: Optional[requests.Session] = None,
-                 rate: Optional[float] = None) -> None:
+                 rate: Optional[float] = None, budget: Optional[float] = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.headers = {"User-Agent": f"nm-cloud-setup/{__version__}", **(headers or {})}
         self.timeout = timeout
@@ -91,6 +91,8 @@ class HttpClient:
         self._lock = threading.Lock()
         self._interval = 1.0 / rate if rate else 0.0
         self._next_slot = 0.0
+        self._budget = budget
+        self._budget_ends = clock() + budget if budget else None
         self.requests_sent = 0
 
     def close(self) -> None:
@@ -106,6 +108,7 @@ class HttpClient:
         url = self.base_url + path
         policy = policy or self.policy
         started = self._clock()
+        self._check_budget(url, started)
         try:
             return self._once(method, url, headers)
         except HttpError as err:
@@ -131,11 +134,19 @@ class HttpClient:
             wait=next_wait, sleep=self._sleep, reraise=True)
         return retrying(self._once, method, url, headers)
 
+    def _check_budget(self, url: str, now: float) -> None:
+        if self._budget_ends is not None and now >= self._budget_ends:
+            raise HttpError(url, f"the metadata time budget of {self._budget:g} s is used up")
+
     def _wait_or_give_up(self, err: Optional[BaseException], attempt: int,
                          policy: RetryPolicy, started: float) -> float:
         assert isinstance(err, HttpError)
         wait = policy.wait(err, attempt, random.random())
-        if self._clock() + wait - started > policy.deadline:
+        now = self._clock()
+        if self._budget_ends is not None and now + wait >= self._budget_ends:
+            raise HttpError(err.url, f"{err.reason} (gave up: the metadata time budget of "
+                            f"{self._budget:g} s is used up)", err.code)
+        if now + wait - started > policy.deadline:
             raise HttpError(err.url, f"{err.reason} (gave up after {attempt} attempts: the "
                             f"retry deadline of {policy.deadline:g} s was reached)", err.code)
         LOG.debug("%s %s: %s; retrying in %.2f s", "request", err.url, err.reason, wait)

@@ -62,7 +62,7 @@ class NetworkManager:
     name = "nm"
 
     def __init__(self, bus_address: Optional[str] = None, session_bus: bool = False,
-                 call_timeout: float = 25.0) -> None:
+                 call_timeout: float = 10.0) -> None:
         self._address = bus_address
         self._bus_type = BusType.SESSION if session_bus else BusType.SYSTEM
         self._timeout = call_timeout

@@ -9,6 +9,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, List, Optional, Protocol, Sequence, Tuple
 
@@ -105,6 +106,7 @@ class Pipeline:
     make_backend: Callable[[], Backend]
     cancel: Cancellation = field(default_factory=Cancellation)
     dry_run: bool = False
+    apply_budget: float = 120.0
     on_metadata: Callable[[InstanceData], None] = lambda instance: None
 
 
@@ -163,7 +165,7 @@ def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> 
     if allow_new is None:
         allow_new = provider.key == "oci"
     configure_all(backend, instance, devices, pipe.cancel, outcome, allow_new and not pipe.dry_run,
-                  pipe.dry_run)
+                  pipe.dry_run, time.monotonic() + pipe.apply_budget)
     if outcome.changed:
         LOG.info("some changes were applied for provider %s", provider.name)
     else:
@@ -172,10 +174,15 @@ def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> 
 
 def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[Device],
                   cancel: Cancellation, outcome: Outcome, allow_new: bool = False,
-                  dry_run: bool = False) -> None:
+                  dry_run: bool = False, deadline: Optional[float] = None) -> None:
     single = plan.is_single_address(instance)
     by_mac = {d.mac: d for d in devices}
-    for iface in instance.interfaces:
+    for number, iface in enumerate(instance.interfaces):
+        if deadline is not None and time.monotonic() > deadline:
+            left = len(instance.interfaces) - number
+            outcome.errors.append(f"the apply time budget is used up; {left} NIC(s) left "
+                                  "for the next run")
+            break
         if iface.error is not None:
             LOG.debug("config device %s: skip because meta data not successfully fetched",
                       iface.mac)
@@ -200,7 +207,8 @@ def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[De
                 continue
             report = DeviceReport(device.ifname, iface.mac, iface)
             outcome.devices.append(report)
-            changed, error = configure_device(backend, device, iface, single, report, dry_run)
+            changed, error = configure_device(backend, device, iface, single, report, dry_run,
+                                              deadline)
         if changed:
             outcome.changed.append(device.ifname)
         if error:
@@ -232,8 +240,8 @@ def _vlan_device(backend: Backend, iface: InterfaceData, by_mac, allow_new: bool
 
 
 def configure_device(backend: Backend, device: Device, iface: InterfaceData, single: bool,
-                     report: Optional[DeviceReport] = None,
-                     dry_run: bool = False) -> Tuple[bool, Optional[str]]:
+                     report: Optional[DeviceReport] = None, dry_run: bool = False,
+                     deadline: Optional[float] = None) -> Tuple[bool, Optional[str]]:
     """Bring one device to its planned state; (changed, error).
 
     ``report`` receives what was found and planned; with ``dry_run`` nothing is applied.
@@ -271,6 +279,9 @@ def configure_device(backend: Backend, device: Device, iface: InterfaceData, sin
         try:
             backend.apply(device, current, wanted)
         except VersionMismatchError:
+            if deadline is not None and time.monotonic() > deadline:
+                return False, "the applied connection changed meanwhile and the apply time " \
+                    "budget is used up; left for the next run"
             LOG.debug("config device %s: applied connection changed in the meantime. Retry...",
                       mac)
             continue

@@ -30,7 +30,7 @@ from nm_cloud_setup.model import InstanceData
 
 LOG = logging.getLogger(__name__)
 
-LOCK_WAIT = 120.0
+LOCK_WAIT = 60.0
 METADATA = "metadata.json"
 LAST_RUN = "last-run.json"
 

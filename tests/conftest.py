@@ -99,10 +99,10 @@ def run_in_vm(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
               provider: str = "ec2") -> subprocess.CompletedProcess:
     """Run ``nm-cloud-setup`` inside the sandbox VM's namespace (no NetworkManager there)."""
     key = provider.upper()
-    env = sandbox.env(**{f"NM_CLOUD_SETUP_{key}": "yes", f"NM_CLOUD_SETUP_{key}_HOST": url,
-                         "NM_CLOUD_SETUP_LOG": "TRACE",
-                         "NM_CLOUD_SETUP_STATE_DIR": str(sandbox.workdir / "state")},
-                      **(extra or {}))
+    settings = {f"NM_CLOUD_SETUP_{key}": "yes", f"NM_CLOUD_SETUP_{key}_HOST": url,
+                "NM_CLOUD_SETUP_LOG": "TRACE",
+                "NM_CLOUD_SETUP_STATE_DIR": str(sandbox.workdir / "state")}
+    env = sandbox.env(**{**settings, **(extra or {})})
     return subprocess.run(sandbox.exec_in_host(sys.executable, "-m", "nm_cloud_setup"), env=env,
                           capture_output=True, text=True, timeout=60)
 
@@ -112,9 +112,10 @@ def run_tool(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
              args: Sequence[str] = ()) -> subprocess.CompletedProcess:
     """Run ``nm-cloud-setup`` for ``provider`` against ``url`` and the sandbox's NetworkManager."""
     key = provider.upper()
-    env = sandbox.env(**{f"NM_CLOUD_SETUP_{key}": "yes", f"NM_CLOUD_SETUP_{key}_HOST": url,
-                         "NM_CLOUD_SETUP_LOG": "TRACE",
-                         "NM_CLOUD_SETUP_STATE_DIR": str(sandbox.workdir / "state")},
-                      **(extra or {}))
+    # This runs in the machine's own namespace: never let it fall back to netlink here.
+    settings = {f"NM_CLOUD_SETUP_{key}": "yes", f"NM_CLOUD_SETUP_{key}_HOST": url,
+                "NM_CLOUD_SETUP_LOG": "TRACE", "NM_CLOUD_SETUP_BACKEND": "nm",
+                "NM_CLOUD_SETUP_STATE_DIR": str(sandbox.workdir / "state")}
+    env = sandbox.env(**{**settings, **(extra or {})})
     return subprocess.run([sys.executable, "-m", "nm_cloud_setup", *args], env=env,
                           capture_output=True, text=True, timeout=timeout)

@@ -152,3 +152,14 @@ def test_rate_limit_spaces_request_starts(emulator, fake_time):
     for _ in range(5):
         paced.get(PATH)
     assert fake_time.sleeps == [0.25] * 4
+
+
+def test_time_budget_ends_all_requests(emulator, fake_time):
+    faults(emulator, {"match": PATH, "status": 503})
+    client = HttpClient(emulator.url, sleep=fake_time.sleep, clock=fake_time.clock, budget=3.0)
+    with pytest.raises(HttpError, match="budget of 3 s is used up"):
+        client.get(PATH)
+    assert fake_time.now < 3.0
+    fake_time.now = 3.5
+    with pytest.raises(HttpError, match="budget"):
+        client.get("/other")

@@ -236,3 +236,18 @@ def test_mutated_documents_raise_only_project_errors(name, data):
         parse(body)
     except CloudSetupError:
         pass
+
+
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_raise_only_project_errors(body):
+    from nm_cloud_setup.http_client import Response
+    from nm_cloud_setup.providers import ec2
+
+    parsers = PARSERS + [ec2.parse_mac_list,
+                         lambda t: ec2.parse_interface("02:00:00:00:00:01", 0, {
+                             "local-ipv4s": t, "subnet-ipv4-cidr-block": t})]
+    for parse in parsers:
+        try:
+            parse(Response(200, body, {}).text("/x"))
+        except CloudSetupError:
+            pass

@@ -49,9 +49,12 @@ class Ec2Api:
         match = _MAC_PATH.match(path)
         if not match:
             return NOT_FOUND
-        ifaces = {i["mac"].lower(): i for i in scenarios.interfaces(self.state.scenario)}
-        if match["mac"] is None:
-            return text("".join(f"{mac}/\n" for mac in ifaces))
+        listed = scenarios.interfaces(self.state.scenario)
+        if match["mac"] is None:  # as given, duplicates included
+            return text("".join(f"{i['mac'].lower()}/\n" for i in listed))
+        ifaces = {}
+        for iface in listed:
+            ifaces.setdefault(iface["mac"].lower(), iface)
         iface = ifaces.get(match["mac"])
         if iface is None:
             return NOT_FOUND

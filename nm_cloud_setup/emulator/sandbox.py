@@ -162,6 +162,12 @@ class Sandbox:
             run("ip", "netns", "del", ns, check=False)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def readd_nic(self, ifname: str) -> None:
+        """Put back a NIC that was deleted (a hot-unplug undone)."""
+        for number, nic in enumerate(self.nics, start=1):
+            if nic.ifname == ifname:
+                self._add_nic(number, nic)
+
     def _add_nic(self, number: int, nic: Nic) -> None:
         peer = f"peer{number}"
         run("ip", "link", "add", nic.ifname, "netns", self.host_ns, "type", "veth",
@@ -172,7 +178,7 @@ class Sandbox:
 
     def _start_dhcp(self) -> None:
         args = ["ip", "netns", "exec", self.cloud_ns, "dnsmasq", "-k", "--conf-file=/dev/null",
-                "--port=0", "--bind-interfaces", "--user=root", "--log-facility=-",
+                "--port=0", "--bind-dynamic", "--user=root", "--log-facility=-",
                 f"--dhcp-leasefile={self.workdir}/dnsmasq.leases",
                 f"--pid-file={self.workdir}/dnsmasq.pid"]
         for number, nic in enumerate(self.nics, start=1):

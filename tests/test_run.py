@@ -1,0 +1,118 @@
+"""The pipeline's decisions with an in-memory backend: the cases a real daemon cannot be made
+to produce on demand (a refused Reapply, a mismatch on every try, an exhausted budget)."""
+
+from __future__ import annotations
+
+import time
+from typing import List
+
+import pytest
+
+from nm_cloud_setup import plan
+from nm_cloud_setup.errors import ApplyError, VersionMismatchError
+from nm_cloud_setup.model import Current, Device, InstanceData, InterfaceData, Ipv4Config
+from nm_cloud_setup.run import Cancellation, Outcome, configure_all, configure_device
+
+
+class MemoryBackend:
+    """Devices whose applied config lives in a dict; faults injected per device."""
+
+    name = "memory"
+
+    def __init__(self, mismatches: int = 0, refuse: str = "") -> None:
+        self.applied = {}
+        self.mismatches = mismatches
+        self.refuse = refuse
+
+    def current(self, device: Device) -> Current:
+        return Current(f'"{device.ifname}"', Ipv4Config(),
+                       self.applied.get(device.ifname, Ipv4Config()))
+
+    def in_sync(self, current: Current, wanted: Ipv4Config) -> bool:
+        return wanted.same_as(current.applied)
+
+    def describe(self, device, current, wanted) -> List[str]:
+        return [f"set {device.ifname}"]
+
+    def apply(self, device: Device, current: Current, wanted: Ipv4Config) -> None:
+        if device.ifname == self.refuse:
+            raise ApplyError("Reapply refused (org.freedesktop.NetworkManager.Device.Failed)")
+        if self.mismatches:
+            self.mismatches -= 1
+            raise VersionMismatchError("changed meanwhile")
+        self.applied[device.ifname] = wanted
+
+
+def nic(number: int, *hosts: int, error=None) -> InterfaceData:
+    return InterfaceData(f"02:00:00:00:00:0{number}", number - 1,
+                         tuple(f"10.0.{number}.{h}" for h in hosts), f"10.0.{number}.0/24",
+                         error=error)
+
+
+DEVICES = [Device(f"02:00:00:00:00:0{n}", f"eth{n}", str(n)) for n in (1, 2)]
+
+
+def test_mismatch_is_retried_and_then_applied():
+    backend = MemoryBackend(mismatches=4)
+    changed, error = configure_device(backend, DEVICES[0], nic(1, 10, 11), single=False)
+    assert changed and error is None
+
+
+def test_mismatch_storm_gives_up_after_five_tries():
+    backend = MemoryBackend(mismatches=100)
+    changed, error = configure_device(backend, DEVICES[0], nic(1, 10, 11), single=False)
+    assert not changed and "changed 5 times" in error
+    assert backend.mismatches == 95
+
+
+def test_refused_reapply_is_reported_and_the_other_nic_still_configured():
+    backend = MemoryBackend(refuse="eth1")
+    outcome = Outcome()
+    instance = InstanceData("ec2", (nic(1, 10, 11), nic(2, 10, 11)))
+    configure_all(backend, instance, DEVICES, Cancellation(), outcome)
+    assert outcome.changed == ["eth2"]
+    assert outcome.errors == ['eth1 (02:00:00:00:00:01): failure to reapply connection "eth1": '
+                              "Reapply refused (org.freedesktop.NetworkManager.Device.Failed)"]
+
+
+def test_failed_nic_keeps_its_configuration_and_is_reported():
+    backend = MemoryBackend()
+    backend.applied["eth2"] = before = plan.cloud_entries(nic(2, 10, 11, 12))
+    outcome = Outcome()
+    instance = InstanceData("ec2", (nic(1, 10, 11), nic(2, error="HTTP 500")))
+    configure_all(backend, instance, DEVICES, Cancellation(), outcome)
+    assert backend.applied["eth2"] == before
+    assert outcome.changed == ["eth1"] and "HTTP 500" in outcome.errors[0]
+
+
+def test_a_failed_nic_never_makes_the_instance_look_single_address():
+    """One good NIC with one address + one failed NIC: unknown, so nothing is removed."""
+    backend = MemoryBackend()
+    backend.applied["eth1"] = before = plan.cloud_entries(nic(1, 10, 11))
+    outcome = Outcome()
+    instance = InstanceData("ec2", (nic(1, 10), nic(2, error="timeout")))
+    configure_all(backend, instance, DEVICES, Cancellation(), outcome)
+    assert backend.applied["eth1"] == before and outcome.errors
+
+
+def test_index_beyond_99_is_skipped():
+    backend = MemoryBackend()
+    far = InterfaceData("02:00:00:00:00:01", 100, ("10.0.1.10", "10.0.1.11"), "10.0.1.0/24")
+    configure_all(backend, InstanceData("ec2", (far,)), DEVICES, Cancellation(), Outcome())
+    assert backend.applied == {}
+
+
+def test_apply_budget_leaves_the_rest_for_the_next_run():
+    outcome = Outcome()
+    configure_all(MemoryBackend(), InstanceData("ec2", (nic(1, 10, 11), nic(2, 10, 11))),
+                  DEVICES, Cancellation(), outcome, deadline=time.monotonic() - 1)
+    assert outcome.errors == ["the apply time budget is used up; 2 NIC(s) left for the next run"]
+
+
+def test_sigterm_inside_a_device_waits_for_it():
+    cancel = Cancellation()
+    with pytest.raises(Exception, match="device in hand was finished"):
+        with cancel.critical():
+            cancel.request()  # held, not raised here
+            finished = True
+    assert finished
