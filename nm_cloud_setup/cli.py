@@ -15,9 +15,6 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Optional
-
-import click
 
 from nm_cloud_setup import __version__
 from nm_cloud_setup.config import Settings
@@ -64,9 +61,9 @@ def setup_logging(level: str, stream=None) -> None:
 
 def _make_provider(settings: Settings, key: str):
     from nm_cloud_setup.http_client import HttpClient, RetryPolicy
-    from nm_cloud_setup.providers import PROVIDERS
+    from nm_cloud_setup.providers import provider_class
 
-    cls = PROVIDERS[key]
+    cls = provider_class(key)
     client = HttpClient(settings.hosts.get(key, cls.default_host), headers=cls.headers,
                         policy=RetryPolicy(attempts=4, deadline=5.0), rate=cls.rate,
                         budget=METADATA_BUDGET)
@@ -105,36 +102,50 @@ def _on_sigterm(cancel) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--dry-run", is_flag=True,
-              help="Fetch and plan, change nothing; print per device what would change "
-                   "(as nmcli or ip commands).")
-@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print JSON.")
-@click.version_option(__version__, prog_name="nm-cloud-setup")
-@click.pass_context
-def main(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
-    """Configure secondary IPv4 addresses and policy routing from the cloud's metadata.
+def _commands():
+    """The click command line, built only when there are arguments to parse."""
+    import click
 
-    With no command: one run, configured by NM_CLOUD_SETUP_* environment
-    variables (NM_CLOUD_SETUP_EC2=yes, ...), as upstream nm-cloud-setup.
-    Exit status: 0 nothing to do or all applied, 1 a failure (one line on
-    stderr says which), 2 usage error.
-    """
-    if ctx.invoked_subcommand is None:
-        ctx.exit(run_once(os.environ, dry_run=dry_run, as_json=as_json))
-    elif dry_run or as_json:
-        raise click.UsageError("--dry-run and --json go before no command; "
-                               "use 'status --json'")
+    @click.group(invoke_without_command=True,
+                 context_settings={"help_option_names": ["-h", "--help"]})
+    @click.option("--dry-run", is_flag=True,
+                  help="Fetch and plan, change nothing; print per device what would change "
+                       "(as nmcli or ip commands).")
+    @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print JSON.")
+    @click.version_option(__version__, prog_name="nm-cloud-setup")
+    @click.pass_context
+    def commands(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
+        """Configure secondary IPv4 addresses and policy routing from the cloud's metadata.
+
+        With no command: one run, configured by NM_CLOUD_SETUP_* environment
+        variables (NM_CLOUD_SETUP_EC2=yes, ...), as upstream nm-cloud-setup.
+        Exit status: 0 nothing to do or all applied, 1 a failure (one line on
+        stderr says which), 2 usage error.
+        """
+        if ctx.invoked_subcommand is None:
+            ctx.exit(run_once(os.environ, dry_run=dry_run, as_json=as_json))
+        elif dry_run or as_json:
+            raise click.UsageError("--dry-run and --json go before no command; "
+                                   "use 'status --json'")
+
+    @commands.command()
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    def status(as_json: bool) -> None:
+        """Show the provider, each NIC's metadata and applied addresses, and the last run.
+
+        Fetches the metadata and reads the current state; changes nothing.
+        """
+        sys.exit(run_once(os.environ, dry_run=True, as_json=as_json, show_status=True))
+
+    return commands
 
 
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def status(as_json: bool) -> None:
-    """Show the provider, each NIC's metadata and applied addresses, and the last run.
-
-    Fetches the metadata and reads the current state; changes nothing.
-    """
-    sys.exit(run_once(os.environ, dry_run=True, as_json=as_json, show_status=True))
+def main() -> None:
+    """The console entry point.  The usual invocation (no arguments: the timer, the
+    dispatcher) skips the command-line parser and its import entirely."""
+    if len(sys.argv) <= 1:
+        sys.exit(run_once(os.environ))
+    _commands()()
 
 
 def run_once(env, dry_run: bool = False, as_json: bool = False,
@@ -193,15 +204,14 @@ def _print_report(outcome, as_json: bool, show_status: bool, last_run) -> None:
     from nm_cloud_setup import report
 
     if as_json:
-        click.echo(json.dumps(report.as_dict(outcome, dry_run=not show_status,
-                                             last_run=last_run), indent=2))
+        print(json.dumps(report.as_dict(outcome, dry_run=not show_status, last_run=last_run),
+                         indent=2))
     elif show_status:
-        click.echo(report.status_text(outcome, last_run))
+        print(report.status_text(outcome, last_run))
     else:
-        click.echo(report.dry_run_text(outcome))
+        print(report.dry_run_text(outcome))
 
 
-def _fail(message: str, hint: Optional[str] = None) -> None:
-    click.echo(f"nm-cloud-setup: error: {message}", err=True)
-    if hint:
-        click.echo(f"nm-cloud-setup: {hint}", err=True)
+def _fail(message: str) -> None:
+    sys.stdout.flush()
+    print(f"nm-cloud-setup: error: {message}", file=sys.stderr, flush=True)

@@ -19,16 +19,18 @@ class HttpError(CloudSetupError):
     """A metadata request failed (environment: the metadata service or the path to it).
 
     ``code`` is the HTTP status, or None when no answer came (refused, timeout,
-    body too large, redirect).
+    body too large).  ``transient``: worth trying again (no answer, or cut short);
+    an HTTP status is judged by the retry policy instead.
     """
 
     def __init__(self, url: str, reason: str, code: int | None = None,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, transient: bool | None = None) -> None:
         super().__init__(f"{url}: {reason}")
         self.url = url
         self.reason = reason
         self.code = code
         self.retry_after = retry_after
+        self.transient = code is None if transient is None else transient
 
 
 class MetadataError(CloudSetupError, ValueError):

@@ -14,7 +14,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional
 
 from pyroute2 import IPRoute, NetlinkError
 
@@ -45,6 +45,11 @@ class Netlink:
         except (OSError, NetlinkError) as err:
             raise BackendError(f"cannot open a netlink socket ({err})") from None
         self.changes = 0
+        # One dump of routes and rules per run, kept current as changes are made.
+        self._routes_by_oif: Optional[Dict[int, List[Route]]] = None
+        self._all_rules: Optional[List[Rule]] = None
+        self._addresses_by_index: Optional[Dict[int, List[Address]]] = None
+        self._record: Optional[Record] = None
 
     def close(self) -> None:
         self._ipr.close()
@@ -72,7 +77,8 @@ class Netlink:
         links = self._ipr.get_links(index)
         if not links or not links[0]["flags"] & IFF_UP:
             raise NoAppliedConnectionError(f'link "{device.ifname}" is down or gone')
-        view = KernelView(self._addresses(index), self._routes(index), self._rules())
+        view = KernelView(tuple(self._addresses().get(index, [])),
+                          tuple(self._routes().get(index, [])), tuple(self._rules()))
         record = self._load_record()
         owned = Ipv4Config(tuple(record.addresses.get(device.ifname, [])),
                            tuple(r for r in view.routes),
@@ -80,24 +86,35 @@ class Netlink:
         return Current(label=f'"{device.ifname}"', own=Ipv4Config(), applied=owned,
                        token=(view, record))
 
-    def _addresses(self, index: int) -> Tuple[Address, ...]:
-        return tuple(Address(a.get_attr("IFA_LOCAL") or a.get_attr("IFA_ADDRESS"), a["prefixlen"])
-                     for a in self._ipr.get_addr(family=AF_INET, index=index))
+    def _addresses(self) -> Dict[int, List[Address]]:
+        """Every IPv4 address, by interface: one dump (pyroute2 filters by index client-side)."""
+        if self._addresses_by_index is None:
+            by_index: Dict[int, List[Address]] = {}
+            for msg in self._ipr.get_addr(family=AF_INET):
+                by_index.setdefault(msg["index"], []).append(Address(
+                    msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS"), msg["prefixlen"]))
+            self._addresses_by_index = by_index
+        return self._addresses_by_index
 
-    def _routes(self, index: int) -> Tuple[Route, ...]:
-        """Our routes (protocol PROTO) through this device, in any table."""
-        routes = []
-        for msg in self._ipr.get_routes(family=AF_INET):  # every table
-            if msg["proto"] != ownership.PROTO or msg.get_attr("RTA_OIF") != index:
+    def _routes(self) -> Dict[int, List[Route]]:
+        """Our routes (protocol PROTO) in any table, by outgoing interface."""
+        if self._routes_by_oif is not None:
+            return self._routes_by_oif
+        by_oif: Dict[int, List[Route]] = {}
+        for msg in self._ipr.get_routes(family=AF_INET, proto=ownership.PROTO):  # every table
+            if msg["proto"] != ownership.PROTO:
                 continue
-            routes.append(Route(
+            by_oif.setdefault(msg.get_attr("RTA_OIF"), []).append(Route(
                 dest=msg.get_attr("RTA_DST") or "0.0.0.0", prefix=msg["dst_len"],
                 next_hop=msg.get_attr("RTA_GATEWAY"), metric=msg.get_attr("RTA_PRIORITY"),
                 table=msg.get_attr("RTA_TABLE") or msg["table"],
                 type="local" if msg["type"] == RTN_LOCAL else None))
-        return tuple(routes)
+        self._routes_by_oif = by_oif
+        return by_oif
 
-    def _rules(self) -> Tuple[Rule, ...]:
+    def _rules(self) -> List[Rule]:
+        if self._all_rules is not None:
+            return self._all_rules
         rules = []
         for msg in self._ipr.get_rules(family=AF_INET):
             suppress = msg.get_attr("FRA_SUPPRESS_PREFIXLEN")
@@ -106,7 +123,8 @@ class Netlink:
                 table=msg.get_attr("FRA_TABLE") or msg["table"],
                 from_addr=msg.get_attr("FRA_SRC"), from_len=msg["src_len"],
                 suppress_prefixlength=None if suppress in (None, 0xFFFFFFFF) else suppress))
-        return tuple(rules)
+        self._all_rules = rules
+        return rules
 
     # -- deciding --------------------------------------------------------------
 
@@ -165,8 +183,22 @@ class Netlink:
         for rule in diff.add_rules:
             self._change("rule", "add", **_rule_args(rule))
         self._save_record(after)
+        self._remember(index, diff)
         if wanted.mtu is not None:
             LOG.debug("netlink: the MTU %d is left to the network configuration", wanted.mtu)
+
+    def _remember(self, index: int, diff) -> None:
+        """Keep the run's dump current (the next device sees this one's changes)."""
+        addresses = self._addresses().setdefault(index, [])
+        removed_addresses = set(diff.remove_addresses)
+        addresses[:] = [a for a in addresses if a not in removed_addresses] + list(
+            diff.add_addresses)
+        routes = self._routes().setdefault(index, [])
+        removed = set(diff.remove_routes)
+        routes[:] = [r for r in routes if r not in removed] + list(diff.add_routes)
+        removed_rules = set(diff.remove_rules)
+        rules = self._rules()
+        rules[:] = [r for r in rules if r not in removed_rules] + list(diff.add_rules)
 
     def _change(self, kind: str, command: str, **args: Any) -> None:
         try:
@@ -184,14 +216,17 @@ class Netlink:
     # -- the record ------------------------------------------------------------
 
     def _load_record(self) -> Record:
+        if self._record is not None:
+            return self._record
         path = self.state_dir / RECORD
         try:
-            return Record.from_json(path.read_text())
+            self._record = Record.from_json(path.read_text())
         except FileNotFoundError:
-            return Record()
+            self._record = Record()
         except (OSError, ValueError) as err:
             LOG.warning("netlink: ignoring the unreadable record %s (%s)", path, err)
-            return Record()
+            self._record = Record()
+        return self._record
 
     def _save_record(self, record: Record) -> None:
         try:
@@ -200,6 +235,7 @@ class Netlink:
                                              delete=False) as tmp:
                 tmp.write(record.to_json())
             os.replace(tmp.name, self.state_dir / RECORD)
+            self._record = record
         except OSError as err:
             raise ApplyError(f"cannot write {self.state_dir / RECORD} ({err}); without it, "
                              "what this backend adds could not be removed later") from None

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import shlex
-import uuid
 from dataclasses import dataclass
 from typing import Any, Awaitable, Dict, List, Mapping, Optional, TypeVar
 
@@ -240,6 +238,8 @@ class NetworkManager:
 
     def describe(self, device: Device, current: Current, wanted: Ipv4Config) -> List[str]:
         """The change as an equivalent ``nmcli device modify`` line."""
+        import shlex
+
         change = plan.diff(current.applied, wanted)
         args = []
         for sign, key, items in (("-", "ipv4.routing-rules", change.remove_rules),
@@ -325,6 +325,8 @@ class NetworkManager:
 
 
 def _connection(name: str, kind: str) -> Dict[str, Variant]:
+    import uuid
+
     return {"id": Variant("s", name), "uuid": Variant("s", str(uuid.uuid4())),
             "type": Variant("s", kind), "interface-name": Variant("s", name),
             "autoconnect": Variant("b", True)}

@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, List, Optional, Protocol, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Sequence, Tuple
 
 from nm_cloud_setup import __version__, plan
 from nm_cloud_setup.config import PROVIDERS as PROVIDER_KEYS, Settings
@@ -27,20 +27,23 @@ DETECT_NAMES = {"ec2": "ec2", "azure": "azure", "gcp": "GCP", "aliyun": "aliyun"
                 "openstack": "openstack"}
 
 
-class Backend(Protocol):
-    name: str
+if TYPE_CHECKING:  # typing.Protocol costs import time; the annotations need it only here
+    from typing import Protocol
 
-    def devices(self, map_interfaces: dict) -> List[Device]: ...
+    class Backend(Protocol):
+        name: str
 
-    def current(self, device: Device) -> Current: ...
+        def devices(self, map_interfaces: dict) -> List[Device]: ...
 
-    def in_sync(self, current: Current, wanted: Ipv4Config) -> bool: ...
+        def current(self, device: Device) -> Current: ...
 
-    def apply(self, device: Device, current: Current, ipv4: Ipv4Config) -> None: ...
+        def in_sync(self, current: Current, wanted: Ipv4Config) -> bool: ...
 
-    def describe(self, device: Device, current: Current, wanted: Ipv4Config) -> List[str]: ...
+        def apply(self, device: Device, current: Current, ipv4: Ipv4Config) -> None: ...
 
-    def close(self) -> None: ...
+        def describe(self, device: Device, current: Current, wanted: Ipv4Config) -> List[str]: ...
+
+        def close(self) -> None: ...
 
 
 class Cancellation:

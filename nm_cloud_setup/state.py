@@ -20,7 +20,6 @@ import fcntl
 import json
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional
@@ -83,13 +82,13 @@ def _holder(fd: int) -> str:
 def write_json(path: Path, value: Any) -> bool:
     """Write atomically; False (with a warning) when the state directory is unusable."""
     text = json.dumps(value, indent=1, sort_keys=True) + "\n"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.",
-                                         delete=False) as tmp:
-            tmp.write(text)
-        os.chmod(tmp.name, 0o644)
-        os.replace(tmp.name, path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(tmp, path)
         return True
     except OSError as err:
         LOG.warning("cannot write %s (%s)", path, err.strerror or err)

@@ -1,17 +1,17 @@
-"""One module per cloud; ``PROVIDERS`` maps the configuration key to its class."""
+"""One module per cloud, imported only when its provider is enabled."""
 
 from __future__ import annotations
 
-from typing import Dict, Type
+import importlib
+from typing import Type
 
-from nm_cloud_setup.providers.aliyun import Aliyun
-from nm_cloud_setup.providers.azure import Azure
 from nm_cloud_setup.providers.base import Provider
-from nm_cloud_setup.providers.ec2 import Ec2
-from nm_cloud_setup.providers.gcp import Gcp
-from nm_cloud_setup.providers.oci import Oci
-from nm_cloud_setup.providers.openstack import OpenStack
 
-PROVIDERS: Dict[str, Type[Provider]] = {
-    "ec2": Ec2, "azure": Azure, "gcp": Gcp, "aliyun": Aliyun, "oci": Oci, "openstack": OpenStack,
-}
+MODULES = {"ec2": "Ec2", "azure": "Azure", "gcp": "Gcp", "aliyun": "Aliyun", "oci": "Oci",
+           "openstack": "OpenStack"}
+
+
+def provider_class(key: str) -> Type[Provider]:
+    """The provider class of a configuration key (``ec2``...), importing just its module."""
+    module = importlib.import_module(f"nm_cloud_setup.providers.{key}")
+    return getattr(module, MODULES[key])
