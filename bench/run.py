@@ -64,27 +64,34 @@ SCENARIOS = [
 
 
 class DBusCounter:
-    """Counts method calls to NetworkManager on the sandbox bus (dbus-monitor)."""
+    """Counts method calls to NetworkManager on the sandbox bus (dbus-monitor --profile)."""
 
-    def __init__(self, bus_address: str) -> None:
+    def __init__(self, bus_address: str, workdir: Path) -> None:
+        self.path = workdir / "dbus-monitor.out"
+        self.out = self.path.open("w")
         self.proc = subprocess.Popen(
-            ["stdbuf", "-oL", "dbus-monitor", "--address", bus_address, "--monitor",
+            ["stdbuf", "-oL", "dbus-monitor", "--address", bus_address, "--profile",
              "type='method_call',destination='org.freedesktop.NetworkManager'"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            stdout=self.out, stderr=subprocess.DEVNULL)
         time.sleep(0.3)
 
     def stop(self) -> int:
-        time.sleep(0.2)
+        size = -1
+        while size != self.path.stat().st_size:  # until it has printed all it saw
+            size = self.path.stat().st_size
+            time.sleep(0.2)
         self.proc.terminate()
-        out = self.proc.communicate(timeout=5)[0]
-        return sum(1 for line in out.splitlines() if line.startswith("method call"))
+        self.proc.wait(timeout=5)
+        self.out.close()
+        return sum(1 for line in self.path.read_text().splitlines()
+                   if line.startswith("mc") and "org.freedesktop.NetworkManager" in line)
 
 
 def one_run(sandbox: Sandbox, server: EmulatorServer, command: List[str], env: dict,
             netlink: bool) -> Dict[str, float]:
     with server.state.lock:
         server.state.requests = 0
-    counter = None if netlink else DBusCounter(sandbox.bus_address)
+    counter = None if netlink else DBusCounter(sandbox.bus_address, sandbox.workdir)
     if netlink:
         command = sandbox.exec_in_host(*command)
     result = run_measured(command, env)
