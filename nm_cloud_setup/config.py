@@ -21,7 +21,7 @@ _MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}([:-]?[0-9A-Fa-f]{2}){5}$")
 
 
 def normalize_mac(text: str) -> Optional[str]:
-    """``aa-bb-cc-dd-ee-ff`` / ``aabbccddeeff`` / ... -> ``AA:BB:CC:DD:EE:FF``; None if not a MAC."""
+    """``aa-bb-cc-dd-ee-ff``, ``aabbccddeeff``... -> ``AA:BB:CC:DD:EE:FF``; None if no MAC."""
     text = text.strip()
     if not _MAC_RE.match(text):
         return None
@@ -89,7 +89,8 @@ class Settings:
                             "using the default (auto)")
             backend = "auto"
         options: Dict[str, Dict[str, object]] = {
-            "gcp": {kind: boolean(f"NM_CLOUD_SETUP_GCP_{kind.upper()}", True) for kind in GCP_KINDS},
+            "gcp": {kind: boolean(f"NM_CLOUD_SETUP_GCP_{kind.upper()}", True)
+                    for kind in GCP_KINDS},
             "openstack": {"config_drive": env.get("NM_CLOUD_SETUP_OPENSTACK_CONFIG_DRIVE") or None},
         }
         return cls(

@@ -4,7 +4,8 @@ Upstream nm-cloud-setup's layout, exactly: per NIC with table index IDX,
 - every metadata address with the subnet's prefix, primary first;
 - route SUBNET metric 10 table 30200+IDX, rule priority 30200+IDX from ADDR/32 table 30200+IDX;
 - rule priority 30350 table main suppress_prefixlength 0;
-- route 0.0.0.0/0 via GW metric 10 table 30400+IDX, rule priority 30400+IDX from ADDR/32 table 30400+IDX;
+- route 0.0.0.0/0 via GW metric 10 table 30400+IDX,
+  rule priority 30400+IDX from ADDR/32 table 30400+IDX;
 - per locally delivered IP (GCP forwarded IPs): route IP/32 metric 100 type local.
 Everything starts from the profile's own entries, so a rerun is stable and
 entries the cloud no longer lists vanish.

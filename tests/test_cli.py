@@ -67,7 +67,8 @@ def test_sigterm_during_fetch_cancels_promptly(emulator):
     with emulator.state.lock:
         emulator.state.latency = 3.0
     env = {k: v for k, v in os.environ.items() if not k.startswith("NM_CLOUD_SETUP")}
-    env.update({"NM_CLOUD_SETUP_STATE_DIR": STATE, "NM_CLOUD_SETUP_EC2": "yes", "NM_CLOUD_SETUP_EC2_HOST": emulator.url,
+    env.update({"NM_CLOUD_SETUP_STATE_DIR": STATE, "NM_CLOUD_SETUP_EC2": "yes",
+                "NM_CLOUD_SETUP_EC2_HOST": emulator.url,
                 "NM_CLOUD_SETUP_LOG": "DEBUG"})
     proc = subprocess.Popen([sys.executable, "-m", "nm_cloud_setup"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

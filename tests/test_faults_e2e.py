@@ -7,12 +7,11 @@ next healthy run converges to the right state.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List
 
 import pytest
 

@@ -48,7 +48,8 @@ def test_oci_vm_one_address_per_vnic(nm_sandbox, make_emulator):
     assert "<info> get-config: detected VM instance" in result.stdout
     assert emulator.state.requests == 1
     assert nm_sandbox.addresses("eth2") == ["172.31.32.10/20"]
-    one_each = [dict(i, addresses=i["addresses"][:1]) for i in emulator.state.scenario["interfaces"]]
+    one_each = [dict(i, addresses=i["addresses"][:1])
+                for i in emulator.state.scenario["interfaces"]]
     rules, routes = expected_layout(one_each, ifnames(nm_sandbox))
     assert policy_rules(nm_sandbox) == rules and policy_routes(nm_sandbox) == routes
     assert "reapply connection" not in run_tool(nm_sandbox, emulator.url, provider="oci").stdout
@@ -87,7 +88,7 @@ def test_gcp_kinds_can_be_switched_off(nm_sandbox, make_emulator):
     assert local_routes(nm_sandbox) == {("35.1.2.3/32", "eth2"), ("35.1.2.4/32", "eth2")}
 
 
-@pytest.mark.parametrize("provider", ["gcp", "aliyun"])
+@pytest.mark.parametrize("provider", ["gcp", "aliyun", "azure"])
 def test_text_walk_fallback(nm_sandbox, make_emulator, provider):
     scenario = gcp_scenario() if provider == "gcp" else scenarios.generate(2, 3)
     scenario[provider] = {"bulk": False}
@@ -96,8 +97,10 @@ def test_text_walk_fallback(nm_sandbox, make_emulator, provider):
     assert result.returncode == 0, result.stdout + result.stderr
     if provider == "gcp":
         assert ("35.1.2.4/32", "eth2") in local_routes(nm_sandbox)
-    else:
+    else:  # both NICs, all addresses
         assert nm_sandbox.addresses("eth1") == THREE
+        assert nm_sandbox.addresses("eth2") == ["172.31.32.10/20", "172.31.32.11/20",
+                                                "172.31.32.12/20"]
 
 
 def azure_one_nic_30_ips(bulk: bool):
@@ -149,9 +152,11 @@ def test_oci_baremetal_vlan_vnic_gets_macvlan_and_vlan_profiles(nm_sandbox, make
     result = run_tool(nm_sandbox, emulator.url, provider="oci")
 
     assert "<info> get-config: detected baremetal instance" in result.stdout
-    assert "creating macvlan100 connection for VLAN 100 on 02:00:00:00:00:01..." in result.stdout, result.stdout
+    assert ("creating macvlan100 connection for VLAN 100 on 02:00:00:00:00:01..."
+            in result.stdout), result.stdout
     profiles = nm_sandbox.nmcli("-t", "-f", "NAME,TYPE", "connection", "show").stdout
-    assert "macvlan100:macvlan" in profiles and "vlan100:vlan" in profiles, result.stdout + result.stderr
+    assert "macvlan100:macvlan" in profiles and "vlan100:vlan" in profiles, \
+        result.stdout + result.stderr
     link = nm_sandbox.ip_json("link", "show", "macvlan100")[0]
     assert link["address"] == "02:00:00:00:01:00"
     # Where the kernel has 802.1Q, the VLAN comes up with its address; this

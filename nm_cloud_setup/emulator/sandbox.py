@@ -335,11 +335,14 @@ class Sandbox:
         return json.loads(out) if out.strip() else []
 
     def addresses(self, ifname: str) -> list[str]:
-        """The IPv4 addresses on a NIC, as ADDR/PREFIX, in kernel order."""
-        result = []
+        """The IPv4 addresses on a NIC, as ADDR/PREFIX: the primaries in kernel order, then
+        the secondaries sorted (NetworkManager adds secondaries in no fixed order)."""
+        primaries, secondaries = [], []
         for link in self.ip_json("-4", "addr", "show", "dev", ifname):
-            result += [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])]
-        return result
+            for info in link.get("addr_info", []):
+                target = secondaries if info.get("secondary") else primaries
+                target.append((ipaddress.ip_address(info["local"]), info["prefixlen"]))
+        return [f"{a}/{p}" for a, p in primaries + sorted(secondaries)]
 
     def mtu(self, ifname: str) -> int:
         return self.ip_json("link", "show", ifname)[0]["mtu"]

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, List, Mapping, Optional
+from typing import Any, List, Mapping
 
 from nm_cloud_setup.config import normalize_mac
-from nm_cloud_setup.errors import CloudSetupError, HttpError, MetadataError
+from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (Provider, TokenAuth, check_in_subnet, parse_ipv4,
-                                           parse_json, parse_netmask, subnet_of)
+from nm_cloud_setup.providers.base import (BulkProvider, TokenAuth, check_in_subnet,
+                                           parse_ipv4, parse_json, parse_netmask, subnet_of)
 from nm_cloud_setup.providers.ec2 import parse_mac_list
 
 LOG = logging.getLogger(__name__)
@@ -71,38 +71,31 @@ def interface_from(idx: int, mac: str, values: Any) -> InterfaceData:
                                                                          "gateway"))
 
 
-class Aliyun(Provider):
+class Aliyun(BulkProvider):
     key = "aliyun"
     name = "aliyun"
     default_host = "http://100.100.100.200"
+    bulk_path = ALL
+    walk_probe = f"{API}/"
+    refused = (404,)
 
     def __init__(self, client, options=None) -> None:
         super().__init__(client, options)
         self.auth = TokenAuth(client, "/latest/api/token",
                               "X-aliyun-ecs-metadata-token-ttl-seconds",
                               "X-aliyun-ecs-metadata-token")
-        self._document: Optional[str] = None
-        self._walk = False
 
     def get(self, path: str) -> str:
         return self.auth.get(path)
 
     def detect(self) -> None:
         self.auth.refresh()
-        try:
-            self._document = self.get(ALL)
-        except HttpError as err:
-            if err.code != 404:
-                raise
-            LOG.debug("aliyun: meta-data/all is refused (%s); fetching key by key", err)
-            self.get(f"{API}/")
-            self._walk = True
+        super().detect()
 
     def get_config(self, macs: Mapping[str, str]) -> InstanceData:
-        if self._walk:
+        if self.walking:
             return self._walked(macs)
-        entries = parse_all(self._document if self._document is not None else self.get(ALL))
-        self._document = None
+        entries = parse_all(self.bulk())
         interfaces = []
         for idx, (text, values) in enumerate(entries):
             mac = normalize_mac(text)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Tuple
 
 from nm_cloud_setup.config import normalize_mac
-from nm_cloud_setup.errors import CloudSetupError, HttpError, MetadataError
+from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (Provider, check_in_subnet, parse_index, parse_ipv4,
-                                           parse_json, subnet_of)
+from nm_cloud_setup.providers.base import (BulkProvider, check_in_subnet, parse_index,
+                                           parse_ipv4, parse_json, subnet_of)
 
 LOG = logging.getLogger(__name__)
 
@@ -25,7 +25,6 @@ NETWORK = "/metadata/instance/network?api-version=2021-02-01"
 WALK_VERSION = "2017-04-02"
 WALK = "/metadata/instance/network/interface/"
 DETECT_WALK = f"/metadata/instance?format=text&api-version={WALK_VERSION}"
-REFUSED = (400, 404)
 
 
 @dataclass(frozen=True)
@@ -75,36 +74,22 @@ def interface_from(idx: int, mac: str, raw: RawNic) -> InterfaceData:
     return InterfaceData(mac, idx, addresses, subnet)
 
 
-class Azure(Provider):
+class Azure(BulkProvider):
     key = "azure"
     name = "azure"
     default_host = "http://169.254.169.254"
     headers = {"Metadata": "true"}
     rate = 4.5  # the limit is 5 per second per VM
-
-    def __init__(self, client, options=None) -> None:
-        super().__init__(client, options)
-        self._document: Optional[str] = None
-        self._walk = False
-
-    def detect(self) -> None:
-        try:
-            self._document = self.get(NETWORK)
-        except HttpError as err:
-            if err.code not in REFUSED:
-                raise
-            LOG.debug("azure: the network document is refused (%s); using the text walk", err)
-            self.get(DETECT_WALK)
-            self._walk = True
+    bulk_path = NETWORK
+    walk_probe = DETECT_WALK
 
     def get_config(self, macs: Mapping[str, str]) -> InstanceData:
-        if self._walk:
+        if self.walking:
             return self._get_walked(macs)
-        raw = parse_network(self._document if self._document is not None else self.get(NETWORK))
-        self._document = None
+        raw = parse_network(self.bulk())
         LOG.debug("found azure interfaces: %d", len(raw))
         interfaces = []
-        for idx, nic, mac in _local_nics([n.mac for n in raw], macs):
+        for idx, _, mac in _local_nics([n.mac for n in raw], macs):
             try:
                 interfaces.append(interface_from(idx, mac, raw[idx]))
             except MetadataError as err:
@@ -115,12 +100,12 @@ class Azure(Provider):
         indexes = [_walk_index(line) for line in self._walk_get("").split()]
         LOG.debug("found azure interfaces: %d", len(indexes))
         mac_texts = self.fetch_all({i: self._walker(f"{i}/macAddress") for i in indexes})
-        for idx, value in mac_texts.items():
+        for value in mac_texts.values():
             if isinstance(value, CloudSetupError):
                 raise value
         interfaces = []
         local = _local_nics([str(mac_texts[i]) for i in indexes], macs)
-        details = self.fetch_all({idx: (lambda i=i: self._walk_nic(i)) for i, _, _ in local})
+        details = self.fetch_all({i: (lambda i=i: self._walk_nic(i)) for i, _, _ in local})
         for idx, _, mac in local:
             raw = details[idx]
             if isinstance(raw, CloudSetupError):

@@ -82,6 +82,45 @@ class Provider:
             return {key: future.result() for key, future in futures.items()}
 
 
+class BulkProvider(Provider):
+    """A provider whose whole network comes in one document.
+
+    The document is fetched while detecting and used once by ``get_config``,
+    so a run costs one request.  If the provider refuses it (``refused``
+    statuses) and has a ``walk_probe``, answering that path proves the provider
+    and ``walking`` is set: ``get_config`` then walks upstream's text form.
+    """
+
+    bulk_path = ""
+    walk_probe: Optional[str] = None
+    refused: Sequence[int] = (400, 404)
+
+    def __init__(self, client: HttpClient, options: Optional[Mapping[str, Any]] = None) -> None:
+        super().__init__(client, options)
+        self._document: Optional[str] = None
+        self.walking = False
+
+    def detect(self) -> None:
+        try:
+            self._document = self.fetch_bulk()
+        except HttpError as err:
+            if self.walk_probe is None or err.code not in self.refused:
+                raise
+            LOG.debug("%s: the one-request document is refused (%s); walking the text form",
+                      self.name, err.reason)
+            self.get(self.walk_probe)
+            self.walking = True
+
+    def fetch_bulk(self) -> str:
+        return self.get(self.bulk_path)
+
+    def bulk(self) -> str:
+        """The document fetched while detecting (or now), handed out once."""
+        text = self._document if self._document is not None else self.fetch_bulk()
+        self._document = None
+        return text
+
+
 class TokenAuth:
     """Session tokens as EC2's IMDSv2 and Aliyun's hardened mode have them.
 

@@ -12,12 +12,12 @@ can be switched off (options ``forwarded_ips``, ``target_instance_ips``,
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Tuple
 
 from nm_cloud_setup.config import normalize_mac
-from nm_cloud_setup.errors import CloudSetupError, HttpError, MetadataError
+from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import Provider, parse_cidr, parse_index, parse_json
+from nm_cloud_setup.providers.base import BulkProvider, parse_cidr, parse_index, parse_json
 
 LOG = logging.getLogger(__name__)
 
@@ -27,7 +27,6 @@ RECURSIVE = f"{BASE}/network-interfaces/?recursive=true&alt=json"
 KINDS = (("forwardedIps", "forwarded-ips", "forwarded_ips"),
          ("targetInstanceIps", "target-instance-ips", "target_instance_ips"),
          ("ipAliases", "ip-aliases", "alias_ips"))
-REFUSED = (400, 404)
 
 
 def parse_interfaces(text: str) -> List[Dict[str, Any]]:
@@ -67,34 +66,19 @@ def interface_from(idx: int, mac: str, nic: Mapping[str, Any],
     return InterfaceData(mac, idx, local_routes=tuple(dict.fromkeys(routes)))
 
 
-class Gcp(Provider):
+class Gcp(BulkProvider):
     key = "gcp"
     name = "GCP"
     default_host = "http://169.254.169.254"
     headers = {"Metadata-Flavor": "Google"}
-
-    def __init__(self, client, options=None) -> None:
-        super().__init__(client, options)
-        self._document: Optional[str] = None
-        self._walk = False
-
-    def detect(self) -> None:
-        try:
-            self._document = self.get(RECURSIVE)
-        except HttpError as err:
-            if err.code not in REFUSED:
-                raise
-            LOG.debug("GCP: the recursive document is refused (%s); using the text walk", err)
-            self.get(f"{BASE}/id")
-            self._walk = True
+    bulk_path = RECURSIVE
+    walk_probe = f"{BASE}/id"
 
     def get_config(self, macs: Mapping[str, str]) -> InstanceData:
-        if self._walk:
+        if self.walking:
             nics = self._walked(macs)
         else:
-            text = self._document if self._document is not None else self.get(RECURSIVE)
-            self._document = None
-            nics = list(enumerate(parse_interfaces(text)))
+            nics = list(enumerate(parse_interfaces(self.bulk())))
         LOG.debug("found GCP interfaces: %d", len(nics))
         interfaces = []
         for idx, nic in _local(nics, macs):

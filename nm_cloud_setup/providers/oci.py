@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (Provider, check_in_subnet, field, parse_ipv4,
+from nm_cloud_setup.providers.base import (BulkProvider, check_in_subnet, field, parse_ipv4,
                                            parse_json, parse_subnet)
 
 LOG = logging.getLogger(__name__)
@@ -84,20 +84,12 @@ def _with_parents(interfaces: List[InterfaceData], doc: List[Any],
     return result
 
 
-class Oci(Provider):
+class Oci(BulkProvider):
     key = "oci"
     name = "oci"
     default_host = "http://169.254.169.254"
     headers = {"Authorization": "Bearer Oracle"}
-
-    def __init__(self, client, options=None) -> None:
-        super().__init__(client, options)
-        self._document: Optional[str] = None
-
-    def detect(self) -> None:
-        self._document = self.get(VNICS)
+    bulk_path = VNICS
 
     def get_config(self, macs: Mapping[str, str]) -> InstanceData:
-        text = self._document if self._document is not None else self.get(VNICS)
-        self._document = None
-        return InstanceData(self.name, tuple(parse_vnics(text, macs)))
+        return InstanceData(self.name, tuple(parse_vnics(self.bulk(), macs)))

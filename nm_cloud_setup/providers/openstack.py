@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (Provider, check_in_subnet, field, parse_ipv4,
+from nm_cloud_setup.providers.base import (BulkProvider, check_in_subnet, field, parse_ipv4,
                                            parse_json, parse_netmask, subnet_of)
 
 LOG = logging.getLogger(__name__)
@@ -103,24 +103,18 @@ def _route_cidr(route: Any) -> str:
     return str(net)
 
 
-class OpenStack(Provider):
+class OpenStack(BulkProvider):
     key = "openstack"
     name = "openstack"
     default_host = "http://169.254.169.254"
+    bulk_path = f"/{PATH}"
 
-    def __init__(self, client, options=None) -> None:
-        super().__init__(client, options)
-        self._document: Optional[str] = None
-
-    def detect(self) -> None:
-        self._document = self._from_config_drive()
-        if self._document is None:
-            self._document = self.get(f"/{PATH}")
+    def fetch_bulk(self) -> str:
+        from_drive = self._from_config_drive()
+        return from_drive if from_drive is not None else self.get(self.bulk_path)
 
     def get_config(self, macs: Mapping[str, str]) -> InstanceData:
-        text = self._document if self._document is not None else self.get(f"/{PATH}")
-        self._document = None
-        return InstanceData(self.name, tuple(parse_network_data(text, macs)))
+        return InstanceData(self.name, tuple(parse_network_data(self.bulk(), macs)))
 
     def _from_config_drive(self) -> Optional[str]:
         where = self.options.get("config_drive")
