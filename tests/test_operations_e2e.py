@@ -93,3 +93,22 @@ def test_concurrent_runs_finish_as_one(nm_sandbox, emulator, runs):
     assert logs.count("device needs no update") == 2 * (runs - 1)
     assert nm_sandbox.addresses("eth2") == ["172.31.32.10/20", "172.31.32.11/20",
                                             "172.31.32.12/20"]
+
+
+def test_a_default_run_imports_only_what_it_uses(nm_sandbox, emulator):
+    """No netlink library on the NetworkManager path, no retry machinery without a retry,
+    no command-line parser on the bare invocation, and no other provider's module."""
+    env = nm_sandbox.env(NM_CLOUD_SETUP_EC2="yes", NM_CLOUD_SETUP_EC2_HOST=emulator.url,
+                         NM_CLOUD_SETUP_STATE_DIR=str(nm_sandbox.workdir / "state"))
+    code = ("import atexit, runpy, sys; atexit.register(lambda: print('MODULES', *sys.modules, "
+            "file=sys.stderr)); runpy.run_module('nm_cloud_setup', run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "some changes were applied" in result.stdout or result.stdout == ""
+    line = [x for x in result.stderr.splitlines() if x.startswith("MODULES ")][0]
+    imported = {name.split(".")[0] for name in line.split()[1:]} | set(line.split()[1:])
+    assert {"nm_cloud_setup.providers.ec2", "nm_cloud_setup.nm", "dbus_next"} <= imported
+    for absent in ("pyroute2", "click", "tenacity", "requests", "nm_cloud_setup.netlink",
+                   "nm_cloud_setup.providers.azure", "nm_cloud_setup.report"):
+        assert absent not in imported, absent
