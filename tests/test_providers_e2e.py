@@ -116,7 +116,7 @@ def test_azure_30_ips_under_the_5_per_second_throttle(nm_sandbox, make_emulator,
     assert result.returncode == 0, result.stdout + result.stderr
     assert emulator.state.throttled == 0  # not a single 429
     assert emulator.state.requests == (1 if bulk else 2 + 1 + 1 + 1 + 30 + 2)
-    assert len(nm_sandbox.addresses("eth1")) == 30
+    assert len(nm_sandbox.addresses("eth1")) == 30, result.stdout
     assert len([r for r in policy_rules(nm_sandbox) if r[0] in (30200, 30400)]) == 60
 
 

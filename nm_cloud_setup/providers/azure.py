@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, List, Mapping, Tuple
+from typing import List, Mapping, Tuple
 
-from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (BulkProvider, check_in_subnet, parse_index,
-                                           parse_ipv4, parse_json, subnet_of)
+from nm_cloud_setup.providers.base import (BulkProvider, check_in_subnet, listed_nics,
+                                           parse_index, parse_ipv4, parse_json, subnet_of)
 
 LOG = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ class Azure(BulkProvider):
         raw = parse_network(self.bulk())
         LOG.debug("found azure interfaces: %d", len(raw))
         interfaces = []
-        for idx, _, mac in _local_nics([n.mac for n in raw], macs):
+        for idx, mac in _local_nics([n.mac for n in raw], macs):
             try:
                 interfaces.append(interface_from(idx, mac, raw[idx]))
             except MetadataError as err:
@@ -105,8 +104,8 @@ class Azure(BulkProvider):
                 raise value
         interfaces = []
         local = _local_nics([str(mac_texts[i]) for i in indexes], macs)
-        details = self.fetch_all({i: (lambda i=i: self._walk_nic(i)) for i, _, _ in local})
-        for idx, _, mac in local:
+        details = self.fetch_all({i: (lambda i=i: self._walk_nic(i)) for i, _ in local})
+        for idx, mac in local:
             raw = details[idx]
             if isinstance(raw, CloudSetupError):
                 interfaces.append(InterfaceData(mac, idx, error=str(raw)))
@@ -141,22 +140,11 @@ def _walk_index(line: str) -> int:
     return parse_index(line.rstrip("/"), "interface index")
 
 
-def _local_nics(mac_texts: List[str], macs: Mapping[str, str]) -> List[Tuple[int, Any, str]]:
-    """(index, raw, MAC) of the listed NICs that are local; logs upstream's lines."""
-    seen = set()
+def _local_nics(mac_texts: List[str], macs: Mapping[str, str]) -> List[Tuple[int, str]]:
+    """(index, MAC) of the listed NICs that are local."""
     result = []
-    for idx, text in enumerate(mac_texts):
-        LOG.debug("azure interface[%d]: retrieving configuration", idx)
-        mac = normalize_mac(text)
-        if mac is None:
-            LOG.info("interface[%d]: invalid MAC address returned", idx)
-            continue
-        if mac in seen:
-            LOG.info("interface[%d]: duplicate MAC address %s returned", idx, mac)
-            continue
-        seen.add(mac)
-        if mac not in macs:
-            continue
-        LOG.debug("interface[%d]: found a matching device with hwaddr %s", idx, mac)
-        result.append((idx, text, mac))
+    for idx, mac in listed_nics("azure", mac_texts):
+        if mac in macs:
+            LOG.debug("interface[%d]: found a matching device with hwaddr %s", idx, mac)
+            result.append((idx, mac))
     return result

@@ -13,8 +13,8 @@ import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import (Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, TypeVar,
-                    Union)
+from typing import (Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple,
+                    TypeVar, Union)
 
 from nm_cloud_setup.errors import CloudSetupError, HttpError, MetadataError
 from nm_cloud_setup.http_client import HttpClient
@@ -66,6 +66,21 @@ class Provider:
                     return None
                 raise
         return fetch
+
+    def per_mac_jobs(self, listing: Sequence[str], macs: Mapping[str, str],
+                     path: Callable[[str, str], str], keys: Sequence[str]) -> Dict:
+        """Fetches of ``keys`` for each listed MAC that is local (404 -> None), with
+        upstream's "start/skip fetching" lines; keyed (MAC, key) for ``fetch_all``."""
+        jobs = {}
+        for position, mac in enumerate(listing):
+            if mac not in macs:
+                LOG.debug("get-config: skip fetching meta data for %s (%s)", mac, "not local")
+                continue
+            LOG.debug("get-config: start fetching meta data for #%d, %s (%s)",
+                      position, mac, macs[mac])
+            for key in keys:
+                jobs[(mac, key)] = self.optional(path(mac, key))
+        return jobs
 
     def fetch_all(self, jobs: Mapping[K, Callable[[], R]]) -> Dict[K, Union[R, CloudSetupError]]:
         """Run independent fetches, at most ``concurrency`` at once; errors are returned."""
@@ -175,6 +190,25 @@ class TokenAuth:
             if not token or len(token) > 4096 or not token.isprintable():
                 raise MetadataError("the metadata session token is empty or not printable")
             self._token = token
+
+
+def listed_nics(name: str, mac_texts: Sequence[str]) -> List[Tuple[int, str]]:
+    """(index, MAC) of each listed NIC with a valid, unique MAC; upstream's log lines."""
+    from nm_cloud_setup.config import normalize_mac
+
+    seen = set()
+    result = []
+    for idx, text in enumerate(mac_texts):
+        LOG.debug("%s interface[%d]: retrieving configuration", name, idx)
+        mac = normalize_mac(text)
+        if mac is None:
+            LOG.info("interface[%d]: invalid MAC address returned", idx)
+        elif mac in seen:
+            LOG.info("interface[%d]: duplicate MAC address %s returned", idx, mac)
+        else:
+            seen.add(mac)
+            result.append((idx, mac))
+    return result
 
 
 def parse_json(text: str, what: str) -> Any:

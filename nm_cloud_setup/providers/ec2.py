@@ -74,17 +74,9 @@ class Ec2(Provider):
 
     def get_config(self, macs: Mapping[str, str]) -> InstanceData:
         listing = parse_mac_list(self.get(f"{API}/network/interfaces/macs/"))
-        jobs = {}
-        for position, mac in enumerate(listing):
-            if mac not in macs:
-                LOG.debug("get-config: skip fetching meta data for %s (%s)", mac, "not local")
-                continue
-            LOG.debug("get-config: start fetching meta data for #%d, %s (%s)",
-                      position, mac, macs[mac])
-            for key in KEYS:
-                jobs[(mac, key)] = self.optional(f"{API}/network/interfaces/macs/"
-                                                 f"{mac.lower()}/{key}")
-        results = self.fetch_all(jobs)
+        results = self.fetch_all(self.per_mac_jobs(
+            listing, macs, lambda mac, key: f"{API}/network/interfaces/macs/{mac.lower()}/{key}",
+            KEYS))
         interfaces = []
         for position, mac in enumerate(listing):
             if mac in macs:

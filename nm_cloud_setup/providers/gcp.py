@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Mapping, Tuple
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import BulkProvider, parse_cidr, parse_index, parse_json
+from nm_cloud_setup.providers.base import (BulkProvider, listed_nics, parse_cidr, parse_index,
+                                           parse_json)
 
 LOG = logging.getLogger(__name__)
 
@@ -128,18 +129,10 @@ class Gcp(BulkProvider):
 
 def _local(nics: List[Tuple[int, Dict[str, Any]]],
            macs: Mapping[str, str]) -> List[Tuple[int, Dict[str, Any]]]:
-    seen = set()
+    """(index, NIC) of the listed NICs that are local; upstream's lines for each."""
     result = []
-    for idx, nic in nics:
-        LOG.debug("GCP interface[%d]: retrieving configuration", idx)
-        mac = normalize_mac(nic["mac"])
-        if mac is None:
-            LOG.info("GCP interface[%d]: invalid MAC address returned", idx)
-            continue
-        if mac in seen:
-            LOG.info("GCP interface[%d]: duplicate MAC address %s returned", idx, mac)
-            continue
-        seen.add(mac)
+    for position, mac in listed_nics("GCP", [nic["mac"] for _, nic in nics]):
+        idx, nic = nics[position]
         if mac in macs:
             LOG.info("GCP interface[%d]: found a requested device with hwaddr %s", idx, mac)
             result.append((idx, nic))
