@@ -117,5 +117,7 @@ def run_tool(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
                 "NM_CLOUD_SETUP_LOG": "TRACE", "NM_CLOUD_SETUP_BACKEND": "nm",
                 "NM_CLOUD_SETUP_STATE_DIR": str(sandbox.workdir / "state")}
     env = sandbox.env(**{**settings, **(extra or {})})
-    return subprocess.run([sys.executable, "-m", "nm_cloud_setup", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run([sys.executable, "-m", "nm_cloud_setup", *args], env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    sandbox.settle()  # NetworkManager commits a Reapply to the kernel an instant later
+    return result

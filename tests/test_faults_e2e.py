@@ -167,8 +167,9 @@ def wait_for_line(proc: subprocess.Popen, marker: str, timeout: float = 30) -> L
     raise AssertionError(f"{marker!r} never came: {''.join(lines)}")
 
 
-def finish(proc: subprocess.Popen, seen: List[str]):
+def finish(proc: subprocess.Popen, seen: List[str], sandbox):
     out, err = proc.communicate(timeout=60)
+    sandbox.settle()
     return proc.returncode, "".join(seen) + out, err
 
 
@@ -187,7 +188,7 @@ def test_networkmanager_restarted_mid_run(nm_sandbox, emulator):
     seen = wait_for_line(proc, "get-config: starting")
     nm_sandbox.stop_nm()
     nm_sandbox.start_nm()
-    status, out, err = finish(proc, seen)
+    status, out, err = finish(proc, seen, nm_sandbox)
     assert status in (0, 1), out + err
     if status:
         assert err.startswith("nm-cloud-setup: error: ") and "Traceback" not in out + err
@@ -201,7 +202,7 @@ def test_device_disappearing_mid_run(nm_sandbox, emulator):
     proc = start_tool(nm_sandbox, emulator.url)
     seen = wait_for_line(proc, "found interfaces")
     run("ip", "-n", nm_sandbox.host_ns, "link", "del", "eth2")
-    status, out, err = finish(proc, seen)
+    status, out, err = finish(proc, seen, nm_sandbox)
     # An unplugged NIC is not a failure: skipped with upstream's line, the rest configured.
     assert status == 0, out + err
     assert ("config device 02:00:00:00:00:02: device has no applied connection (Object does "
@@ -245,7 +246,7 @@ def test_sigterm_at_every_stage(nm_sandbox, emulator, stage):
     proc = start_tool(nm_sandbox, emulator.url)
     seen = wait_for_line(proc, marker)
     proc.send_signal(signal.SIGTERM)
-    status, out, err = finish(proc, seen)
+    status, out, err = finish(proc, seen, nm_sandbox)
 
     planned = {"eth1": (["172.31.16.10/20", "172.31.16.11/20", "172.31.16.12/20"],),
                "eth2": (["172.31.32.10/20", "172.31.32.11/20", "172.31.32.12/20"],)}

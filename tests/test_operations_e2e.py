@@ -85,6 +85,7 @@ def test_concurrent_runs_finish_as_one(nm_sandbox, emulator, runs):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(runs)]
     outputs = [proc.communicate(timeout=120) for proc in procs]
+    nm_sandbox.settle()
 
     assert [proc.returncode for proc in procs] == [0] * runs, outputs
     logs = "".join(out for out, _ in outputs)

@@ -350,6 +350,21 @@ class Sandbox:
     def has_link(self, ifname: str) -> bool:
         return run("ip", "-n", self.host_ns, "link", "show", ifname, check=False).returncode == 0
 
+    def settle(self, quiet: float = 0.15, limit: float = 3.0) -> None:
+        """Wait until the VM's addresses, rules and routes stop changing (at most ``limit``).
+
+        NetworkManager answers Reapply once it has accepted the settings and commits
+        them to the kernel an instant later; read the kernel after this.
+        """
+        deadline = time.monotonic() + limit
+        last = None
+        while time.monotonic() < deadline:
+            now = (self.ip_json("-4", "addr"), self.rules(), self.routes())
+            if now == last:
+                return
+            last = now
+            time.sleep(quiet)
+
     def rules(self) -> list[dict]:
         return self.ip_json("-4", "rule", "show")
 
