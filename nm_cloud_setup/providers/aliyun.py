@@ -15,10 +15,11 @@ import logging
 from typing import Any, List, Mapping
 
 from nm_cloud_setup.config import normalize_mac
-from nm_cloud_setup.errors import CloudSetupError, MetadataError
+from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (BulkProvider, TokenAuth, check_in_subnet,
-                                           parse_ipv4, parse_json, parse_netmask, subnet_of)
+from nm_cloud_setup.providers.base import (BulkProvider, TokenAuth, check_in_subnet, checked,
+                                           parse_ipv4, parse_json, parse_netmask,
+                                           per_mac_interfaces, subnet_of)
 from nm_cloud_setup.providers.ec2 import parse_mac_list
 
 LOG = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class Aliyun(BulkProvider):
                 LOG.debug("get-config: skip fetching meta data for %s (%s)", text, "not local")
                 continue
             LOG.debug("get-config: start fetching meta data for #%d, %s (%s)", idx, mac, macs[mac])
-            interfaces.append(_checked(idx, mac, values))
+            interfaces.append(checked(mac, idx, interface_from, idx, mac, values))
         return InstanceData(self.name, tuple(interfaces))
 
     def _walked(self, macs: Mapping[str, str]) -> InstanceData:
@@ -111,21 +112,6 @@ class Aliyun(BulkProvider):
         results = self.fetch_all(self.per_mac_jobs(
             listing, macs, lambda mac, key: f"{API}/network/interfaces/macs/{mac.lower()}/{key}",
             KEYS))
-        interfaces = []
-        for idx, mac in enumerate(listing):
-            if mac not in macs:
-                continue
-            failed = [results[(mac, k)] for k in KEYS
-                      if isinstance(results[(mac, k)], CloudSetupError)]
-            if failed:
-                interfaces.append(InterfaceData(mac, idx, error=str(failed[0])))
-                continue
-            interfaces.append(_checked(idx, mac, {k: results[(mac, k)] for k in KEYS}))
-        return InstanceData(self.name, tuple(interfaces))
+        return InstanceData(self.name, tuple(per_mac_interfaces(listing, macs, results, KEYS,
+                                                                interface_from)))
 
-
-def _checked(idx: int, mac: str, values: Mapping[str, Any]) -> InterfaceData:
-    try:
-        return interface_from(idx, mac, values)
-    except MetadataError as err:
-        return InterfaceData(mac, idx, error=str(err))

@@ -15,8 +15,9 @@ from typing import List, Mapping, Tuple
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (BulkProvider, check_in_subnet, listed_nics,
-                                           parse_index, parse_ipv4, parse_json, subnet_of)
+from nm_cloud_setup.providers.base import (BulkProvider, check_in_subnet, checked,
+                                           listed_nics, parse_index, parse_ipv4, parse_json,
+                                           subnet_of)
 
 LOG = logging.getLogger(__name__)
 
@@ -89,10 +90,7 @@ class Azure(BulkProvider):
         LOG.debug("found azure interfaces: %d", len(raw))
         interfaces = []
         for idx, mac in _local_nics([n.mac for n in raw], macs):
-            try:
-                interfaces.append(interface_from(idx, mac, raw[idx]))
-            except MetadataError as err:
-                interfaces.append(InterfaceData(mac, idx, error=str(err)))
+            interfaces.append(checked(mac, idx, interface_from, idx, mac, raw[idx]))
         return InstanceData(self.name, tuple(interfaces))
 
     def _get_walked(self, macs: Mapping[str, str]) -> InstanceData:
@@ -109,11 +107,8 @@ class Azure(BulkProvider):
             raw = details[idx]
             if isinstance(raw, CloudSetupError):
                 interfaces.append(InterfaceData(mac, idx, error=str(raw)))
-                continue
-            try:
-                interfaces.append(interface_from(idx, mac, raw))
-            except MetadataError as err:
-                interfaces.append(InterfaceData(mac, idx, error=str(err)))
+            else:
+                interfaces.append(checked(mac, idx, interface_from, idx, mac, raw))
         return InstanceData(self.name, tuple(interfaces))
 
     def _walk_nic(self, idx: int) -> RawNic:

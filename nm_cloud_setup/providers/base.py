@@ -192,6 +192,36 @@ class TokenAuth:
             self._token = token
 
 
+def checked(mac: str, index: int, parse: Callable[..., InterfaceData],
+            *args: Any) -> InterfaceData:
+    """``parse(*args)``, or the NIC marked failed with the parse error (it keeps its config)."""
+    try:
+        return parse(*args)
+    except MetadataError as err:
+        return InterfaceData(mac, index, error=str(err))
+
+
+def per_mac_interfaces(listing: Sequence[str], macs: Mapping[str, str], results: Mapping,
+                       keys: Sequence[str],
+                       parse: Callable[[int, str, Dict[str, Any]], InterfaceData]
+                       ) -> List[InterfaceData]:
+    """The local MACs' fetched keys (``per_mac_jobs`` results) -> their data; a failed
+    fetch or a bad value fails only that NIC, naming the key."""
+    interfaces = []
+    for position, mac in enumerate(listing):
+        if mac not in macs:
+            continue
+        values = {key: results[(mac, key)] for key in keys}
+        failed = [(key, value) for key, value in values.items()
+                  if isinstance(value, CloudSetupError)]
+        if failed:
+            key, err = failed[0]
+            interfaces.append(InterfaceData(mac, position, error=f"{key}: {err}"))
+        else:
+            interfaces.append(checked(mac, position, parse, position, mac, values))
+    return interfaces
+
+
 def listed_nics(name: str, mac_texts: Sequence[str]) -> List[Tuple[int, str]]:
     """(index, MAC) of each listed NIC with a valid, unique MAC; upstream's log lines."""
     from nm_cloud_setup.config import normalize_mac

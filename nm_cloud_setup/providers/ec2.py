@@ -11,10 +11,11 @@ import logging
 from typing import List, Mapping, Optional
 
 from nm_cloud_setup.config import normalize_mac
-from nm_cloud_setup.errors import CloudSetupError, MetadataError
+from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
 from nm_cloud_setup.providers.base import (Provider, TokenAuth, check_in_subnet, check_indexes,
-                                           parse_index, parse_ipv4_list, parse_subnet)
+                                           parse_index, parse_ipv4_list, parse_subnet,
+                                           per_mac_interfaces)
 
 LOG = logging.getLogger(__name__)
 
@@ -77,21 +78,7 @@ class Ec2(Provider):
         results = self.fetch_all(self.per_mac_jobs(
             listing, macs, lambda mac, key: f"{API}/network/interfaces/macs/{mac.lower()}/{key}",
             KEYS))
-        interfaces = []
-        for position, mac in enumerate(listing):
-            if mac in macs:
-                interfaces.append(_interface(mac, position, results))
+        interfaces = per_mac_interfaces(
+            listing, macs, results, KEYS,
+            lambda position, mac, values: parse_interface(mac, position, values))
         return InstanceData(self.name, tuple(check_indexes(interfaces)))
-
-
-def _interface(mac: str, position: int, results) -> InterfaceData:
-    values = {}
-    for key in KEYS:
-        value = results[(mac, key)]
-        if isinstance(value, CloudSetupError):
-            return InterfaceData(mac, position, error=f"{key}: {value}")
-        values[key] = value
-    try:
-        return parse_interface(mac, position, values)
-    except MetadataError as err:
-        return InterfaceData(mac, position, error=str(err))

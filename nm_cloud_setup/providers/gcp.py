@@ -17,8 +17,8 @@ from typing import Any, Dict, List, Mapping, Tuple
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (BulkProvider, listed_nics, parse_cidr, parse_index,
-                                           parse_json)
+from nm_cloud_setup.providers.base import (BulkProvider, checked, listed_nics, parse_cidr,
+                                           parse_index, parse_json)
 
 LOG = logging.getLogger(__name__)
 
@@ -87,10 +87,7 @@ class Gcp(BulkProvider):
             if isinstance(nic.get("error"), CloudSetupError):
                 interfaces.append(InterfaceData(mac, idx, error=str(nic["error"])))
                 continue
-            try:
-                interfaces.append(interface_from(idx, mac, nic, self.options))
-            except MetadataError as err:
-                interfaces.append(InterfaceData(mac, idx, error=str(err)))
+            interfaces.append(checked(mac, idx, interface_from, idx, mac, nic, self.options))
         return InstanceData(self.name, tuple(interfaces))
 
     def _walked(self, macs: Mapping[str, str]) -> List[Tuple[int, Dict[str, Any]]]:

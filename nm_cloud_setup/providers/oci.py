@@ -15,8 +15,8 @@ from typing import Any, Dict, List, Mapping, Optional
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (BulkProvider, check_in_subnet, field, parse_ipv4,
-                                           parse_json, parse_subnet)
+from nm_cloud_setup.providers.base import (BulkProvider, check_in_subnet, checked, field,
+                                           parse_ipv4, parse_json, parse_subnet)
 
 LOG = logging.getLogger(__name__)
 
@@ -40,10 +40,7 @@ def parse_vnics(text: str, macs: Mapping[str, str]) -> List[InterfaceData]:
         if mac is None:
             LOG.warning("get-config: missing or invalid 'macAddr', ignoring VNIC (idx=%d)", idx)
             continue
-        try:
-            iface = _vnic(idx, mac, vnic, baremetal)
-        except MetadataError as err:
-            iface = InterfaceData(mac, idx, error=str(err))
+        iface = checked(mac, idx, _vnic, idx, mac, vnic, baremetal)
         if baremetal and iface.error is None and not iface.vlan_tag:
             physical.setdefault(vnic["nicIndex"], mac)
         result.append(iface)

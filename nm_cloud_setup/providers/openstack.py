@@ -21,8 +21,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (BulkProvider, check_in_subnet, field, parse_ipv4,
-                                           parse_json, parse_netmask, subnet_of)
+from nm_cloud_setup.providers.base import (BulkProvider, check_in_subnet, checked, field,
+                                           parse_ipv4, parse_json, parse_netmask, subnet_of)
 
 LOG = logging.getLogger(__name__)
 
@@ -54,10 +54,7 @@ def parse_network_data(text: str, macs: Mapping[str, str]) -> List[InterfaceData
     for link_id, (idx, mac, mtu) in links.items():
         if mac not in macs or link_id not in by_link:
             continue
-        try:
-            result.append(_interface(idx, mac, mtu, by_link[link_id]))
-        except MetadataError as err:
-            result.append(InterfaceData(mac, idx, error=str(err)))
+        result.append(checked(mac, idx, _interface, idx, mac, mtu, by_link[link_id]))
     return result
 
 
