@@ -42,7 +42,7 @@ def test_stale_token_is_fetched_again_once(emulator):
     ec2 = provider_for(emulator, scenarios.generate(2, 1, "required"))
     ec2.detect()
     with emulator.state.lock:
-        emulator.state.api.tokens.clear()  # every token expired
+        emulator.state.api.tokens.valid.clear()  # every token expired
     assert len(ec2.get_config(MACS).interfaces) == 2
     assert emulator.state.paths["/latest/api/token"] == 2
 

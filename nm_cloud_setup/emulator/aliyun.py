@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import secrets
-import time
 from typing import Any, Dict
 
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.emulator.common import (NOT_FOUND, Answer, as_json, gateway, netmask,
-                                            segments, text, walk)
+from nm_cloud_setup.emulator.common import (NOT_FOUND, Answer, Tokens, as_json, gateway,
+                                            netmask, segments, text, walk)
 
 TOKEN_HEADER = "X-aliyun-ecs-metadata-token"
 
@@ -33,7 +31,7 @@ def macs(scenario: Dict[str, Any], bracketed: bool) -> Dict[str, Any]:
 class AliyunApi:
     def __init__(self, state: object) -> None:
         self.state = state
-        self.tokens: Dict[str, float] = {}
+        self.tokens = Tokens("X-aliyun-ecs-metadata-token-ttl-seconds", TOKEN_HEADER)
 
     def handle(self, method: str, path: str, headers) -> Answer:
         options = self.state.scenario.get("aliyun", {})
@@ -41,16 +39,9 @@ class AliyunApi:
         if path == "/latest/api/token":
             if method != "PUT" or mode == "unsupported":
                 return NOT_FOUND
-            ttl = headers.get("X-aliyun-ecs-metadata-token-ttl-seconds", "")
-            if not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
-                return text("Bad Request\n", 400)
-            token = secrets.token_urlsafe(24)
-            self.tokens[token] = time.monotonic() + int(ttl)
-            return text(token)
-        token = headers.get(TOKEN_HEADER)
-        if mode != "unsupported" and (token is not None or mode == "required"):
-            if self.tokens.get(token or "", 0) < time.monotonic():
-                return text("Unauthorized\n", 401)
+            return self.tokens.issue(headers)
+        if self.tokens.refused(headers, mode):
+            return text("Unauthorized\n", 401)
         if method != "GET":
             return NOT_FOUND
         if path == "/latest/meta-data/all":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import secrets
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 Answer = Tuple[int, Dict[str, str], bytes]
@@ -18,6 +20,32 @@ def as_json(value: Any, status: int = 200) -> Answer:
 
 
 NOT_FOUND = text("Not Found\n", 404)
+
+
+class Tokens:
+    """Session tokens as EC2's IMDSv2 and Aliyun's hardened mode issue and check them."""
+
+    def __init__(self, ttl_header: str, token_header: str) -> None:
+        self.ttl_header = ttl_header
+        self.token_header = token_header
+        self.valid: Dict[str, float] = {}
+
+    def issue(self, headers) -> Answer:
+        """Answer the token PUT: a token for the asked TTL (1..21600 s), else 400."""
+        ttl = headers.get(self.ttl_header, "")
+        if not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
+            return text("Bad Request\n", 400)
+        token = secrets.token_urlsafe(32)
+        self.valid[token] = time.monotonic() + int(ttl)
+        return text(token)
+
+    def refused(self, headers, mode: str) -> bool:
+        """True when a GET must get 401: a token sent that is unknown or expired, or
+        none sent where ``mode`` is ``required``."""
+        token = headers.get(self.token_header)
+        if mode == "unsupported" or (token is None and mode != "required"):
+            return False
+        return self.valid.get(token or "", 0) < time.monotonic()
 
 
 def walk(tree: Any, segments: List[str], dir_suffix: str = "/") -> Optional[str]:

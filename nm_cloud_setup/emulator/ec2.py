@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import re
-import secrets
-import time
-from typing import Dict
 
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.emulator.common import NOT_FOUND, Answer, text
+from nm_cloud_setup.emulator.common import NOT_FOUND, Answer, Tokens, text
 
 _MAC_PATH = re.compile(r"^/(?:latest|\d{4}-\d{2}-\d{2})/meta-data/network/interfaces/macs/"
                        r"(?:(?P<mac>[0-9a-f:]{17})/(?P<key>[a-z0-9-]*))?$")
@@ -19,29 +16,19 @@ class Ec2Api:
 
     def __init__(self, state: object) -> None:
         self.state = state
-        self.tokens: Dict[str, float] = {}
+        self.tokens = Tokens("X-aws-ec2-metadata-token-ttl-seconds", "X-aws-ec2-metadata-token")
 
     def handle(self, method: str, path: str, headers) -> Answer:
         mode = self.state.scenario.get("ec2", {}).get("tokens", "optional")
         if path == "/latest/api/token":
             if method != "PUT" or mode == "unsupported":
                 return text("Not Found\n", 404) if mode == "unsupported" else text("", 405)
-            return self._new_token(headers)
+            return self.tokens.issue(headers)
         if method != "GET":
             return text("", 405)
-        token = headers.get("X-aws-ec2-metadata-token")
-        if mode != "unsupported" and (token is not None or mode == "required"):
-            if self.tokens.get(token or "", 0) < time.monotonic():
-                return text("Unauthorized\n", 401)
+        if self.tokens.refused(headers, mode):
+            return text("Unauthorized\n", 401)
         return self._get(path)
-
-    def _new_token(self, headers) -> Answer:
-        ttl = headers.get("X-aws-ec2-metadata-token-ttl-seconds", "")
-        if not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
-            return text("Bad Request\n", 400)
-        token = secrets.token_urlsafe(32)
-        self.tokens[token] = time.monotonic() + int(ttl)
-        return text(token)
 
     def _get(self, path: str) -> Answer:
         if path in ("/latest/meta-data/", "/latest/meta-data"):
@@ -71,7 +58,5 @@ class Ec2Api:
         value = values.get(match["key"])
         return NOT_FOUND if value is None else text(value)
 
-
-APIS = {"ec2": Ec2Api}
 
 
