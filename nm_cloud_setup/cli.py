@@ -18,7 +18,7 @@ from pathlib import Path
 
 from nm_cloud_setup import __version__
 from nm_cloud_setup.config import Settings
-from nm_cloud_setup.errors import Cancelled, CloudSetupError
+from nm_cloud_setup.errors import CloudSetupError
 
 TRACE = 5
 # Worst cases (README, "Failure behaviour"): the metadata phase of a provider
@@ -175,10 +175,7 @@ def run_once(env, dry_run: bool = False, as_json: bool = False,
             with state.run_lock(state_dir):
                 outcome = run(pipe)
                 state.save_last_run(state_dir, _last_run_record(outcome, started))
-    except Cancelled as err:
-        _fail(str(err))
-        return 1
-    except CloudSetupError as err:  # the lock
+    except CloudSetupError as err:  # SIGTERM before reconfiguration, or the lock
         _fail(str(err))
         return 1
     if dry_run:

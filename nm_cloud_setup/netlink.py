@@ -50,6 +50,7 @@ class Netlink:
         self._all_rules: Optional[List[Rule]] = None
         self._addresses_by_index: Optional[Dict[int, List[Address]]] = None
         self._record: Optional[Record] = None
+        self._last: Optional[tuple] = None
 
     def close(self) -> None:
         self._ipr.close()
@@ -128,16 +129,23 @@ class Netlink:
 
     # -- deciding --------------------------------------------------------------
 
+    def _changes(self, current: Current, wanted: Ipv4Config):
+        """The diff and the record after it, computed once per (current, wanted): the
+        pipeline asks in_sync, then describe or apply, with the same two."""
+        if self._last is None or self._last[0] is not current or self._last[1] is not wanted:
+            view, record = current.token
+            ifname = current.label.strip('"')
+            diff = ownership.changes(view, record, ifname, wanted)
+            self._last = (current, wanted, diff, ownership.recorded(record, ifname, wanted, diff))
+        return self._last[2], self._last[3]
+
     def in_sync(self, current: Current, wanted: Ipv4Config) -> bool:
-        view, record = current.token
-        ifname = current.label.strip('"')
-        diff = ownership.changes(view, record, ifname, wanted)
-        return not diff and ownership.recorded(record, ifname, wanted, diff) == record
+        diff, after = self._changes(current, wanted)
+        return not diff and after == current.token[1]
 
     def describe(self, device: Device, current: Current, wanted: Ipv4Config) -> List[str]:
         """The change as equivalent ``ip`` command lines."""
-        view, record = current.token
-        diff = ownership.changes(view, record, device.ifname, wanted)
+        diff, _ = self._changes(current, wanted)
         dev = device.ifname
         lines = [f"ip -4 rule del {_rule_text(r)}" for r in diff.remove_rules]
         lines += [f"ip -4 route del {_route_text(r, dev)}" for r in diff.remove_routes]
@@ -150,9 +158,8 @@ class Netlink:
     # -- writing ---------------------------------------------------------------
 
     def apply(self, device: Device, current: Current, wanted: Ipv4Config) -> None:
-        view, record = current.token
-        diff = ownership.changes(view, record, device.ifname, wanted)
-        after = ownership.recorded(record, device.ifname, wanted, diff)
+        record = current.token[1]
+        diff, after = self._changes(current, wanted)
         for label, items in (("add address", diff.add_addresses), ("add route", diff.add_routes),
                              ("add rule", diff.add_rules),
                              ("remove address", diff.remove_addresses),
@@ -276,13 +283,7 @@ def _route_text(route: Route, dev: str) -> str:
 
 
 def _rule_text(rule: Rule) -> str:
-    text = f"priority {rule.priority}"
-    if rule.from_addr:
-        text += f" from {rule.from_addr}/{rule.from_len}"
-    text += f" table {rule.table}"
-    if rule.suppress_prefixlength is not None:
-        text += f" suppress_prefixlength {rule.suppress_prefixlength}"
-    return text + f" proto {ownership.PROTO}"
+    return f"{rule} proto {ownership.PROTO}"  # Rule's own text is ip-rule syntax
 
 
 def _describe(args: dict) -> str:

@@ -268,7 +268,8 @@ def configure_device(backend: Backend, device: Device, iface: InterfaceData, sin
         wanted = plan.desired(iface, current.own, single)
         report.applied, report.wanted = current.applied, wanted
         report.in_sync = in_sync = backend.in_sync(current, wanted)
-        report.commands = [] if in_sync else backend.describe(device, current, wanted)
+        if dry_run and not in_sync:  # only a dry run or status shows them
+            report.commands = backend.describe(device, current, wanted)
         if in_sync:
             reason = " because there are not multiple IP addresses" if single else ""
             LOG.debug("config device %s: device needs no update to applied connection %s%s. "
