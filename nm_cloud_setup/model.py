@@ -89,6 +89,19 @@ class Ipv4Config:
 
 
 @dataclass(frozen=True)
+class Network:
+    """A further subnet on a NIC, with its own gateway and addresses (IPv4 or IPv6).
+
+    DigitalOcean's anchor address sits in another subnet than the NIC's public
+    address, with its own gateway: such a subnet is one of these.
+    """
+
+    subnet: str
+    addresses: Tuple[str, ...]
+    gateway: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class InterfaceData:
     """One NIC as the metadata service describes it.
 
@@ -98,7 +111,10 @@ class InterfaceData:
     (CIDR, gateway) pairs for the NIC's table (OpenStack).  ``vlan_tag`` and
     ``parent_mac`` describe an OCI bare-metal VNIC reached through a VLAN.
     ``error`` is set when its data could not be fetched or parsed: such a NIC
-    keeps whatever configuration it has.
+    keeps whatever configuration it has.  ``ipv6_addresses``, ``ipv6_subnet`` and
+    ``ipv6_gateway`` are the IPv6 counterparts of ``addresses``, ``subnet`` and
+    ``gateway``; ``extra_networks`` are further subnets of the NIC, each with its
+    own gateway.
     """
 
     mac: str
@@ -112,6 +128,10 @@ class InterfaceData:
     vlan_tag: Optional[int] = None
     parent_mac: Optional[str] = None
     error: Optional[str] = None
+    ipv6_addresses: Tuple[str, ...] = ()
+    ipv6_subnet: Optional[str] = None
+    ipv6_gateway: Optional[str] = None
+    extra_networks: Tuple[Network, ...] = ()
 
     @property
     def has_addresses(self) -> bool:
