@@ -1,7 +1,8 @@
 """Benchmarks: wall time, CPU time, peak memory, metadata requests and D-Bus calls.
 
-Run as root (it makes network namespaces): ``sudo ./scripts/bench`` or
-``sudo .venv/bin/python bench/run.py [--repeat N] [--latency MS] [--json FILE]``.
+It makes network namespaces: ``./scripts/bench`` (as root, or it re-runs itself
+through sudo), or as root ``.venv/bin/python bench/run.py [--repeat N] [--latency MS]
+[--json FILE]``.
 Each scenario runs against a real NetworkManager (or the kernel, for the netlink
 one) in a throwaway namespace and the metadata emulator: a first run (from DHCP
 primaries only) and a no-change run, ``--repeat`` times each; the table shows

@@ -4,11 +4,21 @@
 
 SYSTEM_PACKAGES="iproute2 dnsmasq-base network-manager dbus-daemon systemd shellcheck mandoc make"
 
+# Root is needed (network namespaces, NetworkManager inside one, apt-get). Not
+# root: run the same script again through sudo, with the same arguments; with no
+# sudo either, say what is missing. Call it after `cd` to the repository's top.
 need_root() {
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "$0: run as root (sudo $0): it creates network namespaces and starts NetworkManager inside one" >&2
-        exit 1
+    [ "$(id -u)" -eq 0 ] && return 0
+    local self
+    self="$PWD/scripts/$(basename "$0")"
+    if command -v sudo >/dev/null 2>&1; then
+        echo "$(basename "$0"): needs root; running it again through sudo" >&2
+        exec sudo -- "$self" "$@"
     fi
+    echo "$(basename "$0"): needs root (it creates network namespaces and starts" \
+         "NetworkManager inside one), and sudo is not installed: run it as root," \
+         "or install sudo and run it as a user allowed to use it" >&2
+    exit 1
 }
 
 ensure_system_packages() {
