@@ -32,12 +32,14 @@ _LEVEL_NAMES = {TRACE: "trace", logging.DEBUG: "debug", logging.INFO: "info",
 
 
 class _UpstreamFormatter(logging.Formatter):
-    """``[SECONDS.FRACTION] <level> message``, seconds since boot, as upstream prints."""
+    """``[SECONDS.FRACTION] <level> message``, seconds since boot, byte for byte as
+    upstream prints it: the level padded to 7 characters (``<info> `` and ``<warn> ``
+    are followed by two spaces), and the fraction in 1/10000 s printed with 5 digits."""
 
     def format(self, record: logging.LogRecord) -> str:
         now = _boottime()
-        level = _LEVEL_NAMES.get(record.levelno, record.levelname.lower())
-        return f"[{now:.5f}] <{level}> {record.getMessage()}"
+        level = f"<{_LEVEL_NAMES.get(record.levelno, record.levelname.lower())}>"
+        return f"[{int(now)}.{int(now * 10000) % 10000:05d}] {level:<7} {record.getMessage()}"
 
 
 def _boottime() -> float:

@@ -27,9 +27,9 @@ def test_no_provider_enabled_exits_zero():
     assert result.returncode == 0
     lines = result.stdout.splitlines()
     assert lines[0].endswith(f"<debug> nm-cloud-setup {__version__} starting...")
-    assert "<info> provider ec2 not detected: provider is disabled" in result.stdout
-    assert "<info> provider GCP not detected: provider is disabled" in result.stdout
-    assert lines[-1].endswith("<info> no provider detected")
+    assert "<info>  provider ec2 not detected: provider is disabled" in result.stdout
+    assert "<info>  provider GCP not detected: provider is disabled" in result.stdout
+    assert lines[-1].endswith("<info>  no provider detected")
 
 
 def test_default_log_level_is_quiet():
@@ -57,8 +57,8 @@ def test_networkmanager_not_running(emulator, tmp_path):
     result = tool({"NM_CLOUD_SETUP_EC2": "yes", "NM_CLOUD_SETUP_EC2_HOST": emulator.url,
                    "NM_CLOUD_SETUP_LOG": "INFO", "NM_CLOUD_SETUP_BACKEND": "nm",
                    "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"})
-    assert "<info> provider ec2 detected" in result.stdout
-    assert "<info> NetworkManager is not running" in result.stdout
+    assert "<info>  provider ec2 detected" in result.stdout
+    assert "<info>  NetworkManager is not running" in result.stdout
     assert result.returncode == 1
     assert result.stderr.startswith("nm-cloud-setup: error:")
 
@@ -102,6 +102,6 @@ def test_concurrent_detection_first_answer_wins_and_others_are_not_awaited(make_
                    "NM_CLOUD_SETUP_LOG": "INFO", "NM_CLOUD_SETUP_BACKEND": "nm",
                    "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"})
     assert time.monotonic() - started < 10
-    assert "<info> provider azure detected" in result.stdout
+    assert "<info>  provider azure detected" in result.stdout
     assert "provider GCP detected" not in result.stdout
-    assert "<info> provider aliyun not detected: provider is disabled" in result.stdout
+    assert "<info>  provider aliyun not detected: provider is disabled" in result.stdout

@@ -47,7 +47,7 @@ def test_same_layout_as_the_networkmanager_path(kernel_sandbox, vm_emulator, nm_
     result = run_in_vm(kernel_sandbox, vm_emulator.url)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "<info> NetworkManager is not running" in result.stdout
+    assert "<info>  NetworkManager is not running" in result.stdout
     assert "using the netlink backend" in result.stdout
     assert layout(kernel_sandbox) == via_nm
     rules, routes = expected_layout(vm_emulator.state.scenario["interfaces"],

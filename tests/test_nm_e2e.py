@@ -55,7 +55,7 @@ def test_two_nics_three_ips_get_upstream_layout(nm_sandbox, emulator):
     disk_before = profiles_on_disk(nm_sandbox)
     result = run_tool(nm_sandbox, emulator.url)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "<info> some changes were applied for provider ec2" in result.stdout
+    assert "<info>  some changes were applied for provider ec2" in result.stdout
 
     assert nm_sandbox.addresses("eth1") == ["172.31.16.10/20", "172.31.16.11/20",
                                             "172.31.16.12/20"]
