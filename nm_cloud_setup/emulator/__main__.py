@@ -22,12 +22,17 @@ from nm_cloud_setup.emulator.server import APIS, EmulatorServer
 @click.option("--ips", default=3, show_default=True, help="Generated scenario: IPs per NIC.")
 @click.option("--tokens", type=click.Choice(scenarios.TOKEN_MODES), default="optional",
               show_default=True, help="EC2 IMDSv2 token mode.")
-def main(scenario_file, provider: str, listen: str, nics: int, ips: int, tokens: str) -> None:
+@click.option("--upstream-only", is_flag=True,
+              help="Serve only the paths upstream's nm-cloud-setup requests; 404 to the rest.")
+def main(scenario_file, provider: str, listen: str, nics: int, ips: int, tokens: str,
+         upstream_only: bool) -> None:
     """Serve a metadata-service emulator until interrupted.
 
     Prints the base URL on the first line, e.g. for NM_CLOUD_SETUP_EC2_HOST.
     """
     data = json.load(scenario_file) if scenario_file else scenarios.generate(nics, ips, tokens)
+    if upstream_only:
+        data["upstream_only"] = True
     host, _, port = listen.rpartition(":")
     try:
         server = EmulatorServer((host or "127.0.0.1", int(port)), data, provider)

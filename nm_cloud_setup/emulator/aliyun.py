@@ -6,10 +6,15 @@ import json
 from typing import Any, Dict
 
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.emulator.common import (NOT_FOUND, Answer, Tokens, as_json, gateway,
-                                            netmask, segments, text, walk)
+from nm_cloud_setup.emulator.common import (NOT_FOUND, Answer, Tokens, UpstreamPaths, as_json,
+                                            gateway, netmask, segments, text, walk)
 
 TOKEN_HEADER = "X-aliyun-ecs-metadata-token"
+_MACS = r"/2016-01-01/meta-data/network/interfaces/macs/"
+UPSTREAM = UpstreamPaths(
+    ("GET", r"/2016-01-01/meta-data/"), ("GET", _MACS),
+    ("GET", _MACS + r"[0-9a-f:]{17}/(vpc-cidr-block|private-ipv4s|primary-ip-address|netmask|"
+     r"gateway)"))
 
 
 def macs(scenario: Dict[str, Any], bracketed: bool) -> Dict[str, Any]:
@@ -29,6 +34,8 @@ def macs(scenario: Dict[str, Any], bracketed: bool) -> Dict[str, Any]:
 
 
 class AliyunApi:
+    upstream = UPSTREAM
+
     def __init__(self, state: object) -> None:
         self.state = state
         self.tokens = Tokens("X-aliyun-ecs-metadata-token-ttl-seconds", TOKEN_HEADER)

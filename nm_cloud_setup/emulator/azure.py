@@ -8,9 +8,16 @@ import time
 from typing import Any, Dict
 
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.emulator.common import NOT_FOUND, Answer, as_json, query, segments, text, walk
+from nm_cloud_setup.emulator.common import (NOT_FOUND, Answer, UpstreamPaths, as_json, query,
+                                            segments, text, walk)
 
 PREFIX = "/metadata/instance"
+_NIC = r"/metadata/instance/network/interface/\d+/"
+_Q = r"\?format=text&api-version=2017-04-02"
+UPSTREAM = UpstreamPaths(*(("GET", path + _Q) for path in (
+    r"/metadata/instance", r"/metadata/instance/network/interface/", _NIC + "macAddress",
+    _NIC + r"ipv4/ipAddress/", _NIC + r"ipv4/ipAddress/\d+/privateIpAddress",
+    _NIC + r"ipv4/subnet/0/address/", _NIC + r"ipv4/subnet/0/prefix/")))
 
 
 def network(scenario: Dict[str, Any]) -> Dict[str, Any]:
@@ -31,6 +38,8 @@ def network(scenario: Dict[str, Any]) -> Dict[str, Any]:
 
 
 class AzureApi:
+    upstream = UPSTREAM
+
     def __init__(self, state: object) -> None:
         self.state = state
         self.recent: collections.deque = collections.deque()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import secrets
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -20,6 +21,18 @@ def as_json(value: Any, status: int = 200) -> Answer:
 
 
 NOT_FOUND = text("Not Found\n", 404)
+
+
+class UpstreamPaths:
+    """The requests upstream's nm-cloud-setup makes of one API, as (method, regex of
+    path and query): in upstream-only mode nothing else is served."""
+
+    def __init__(self, *specs: Tuple[str, str]) -> None:
+        self.specs = [(method, re.compile(pattern)) for method, pattern in specs]
+
+    def __contains__(self, request: Tuple[str, str]) -> bool:
+        method, path = request
+        return any(method == m and rx.fullmatch(path) for m, rx in self.specs)
 
 
 class Tokens:

@@ -5,14 +5,21 @@ from __future__ import annotations
 import re
 
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.emulator.common import NOT_FOUND, Answer, Tokens, text
+from nm_cloud_setup.emulator.common import NOT_FOUND, Answer, Tokens, UpstreamPaths, text
 
 _MAC_PATH = re.compile(r"^/(?:latest|\d{4}-\d{2}-\d{2})/meta-data/network/interfaces/macs/"
                        r"(?:(?P<mac>[0-9a-f:]{17})/(?P<key>[a-z0-9-]*))?$")
 
 
+_MACS = r"/2018-09-24/meta-data/network/interfaces/macs/"
+UPSTREAM = UpstreamPaths(("PUT", r"/latest/api/token"), ("GET", _MACS),
+                         ("GET", _MACS + r"[0-9a-f:]{17}/(subnet-ipv4-cidr-block|local-ipv4s)"))
+
+
 class Ec2Api:
     """EC2's IMDS: IMDSv2 tokens and the per-MAC text walk."""
+
+    upstream = UPSTREAM
 
     def __init__(self, state: object) -> None:
         self.state = state

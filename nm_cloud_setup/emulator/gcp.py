@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.emulator.common import (NOT_FOUND, Answer, as_json, gateway, netmask, query,
-                                            segments, text, walk)
+from nm_cloud_setup.emulator.common import (NOT_FOUND, Answer, UpstreamPaths, as_json, gateway,
+                                            netmask, query, segments, text, walk)
 
 PREFIX = "/computeMetadata/v1/instance"
+_NICS = PREFIX + "/network-interfaces/"
+UPSTREAM = UpstreamPaths(("GET", PREFIX + "/id"), ("GET", _NICS), ("GET", _NICS + r"\d+/mac"),
+                         ("GET", _NICS + r"\d+/forwarded-ips/(\d+)?"))
 
 
 def interfaces(scenario: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -39,6 +42,8 @@ def _text_tree(scenario: Dict[str, Any]) -> Dict[str, Any]:
 
 
 class GcpApi:
+    upstream = UPSTREAM
+
     def __init__(self, state: object) -> None:
         self.state = state
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.emulator.common import NOT_FOUND, Answer, as_json, gateway, text
+from nm_cloud_setup.emulator.common import NOT_FOUND, Answer, UpstreamPaths, as_json, gateway, text
+
+UPSTREAM = UpstreamPaths(("GET", r"/opc/v2/instance"), ("GET", r"/opc/v2/vnics"))
 
 
 def vnics(scenario: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -27,6 +29,8 @@ def vnics(scenario: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 
 class OciApi:
+    upstream = UPSTREAM
+
     def __init__(self, state: object) -> None:
         self.state = state
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, Dict
 
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.emulator.common import NOT_FOUND, Answer, as_json, gateway, netmask, text
+from nm_cloud_setup.emulator.common import (NOT_FOUND, Answer, UpstreamPaths, as_json, gateway,
+                                            netmask, text)
 
 PATH = "/openstack/latest/network_data.json"
 
@@ -42,6 +43,8 @@ def write_config_drive(scenario: Dict[str, Any], root: Path) -> Path:
 
 
 class OpenStackApi:
+    upstream = UpstreamPaths()  # upstream has no OpenStack provider
+
     def __init__(self, state: object) -> None:
         self.state = state
 

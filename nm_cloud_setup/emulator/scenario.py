@@ -15,6 +15,8 @@ Optional per NIC: ``gateway`` (default: the first host), ``forwarded_ips``,
 - ``azure.bulk``, ``gcp.bulk``, ``aliyun.bulk``: false refuses the one-request
   document, so clients must walk the text form;
 - ``oci.baremetal``: VNICs carry ``nicIndex`` and ``vlanTag``.
+At the top level, ``upstream_only``: true serves only the paths upstream's
+nm-cloud-setup requests (404 to everything else).
 """
 
 from __future__ import annotations

@@ -9,6 +9,11 @@ Control API (JSON), under ``/emulator/``:
   "headers": {...}, "hang": false}]}``: a request whose path contains ``match``
   gets that answer (``times`` times, or always when absent).
 Control requests are not counted.
+
+A scenario with ``"upstream_only": true`` (``--upstream-only``) is served only on
+the paths upstream's nm-cloud-setup requests, in the shapes it parses; every other
+request gets 404 (no one-request documents, no ``device-number``, no tokens where
+upstream uses none).
 """
 
 from __future__ import annotations
@@ -85,7 +90,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._fault(fault)
             return
         with state.lock:
-            answer = state.api.handle(method, self.path, self.headers)
+            request = (method, self.path)
+            if state.scenario.get("upstream_only") and request not in state.api.upstream:
+                answer = NOT_FOUND
+            else:
+                answer = state.api.handle(method, self.path, self.headers)
         self._send(*answer)
 
     def _fault(self, fault: Dict[str, Any]) -> None:
