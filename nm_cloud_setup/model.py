@@ -145,10 +145,14 @@ class InterfaceData:
 
 @dataclass(frozen=True)
 class InstanceData:
-    """What one provider said about the whole instance."""
+    """What one provider said about the whole instance.
+
+    ``unmatched``: MACs the metadata lists that are no local NIC's (not fetched).
+    """
 
     provider: str
     interfaces: Tuple[InterfaceData, ...] = field(default_factory=tuple)
+    unmatched: Tuple[str, ...] = ()
 
     def by_mac(self, mac: str) -> Optional[InterfaceData]:
         for iface in self.interfaces:

@@ -34,6 +34,8 @@ SKIP_KEY = "org.freedesktop.nm-cloud-setup.skip"
 # Ethernet, and veth (libnm's NMDeviceVeth is an NMDeviceEthernet, as upstream counts it).
 DEVICE_TYPES_ETHERNET = (1, 20)
 DEVICE_STATE_UNAVAILABLE = 20
+DEVICE_TYPE_VLAN = 11
+ORIGIN_KEY = "org.freedesktop.NetworkManager.origin"
 REAPPLY_PRESERVE_EXTERNAL_IP = 0x1
 SETTINGS_PATH = f"{NM_PATH}/Settings"
 ACTIVE_STATE_ACTIVATED = 2
@@ -155,15 +157,23 @@ class NetworkManager:
         return config_from_settings(settings)
 
     def device_by_name(self, ifname: str, mac: str) -> Optional[Device]:
-        """Any device (VLANs too) by interface name, presented under ``mac``."""
+        """The VLAN device of an OCI VNIC: a VLAN with the VNIC's MAC (as upstream finds
+        the ones it made, whatever their names), else any device named ``ifname``;
+        presented under ``mac``."""
         return self._run(self._device_by_name(ifname, mac))
 
     async def _device_by_name(self, ifname: str, mac: str) -> Optional[Device]:
         (paths,) = await self._call(NM_PATH, NM, "GetDevices")
+        named = None
         for path in paths:
-            if await self._prop(path, DEVICE, "Interface") == ifname:
-                return Device(mac=mac, ifname=ifname, handle=path)
-        return None
+            (values,) = await self._call(path, PROPERTIES, "GetAll", "s", [DEVICE])
+            name = values["Interface"].value
+            if (values["DeviceType"].value == DEVICE_TYPE_VLAN
+                    and normalize_mac(values["HwAddress"].value) == mac):
+                return Device(mac=mac, ifname=name, handle=path)
+            if name == ifname:
+                named = Device(mac=mac, ifname=name, handle=path)
+        return named
 
     # -- writing ---------------------------------------------------------------
 
@@ -202,11 +212,17 @@ class NetworkManager:
             }),
         )
         for kind, settings in steps:
+            # As upstream: the VLAN's parent is the MACVLAN, which has the VNIC's MAC.
             LOG.debug("config device %s: creating %s connection for VLAN %d on %s...",
-                      mac, kind, tag, parent_mac)
+                      mac, kind, tag, parent_mac if kind != "vlan" else mac)
+            settings["user"] = {"data": Variant("a{ss}", {ORIGIN_KEY: "nm-cloud-setup"})}
             try:
-                (path,) = await self._call(SETTINGS_PATH, f"{NM}.Settings", "AddConnection",
-                                           "a{sa{sv}}", [settings])
+                found = await self._profile(settings["connection"]["id"].value)
+                if found is None:
+                    (path,) = await self._call(SETTINGS_PATH, f"{NM}.Settings",
+                                               "AddConnection", "a{sa{sv}}", [settings])
+                else:  # left by an earlier run whose activation failed: not added twice
+                    path, settings["connection"]["uuid"] = found
                 (active,) = await self._call(NM_PATH, NM, "ActivateConnection", "ooo",
                                              [path, "/", "/"])
                 await self._wait_activated(active)
@@ -218,6 +234,16 @@ class NetworkManager:
             LOG.debug('config device %s: connection "%s" (%s) created', mac, con["id"].value,
                       con["uuid"].value)
         return vlan
+
+    async def _profile(self, con_id: str) -> Optional[tuple]:
+        """(path, uuid Variant) of a profile named ``con_id``, if there is one."""
+        (paths,) = await self._call(SETTINGS_PATH, f"{NM}.Settings", "ListConnections")
+        for path in paths:
+            (settings,) = await self._call(path, f"{NM}.Settings.Connection", "GetSettings")
+            con = settings.get("connection", {})
+            if _value(con.get("id"), "") == con_id:
+                return path, con.get("uuid", Variant("s", ""))
+        return None
 
     async def _wait_activated(self, active: str) -> None:
         deadline = self._loop.time() + ACTIVATE_TIMEOUT

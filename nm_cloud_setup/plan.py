@@ -2,7 +2,8 @@
 
 Upstream nm-cloud-setup's layout, exactly: per NIC with table index IDX,
 - every metadata address with the subnet's prefix, primary first;
-- route SUBNET metric 10 table 30200+IDX, rule priority 30200+IDX from ADDR/32 table 30200+IDX;
+- route SUBNET metric 10 table 30200+IDX (one per distinct subnet of the addresses),
+  rule priority 30200+IDX from ADDR/32 table 30200+IDX;
 - rule priority 30350 table main suppress_prefixlength 0;
 - route 0.0.0.0/0 via GW metric 10 table 30400+IDX,
   rule priority 30400+IDX from ADDR/32 table 30400+IDX;
@@ -42,11 +43,20 @@ def is_single_address(instance: InstanceData) -> bool:
 
 
 def gateway_of(iface: InterfaceData) -> str:
-    """The metadata gateway, else the first host of the subnet (EC2, Azure)."""
+    """The metadata gateway, else the first host of the subnet (EC2, Azure; a /32's
+    own address, as upstream)."""
     if iface.gateway:
         return iface.gateway
     assert iface.subnet is not None
-    return str(ipaddress.IPv4Network(iface.subnet).network_address + 1)
+    subnet = ipaddress.IPv4Network(iface.subnet)
+    return str(subnet.network_address + (1 if subnet.prefixlen < 32 else 0))
+
+
+def subnets_of(addresses: Iterable[str], prefix: int) -> Tuple[ipaddress.IPv4Network, ...]:
+    """Each address's subnet with the NIC's prefix, once each, in order (upstream: an
+    address outside the NIC's subnet brings a route for its own)."""
+    return tuple(dict.fromkeys(ipaddress.IPv4Network(f"{a}/{prefix}", strict=False)
+                               for a in addresses))
 
 
 def cloud_entries(iface: InterfaceData, single_address: bool = False) -> Ipv4Config:
@@ -61,8 +71,9 @@ def cloud_entries(iface: InterfaceData, single_address: bool = False) -> Ipv4Con
         table_subnet = TABLE_SUBNET_BASE + iface.index
         table_default = TABLE_DEFAULT_BASE + iface.index
         rules += [Rule(table_subnet, table_subnet, a, 32) for a in iface.addresses]
-        routes.append(Route(str(subnet.network_address), subnet.prefixlen, metric=METRIC,
-                            table=table_subnet))
+        routes += [Route(str(net.network_address), net.prefixlen, metric=METRIC,
+                         table=table_subnet)
+                   for net in subnets_of(iface.addresses, subnet.prefixlen)]
         rules.append(Rule(PRIORITY_SUPPRESS, TABLE_MAIN, suppress_prefixlength=0))
         routes.append(Route("0.0.0.0", 0, next_hop=gateway_of(iface), metric=METRIC,
                             table=table_default))

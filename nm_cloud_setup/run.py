@@ -118,7 +118,9 @@ def run(pipe: Pipeline) -> Outcome:
     outcome = Outcome()
     provider = detect(pipe)
     if provider is None:
-        LOG.info("no provider detected")
+        # As upstream: a warning when a provider was enabled but did not answer.
+        LOG.log(logging.WARNING if pipe.settings.enabled else logging.INFO,
+                "no provider detected")
         return outcome
     outcome.provider = provider.name
     try:
@@ -216,6 +218,8 @@ def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[De
             outcome.changed.append(device.ifname)
         if error:
             outcome.errors.append(f"{device.ifname} ({iface.mac}): {error}")
+    for mac in instance.unmatched:
+        LOG.debug("config device %s: skip because device not found", mac)
 
 
 def _vlan_device(backend: Backend, iface: InterfaceData, by_mac, allow_new: bool,
@@ -308,7 +312,12 @@ def detect(pipe: Pipeline):
         if key not in pipe.settings.enabled:
             LOG.info("provider %s not detected: provider is disabled", name)
             continue
-        enabled.append(pipe.make_provider(key))
+        provider = pipe.make_provider(key)
+        host = pipe.settings.hosts.get(key)
+        if host is not None:
+            LOG.debug('test: mock NM_CLOUD_SETUP_%s_HOST="%s" (default "%s")', key.upper(), host,
+                      getattr(provider, "default_host", ""))
+        enabled.append(provider)
     if len(enabled) == 1:
         return _detect_one(enabled[0])
     results: "queue.Queue" = queue.Queue()

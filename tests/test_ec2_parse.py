@@ -6,22 +6,32 @@ import pytest
 from hypothesis import given, strategies as st
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
-from nm_cloud_setup.providers.ec2 import parse_interface, parse_mac_list
+from nm_cloud_setup.providers.base import Listed, parse_mac_listing as parse_mac_list
+from nm_cloud_setup.providers.ec2 import parse_interface
 
 MAC = "0A:1B:2C:3D:4E:5F"
 
 
 def test_mac_list():
     assert parse_mac_list("0a:1b:2c:3d:4e:5f/\n02:00:00:00:00:02/\n") == [
-        MAC, "02:00:00:00:00:02"]
+        Listed(0, MAC, "0a:1b:2c:3d:4e:5f/"), Listed(1, "02:00:00:00:00:02", "02:00:00:00:00:02/")]
+
+
+def test_mac_list_is_read_as_upstream_reads_it(caplog):
+    """Lines that are no MAC are skipped (and logged); positions count the valid lines;
+    a MAC listed twice is kept twice (the provider then leaves that NIC alone)."""
+    listed = parse_mac_list("junk\n0a:1b:2c:3d:4e:5f\n\n0A-1B-2C-3D-4E-5F/\n02:00:00:00:00:02/\n")
+    assert [(n.position, n.mac, n.path) for n in listed] == [
+        (0, MAC, "0a:1b:2c:3d:4e:5f"), (1, MAC, "0A-1B-2C-3D-4E-5F/"),
+        (2, "02:00:00:00:00:02", "02:00:00:00:00:02/")]
+    assert "ignoring invalid MAC address 'junk'" in caplog.text
 
 
 @pytest.mark.parametrize("body, message", [
     ("", "empty"),
     ("\n\n", "empty"),
-    ("not-a-mac/\n", "invalid MAC"),
-    ("0a:1b:2c:3d:4e:5f/\n0A:1B:2C:3D:4E:5F/\n", "duplicate MAC"),
-    ("<html>oops</html>", "invalid MAC"),
+    ("not-a-mac/\n", "no valid MAC"),
+    ("<html>oops</html>", "no valid MAC"),
 ])
 def test_bad_mac_lists(body, message):
     with pytest.raises(MetadataError, match=message):
@@ -58,11 +68,11 @@ def test_duplicate_addresses_are_dropped_primary_first():
     ("local-ipv4s", "127.0.0.1", "cannot be assigned"),
     ("local-ipv4s", "224.0.0.5", "cannot be assigned"),
     ("local-ipv4s", "169.254.169.254", "cannot be assigned"),
-    ("local-ipv4s", "10.0.2.10", "outside the NIC's subnet"),
     ("local-ipv4s", "\n".join(f"10.0.{i // 250}.{i % 250 + 1}" for i in range(2000)),
      "more than 1024"),
     ("local-ipv4s", None, "local-ipv4s not \\(yet\\) available"),
     ("subnet-ipv4-cidr-block", "10.0.1.0/33", "invalid IPv4 subnet"),
+    ("subnet-ipv4-cidr-block", "10.0.1.0/0", "no usable prefix"),
     ("subnet-ipv4-cidr-block", "10.0.1.0", "no usable prefix"),
     ("subnet-ipv4-cidr-block", "0.0.0.0/0", "no usable prefix"),
     ("subnet-ipv4-cidr-block", "garbage", "invalid IPv4 subnet"),
@@ -74,6 +84,15 @@ def test_duplicate_addresses_are_dropped_primary_first():
 def test_bad_interface_values(key, body, message):
     with pytest.raises(MetadataError, match=message):
         parse_interface(MAC, 0, good(**{key: body}))
+
+
+def test_address_outside_the_subnet_is_kept_with_the_subnet_prefix(caplog):
+    """As upstream: 172.31.176.249 on a NIC whose block is 172.31.160.0/20 is added (as
+    /20); a warning says so."""
+    data = parse_interface(MAC, 0, good(**{"local-ipv4s": "172.31.160.10\n172.31.176.249",
+                                            "subnet-ipv4-cidr-block": "172.31.160.0/20"}))
+    assert data.addresses == ("172.31.160.10", "172.31.176.249") and data.valid
+    assert "address 172.31.176.249 is outside the NIC's subnet 172.31.160.0/20" in caplog.text
 
 
 @given(st.text(max_size=300))

@@ -67,13 +67,78 @@ def test_a_failing_nic_is_reported_and_the_other_still_parsed(emulator):
 
 
 def test_nic_without_keys_yet_is_an_error_not_empty(emulator):
-    """Right after a hot-plug the MAC is listed but its keys answer 404."""
+    """Right after a hot-plug the MAC is listed but its keys answer 404: waited for (as
+    upstream polls), then an error for that NIC, never "no addresses"."""
     ec2 = provider_for(emulator)
+    ec2.pending_wait = 0
     ec2.detect()
     with emulator.state.lock:
         emulator.state.rules = [{"match": "00:00:00:02/local-ipv4s", "status": 404}]
     bad = ec2.get_config(MACS).interfaces[1]
-    assert "not (yet) available" in bad.error
+    assert "local-ipv4s: " in bad.error and "HTTP 404" in bad.error and not bad.valid
+
+
+def test_a_key_that_appears_a_moment_later_is_waited_for(emulator):
+    ec2 = provider_for(emulator)
+    ec2.detect()
+    with emulator.state.lock:
+        emulator.state.rules = [{"match": "00:00:00:02/local-ipv4s", "status": 404, "times": 1}]
+    instance = ec2.get_config(MACS)
+    assert not instance.failed and len(instance.interfaces[1].addresses) == 3
+
+
+def test_a_local_mac_missing_from_the_list_is_waited_for(emulator):
+    """As upstream: the list is asked again (once a second) until every local MAC is in."""
+    ec2 = provider_for(emulator)
+    ec2.detect()
+    with emulator.state.lock:
+        emulator.state.rules = [{"match": "interfaces/macs/", "status": 200, "times": 1,
+                                 "body": "02:00:00:00:00:01/\n"}]
+    instance = ec2.get_config(MACS)
+    assert [i.mac for i in instance.interfaces] == list(MACS) and not instance.failed
+    ec2.listing_wait = 0  # and a MAC that never comes is left alone
+    with emulator.state.lock:
+        emulator.state.rules = [{"match": "interfaces/macs/", "status": 200,
+                                 "body": "02:00:00:00:00:01/\n"}]
+    assert [i.mac for i in ec2.get_config(MACS).interfaces] == ["02:00:00:00:00:01"]
+
+
+@pytest.mark.parametrize("fault", [
+    {"match": "/device-number", "status": 404},
+    {"match": "00:02/device-number", "status": 404},
+    {"match": "00:02/device-number", "status": 200, "body": "two"},
+    {"match": "/device-number", "status": 500},
+], ids=["404-all", "404-one", "garbage-one", "500-all"])
+def test_device_number_is_optional(emulator, fault):
+    """A key upstream never reads: without it for every NIC, upstream's rule (the list
+    position) for all; never a failed NIC."""
+    scenario = scenarios.generate(2, 2)
+    for iface in scenario["interfaces"]:
+        iface["device_number"] += 3
+    ec2 = provider_for(emulator, scenario)
+    ec2.detect()
+    with emulator.state.lock:
+        emulator.state.rules = [fault]
+    instance = ec2.get_config(MACS)
+    assert not instance.failed and [i.index for i in instance.interfaces] == [0, 1]
+
+
+def test_unlisted_local_nics_and_foreign_macs(emulator):
+    scenario = scenarios.generate(3, 1)
+    ec2 = provider_for(emulator, scenario)
+    ec2.detect()
+    instance = ec2.get_config(MACS)
+    assert instance.unmatched == ("02:00:00:00:00:03",)
+
+
+def test_a_mac_listed_twice_is_left_alone_the_others_configured(emulator):
+    scenario = scenarios.generate(2, 2)
+    scenario["interfaces"].append(dict(scenario["interfaces"][0]))
+    ec2 = provider_for(emulator, scenario)
+    ec2.detect()
+    first, second = ec2.get_config(MACS).interfaces
+    assert "duplicate MAC address 02:00:00:00:00:01" in first.error
+    assert second.valid and second.index == 1
 
 
 def test_duplicate_device_numbers_leave_the_later_nic_alone(emulator):

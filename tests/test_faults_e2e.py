@@ -128,7 +128,7 @@ def test_metadata_server_not_listening(nm_sandbox, emulator):
     result = run_tool(nm_sandbox, "http://127.0.0.1:9")
     assert result.returncode == 0  # no provider detected: upstream's status
     assert "provider ec2 not detected: " in result.stdout and "cannot connect" in result.stdout
-    assert "<info> no provider detected" in result.stdout
+    assert "<warn>  no provider detected" in result.stdout  # as upstream: one was enabled
     assert kernel_state(nm_sandbox) == configured
     assert_converged(nm_sandbox, emulator)
 
@@ -177,7 +177,7 @@ def test_networkmanager_not_running(nm_sandbox, emulator):
     result = run_tool(nm_sandbox, emulator.url,
                       extra={"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/bus"})
     assert result.returncode == 1
-    assert "<info> NetworkManager is not running" in result.stdout
+    assert "<info>  NetworkManager is not running" in result.stdout
     assert result.stderr.startswith("nm-cloud-setup: error: ")
     assert_converged(nm_sandbox, emulator)
 

@@ -43,11 +43,23 @@ def test_azure_bad_documents(body, message):
     (("10.0.0.400",), "10.0.0.0", "24", "invalid IPv4 address"),
     (("10.0.0.4",), "10.0.0.0", "33", "invalid subnet prefix"),
     (("10.0.0.4",), "10.0.0.0", "x", "invalid subnet prefix"),
-    (("10.0.9.4",), "10.0.0.0", "24", "outside"),
 ])
 def test_azure_bad_interfaces(addresses, subnet, prefix, message):
     with pytest.raises(MetadataError, match=message):
         azure.interface_from(0, "00:0D:3A:5D:2D:66", azure.RawNic("x", addresses, subnet, prefix))
+
+
+def test_azure_address_outside_the_subnet_is_kept(caplog):
+    nic = azure.interface_from(0, "00:0D:3A:5D:2D:66",
+                               azure.RawNic("x", ("10.0.0.4", "10.0.9.4"), "10.0.0.0", "24"))
+    assert nic.addresses == ("10.0.0.4", "10.0.9.4") and nic.subnet == "10.0.0.0/24"
+    assert "10.0.9.4 is outside the NIC's subnet 10.0.0.0/24" in caplog.text
+
+
+@pytest.mark.parametrize("text, numbers", [
+    ("0/\n1/\n", [0, 1]), ("0\n\n2/\nfoo/\n-1\n", [0, 2]), ("", [])])
+def test_walk_listings_skip_lines_that_are_no_number(text, numbers):
+    assert azure.walk_numbers(text) == numbers
 
 
 # -- GCP -----------------------------------------------------------------------
@@ -100,15 +112,38 @@ def test_aliyun_ip_lists(value, expected):
 
 @pytest.mark.parametrize("change, message", [
     ({"netmask": "255.0.255.0"}, "invalid IPv4 netmask"),
-    ({"gateway": "nope"}, "invalid IPv4 gateway"),
-    ({"primary-ip-address": None}, "primary-ip-address is missing"),
+    ({"netmask": None}, "netmask is missing"),
     ({"private-ipv4s": 5}, "private-ipv4s is missing"),
-    ({"private-ipv4s": ["172.16.200.1"]}, "outside"),
+    ({"private-ipv4s": "[\"172.16.101.300\"]"}, "invalid IPv4 address"),
 ])
 def test_aliyun_bad_values(change, message):
     _, values = aliyun.parse_all(sample("aliyun_all.json"))[0]
     with pytest.raises(MetadataError, match=message):
         aliyun.interface_from(0, "00:16:3E:14:59:58", {**values, **change})
+
+
+@pytest.mark.parametrize("change, addresses, gateway", [
+    # As upstream: without a usable primary the first listed address leads ...
+    ({"primary-ip-address": None}, ("172.16.101.216", "172.16.101.215", "172.16.101.220"),
+     "172.16.101.253"),
+    ({"primary-ip-address": "nope"}, ("172.16.101.216", "172.16.101.215", "172.16.101.220"),
+     "172.16.101.253"),
+    # ... and without a usable gateway the subnet's first host is the gateway.
+    ({"gateway": "nope"}, ("172.16.101.215", "172.16.101.216", "172.16.101.220"), None),
+    ({"gateway": None}, ("172.16.101.215", "172.16.101.216", "172.16.101.220"), None),
+    # An address outside the netmask's subnet is kept (upstream does too).
+    ({"private-ipv4s": ["172.16.200.1"]}, ("172.16.101.215", "172.16.200.1"), "172.16.101.253"),
+])
+def test_aliyun_lenient_values(change, addresses, gateway, caplog):
+    _, values = aliyun.parse_all(sample("aliyun_all.json"))[0]
+    values = {**values, **change}
+    if "primary-ip-address" in change:
+        values["private-ipv4s"] = ["172.16.101.216", "172.16.101.215", "172.16.101.220"]
+    nic = aliyun.interface_from(0, "00:16:3E:14:59:58", values)
+    assert nic.addresses[0] == addresses[0] and set(nic.addresses) == set(addresses)
+    assert nic.gateway == gateway and nic.valid
+    assert "<" not in caplog.text and ("going without it" in caplog.text
+                                       or "outside" in caplog.text)
 
 
 def test_aliyun_bad_documents():
@@ -137,15 +172,52 @@ def test_oci_baremetal_vlan_vnics_and_missing_parent(caplog):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"privateIp": "10.0.0.300"}, "invalid IPv4 address"),
-    ({"virtualRouterIp": 7}, "'virtualRouterIp' is missing"),
-    ({"subnetCidrBlock": "10.0.0.0/31"}, "no usable prefix"),
+    ({"privateIp": "10.0.0.300"}, "missing or invalid 'privateIp'"),
+    ({"privateIp": None}, "missing or invalid 'privateIp'"),
+    ({"subnetCidrBlock": "10.0.0.0/0"}, "missing or invalid 'subnetCidrBlock'"),
 ])
-def test_oci_bad_vnic_is_an_error_not_dropped(change, message):
+def test_oci_bad_vnic_is_an_error_not_dropped(change, message, caplog):
     doc = json.loads(sample("oci_vnics_vm.json"))
     doc[1].update(change)
     nics = oci.parse_vnics(json.dumps(doc), VM_MACS)
     assert nics[0].valid and message in nics[1].error
+    assert f"get-config: {message}(VNIC {doc[1]['vnicId']} idx=1)" in caplog.text  # upstream's
+
+
+@pytest.mark.parametrize("change, gateway, subnet", [
+    ({"virtualRouterIp": 7}, None, "10.0.1.0/24"),  # as upstream: the subnet's first host
+    ({"subnetCidrBlock": "10.0.1.10/32"}, "10.0.1.1", "10.0.1.10/32"),
+    ({"subnetCidrBlock": "10.0.0.0/24"}, "10.0.1.1", "10.0.0.0/24"),  # outside: kept
+])
+def test_oci_what_upstream_accepts_is_accepted(change, gateway, subnet):
+    doc = json.loads(sample("oci_vnics_vm.json"))
+    doc[1].update(change)
+    nic = oci.parse_vnics(json.dumps(doc), VM_MACS)[1]
+    assert nic.valid and (nic.gateway, nic.subnet) == (gateway, subnet)
+
+
+def test_oci_unusable_vnics_are_ignored_with_upstreams_warnings(caplog):
+    doc = json.loads(sample("oci_vnics_baremetal.json"))
+    doc.append("not an object")
+    doc.append({**doc[0], "macAddr": "nope"})
+    doc.append({**doc[0], "macAddr": "02:00:17:00:00:99", "nicIndex": 1024})
+    doc.append({**doc[0], "macAddr": "02:00:17:00:00:98", "vlanTag": "7"})
+    macs = {"00:10:E0:00:00:01": "eno1", "02:00:17:00:00:99": "x", "02:00:17:00:00:98": "y"}
+    assert [n.mac for n in oci.parse_vnics(json.dumps(doc), macs)] == [
+        "00:10:E0:00:00:01", "02:00:17:00:00:64"]
+    for warning in ("JSON parse failure, ignoring VNIC(VNIC  idx=3)",
+                    "missing or invalid 'macAddr', ignoring VNIC(VNIC ",
+                    "missing or invalid 'nicIndex', ignoring VNIC(VNIC ",
+                    "missing or invalid 'vlanTag', ignoring VNIC(VNIC "):
+        assert "get-config: " + warning in caplog.text
+
+
+def test_oci_physical_nic_without_address_still_carries_its_vlans():
+    """Upstream registers a physical NIC by nicIndex whatever its address fields."""
+    doc = json.loads(sample("oci_vnics_baremetal.json"))
+    doc[0]["privateIp"] = None
+    nics = oci.parse_vnics(json.dumps(doc), {"00:10:E0:00:00:01": "eno1"})
+    assert nics[0].error and nics[1].parent_mac == "00:10:E0:00:00:01" and nics[1].valid
 
 
 # -- OpenStack -----------------------------------------------------------------
@@ -243,7 +315,9 @@ def test_arbitrary_bytes_raise_only_project_errors(body):
     from nm_cloud_setup.http_client import Response
     from nm_cloud_setup.providers import ec2
 
-    parsers = PARSERS + [ec2.parse_mac_list,
+    from nm_cloud_setup.providers.base import parse_mac_listing
+
+    parsers = PARSERS + [parse_mac_listing,
                          lambda t: ec2.parse_interface("02:00:00:00:00:01", 0, {
                              "local-ipv4s": t, "subnet-ipv4-cidr-block": t})]
     for parse in parsers:

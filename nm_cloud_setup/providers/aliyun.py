@@ -2,31 +2,33 @@
 
 With hardened mode's session token when the server offers one (PUT
 ``/latest/api/token``).  One request: ``/latest/meta-data/all`` (JSON), fetched
-while detecting and reused; only if it is refused, upstream's per-MAC keys.
-Gateway and netmask come from the metadata; the subnet is the primary address
-masked by the netmask (upstream takes the VPC block's address instead, a wrong
-route whenever the vSwitch is not the VPC's first block).  Primary address first, the others sorted.
+while detecting and reused; only if it is refused, upstream's per-MAC keys (its
+listing is the probe then, so the walk costs no more than upstream's).  Gateway
+and netmask come from the metadata; the subnet is the primary address masked by
+the netmask.  Primary address first, the others sorted.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (BulkProvider, TokenAuth, check_in_subnet, checked,
-                                           parse_ipv4, parse_json, parse_netmask,
-                                           per_mac_interfaces, subnet_of)
-from nm_cloud_setup.providers.ec2 import parse_mac_list
+from nm_cloud_setup.providers.base import (BulkProvider, Listed, TokenAuth, checked, parse_ipv4,
+                                           parse_json, parse_netmask, per_mac_interfaces,
+                                           subnet_of, unmatched, warn_outside_subnet)
 
 LOG = logging.getLogger(__name__)
 
 ALL = "/latest/meta-data/all"
 API = "/2016-01-01/meta-data"
+MACS = f"{API}/network/interfaces/macs/"
+# Upstream's keys but vpc-cidr-block (only its gateway fallback used it).
 KEYS = ("private-ipv4s", "primary-ip-address", "netmask", "gateway")
+REQUIRED = ("private-ipv4s", "netmask")
 
 
 def parse_all(text: str) -> List[tuple]:
@@ -55,21 +57,39 @@ def parse_ip_list(value: Any) -> List[str]:
 
 
 def interface_from(idx: int, mac: str, values: Any) -> InterfaceData:
+    """One NIC from its keys.  As upstream: the addresses and the netmask are needed; a
+    primary address or gateway that is missing or not an address is done without
+    (logged): the first listed address is then the primary, the gateway the first host."""
     if not isinstance(values, dict):
         raise MetadataError("the interface's entry is not an object")
-    for key in KEYS:
+    for key in REQUIRED:
         kinds = (str, list) if key == "private-ipv4s" else (str,)
         if not isinstance(values.get(key), kinds):
             raise MetadataError(f"{key} is missing")
-    primary = parse_ipv4(values["primary-ip-address"])
+    listed = [parse_ipv4(a) for a in parse_ip_list(values["private-ipv4s"])]
+    primary = _lenient(mac, values, "primary-ip-address", "address")
+    if primary is None and not listed:
+        raise MetadataError("private-ipv4s lists no address")
+    primary = primary or listed[0]
     # The service lists them in any order: sorted, so that a rerun sees the same list.
-    others = sorted((parse_ipv4(a) for a in parse_ip_list(values["private-ipv4s"])),
-                    key=lambda a: tuple(int(part) for part in a.split(".")))
+    others = sorted(listed, key=lambda a: tuple(int(part) for part in a.split(".")))
     addresses = tuple(dict.fromkeys([primary] + others))
     subnet = subnet_of(primary, parse_netmask(values["netmask"]))
-    check_in_subnet(addresses, subnet)
-    return InterfaceData(mac, idx, addresses, subnet, gateway=parse_ipv4(values["gateway"],
-                                                                         "gateway"))
+    warn_outside_subnet(mac, addresses, subnet)
+    return InterfaceData(mac, idx, addresses, subnet,
+                         gateway=_lenient(mac, values, "gateway", "gateway"))
+
+
+def _lenient(mac: str, values: Mapping[str, Any], key: str, what: str) -> Optional[str]:
+    value = values.get(key)
+    if value is None:
+        LOG.warning("get-config: %s: %s is not given; going without it", mac, key)
+        return None
+    try:
+        return parse_ipv4(str(value), what)
+    except MetadataError as err:
+        LOG.warning("get-config: %s: %s: %s; going without it", mac, key, err)
+        return None
 
 
 class Aliyun(BulkProvider):
@@ -77,7 +97,7 @@ class Aliyun(BulkProvider):
     name = "aliyun"
     default_host = "http://100.100.100.200"
     bulk_path = ALL
-    walk_probe = f"{API}/"
+    walk_probe = MACS
     refused = (404,)
 
     def __init__(self, client, options=None) -> None:
@@ -98,20 +118,26 @@ class Aliyun(BulkProvider):
             return self._walked(macs)
         entries = parse_all(self.bulk())
         interfaces = []
+        listed = []
         for idx, (text, values) in enumerate(entries):
             mac = normalize_mac(text)
+            listed.append(mac)
             if mac is None or mac not in macs:
-                LOG.debug("get-config: skip fetching meta data for %s (%s)", text, "not local")
+                LOG.debug("get-config: skip fetching meta data for %s (%s)", mac or text, text)
                 continue
-            LOG.debug("get-config: start fetching meta data for #%d, %s (%s)", idx, mac, macs[mac])
+            LOG.debug("get-config: start fetching meta data for #%d, %s (%s)", idx, mac, text)
             interfaces.append(checked(mac, idx, interface_from, idx, mac, values))
-        return InstanceData(self.name, tuple(interfaces))
+        return InstanceData(self.name, tuple(interfaces),
+                            unmatched=unmatched([m for m in listed if m], macs))
 
     def _walked(self, macs: Mapping[str, str]) -> InstanceData:
-        listing = parse_mac_list(self.get(f"{API}/network/interfaces/macs/"))
-        results = self.fetch_all(self.per_mac_jobs(
-            listing, macs, lambda mac, key: f"{API}/network/interfaces/macs/{mac.lower()}/{key}",
-            KEYS))
-        return InstanceData(self.name, tuple(per_mac_interfaces(listing, macs, results, KEYS,
-                                                                interface_from)))
+        listed = self.listing(MACS, macs, first=self.walk_first())
 
+        def fetch(nic: Listed) -> Dict[str, Any]:
+            return self.fetch_keys(f"{MACS}{nic.path}{'' if nic.path.endswith('/') else '/'}",
+                                   KEYS)
+
+        results = self.fetch_all(self.per_mac_jobs(listed, macs, fetch))
+        return InstanceData(self.name, tuple(per_mac_interfaces(listed, macs, results,
+                                                                interface_from)),
+                            unmatched=unmatched([n.mac for n in listed], macs))

@@ -3,28 +3,29 @@
 One request: ``/metadata/instance/network?api-version=2021-02-01`` (header
 ``Metadata: true``), fetched while detecting and reused, so a run costs one
 request.  Only if that document is refused does it walk upstream's text form
-(``format=text&api-version=2017-04-02``, one request per item).  Azure allows 5
-requests per second per VM: requests are paced below that.
+(``format=text&api-version=2017-04-02``, one request per item; the walk's first
+request is the probe then, so that it costs no more than upstream's).  Azure
+allows 5 requests per second per VM: requests are paced below that.  The table
+index is the NIC's position in the list, as upstream's.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import List, Mapping, Tuple
+from typing import List, Mapping, Optional, Tuple
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (BulkProvider, check_in_subnet, checked,
-                                           listed_nics, parse_index, parse_ipv4, parse_json,
-                                           subnet_of)
+from nm_cloud_setup.providers.base import (BulkProvider, checked, listed_nics, parse_index,
+                                           parse_ipv4, parse_json, subnet_of, walk_numbers,
+                                           warn_outside_subnet)
 
 LOG = logging.getLogger(__name__)
 
 NETWORK = "/metadata/instance/network?api-version=2021-02-01"
 WALK_VERSION = "2017-04-02"
 WALK = "/metadata/instance/network/interface/"
-DETECT_WALK = f"/metadata/instance?format=text&api-version={WALK_VERSION}"
 
 
 @dataclass(frozen=True)
@@ -56,21 +57,23 @@ def parse_network(text: str) -> List[RawNic]:
     return nics
 
 
-def interface_from(idx: int, mac: str, raw: RawNic) -> InterfaceData:
-    """Check one NIC's values; MetadataError names the bad one."""
+def interface_from(idx: int, mac: str, raw: RawNic, number: Optional[int] = None) -> InterfaceData:
+    """Check one NIC's values; MetadataError names the bad one.  ``idx`` is the table
+    index; ``number`` the NIC's number in the service's list, for the log lines."""
+    number = idx if number is None else number
     addresses = tuple(dict.fromkeys(parse_ipv4(a) for a in raw.addresses))
     if not addresses:
         raise MetadataError("no IPv4 address")
     for address in addresses:
-        LOG.debug("interface[%d]: received address %s", idx, address)
+        LOG.debug("interface[%d]: received address %s", number, address)
     subnet_address = parse_ipv4(raw.subnet_address, "subnet address")
-    LOG.debug("interface[%d]: received subnet address %s", idx, subnet_address)
+    LOG.debug("interface[%d]: received subnet address %s", number, subnet_address)
     prefix = parse_index(raw.subnet_prefix, "subnet prefix")
-    if not 1 <= prefix <= 30:
+    if not 1 <= prefix <= 32:
         raise MetadataError(f"invalid subnet prefix {prefix}")
-    LOG.debug("interface[%d]: received subnet prefix %d", idx, prefix)
+    LOG.debug("interface[%d]: received subnet prefix %d", number, prefix)
     subnet = subnet_of(subnet_address, prefix)
-    check_in_subnet(addresses, subnet)
+    warn_outside_subnet(mac, addresses, subnet)
     return InterfaceData(mac, idx, addresses, subnet)
 
 
@@ -81,7 +84,7 @@ class Azure(BulkProvider):
     headers = {"Metadata": "true"}
     rate = 4.5  # the limit is 5 per second per VM
     bulk_path = NETWORK
-    walk_probe = DETECT_WALK
+    walk_probe = f"{WALK}?format=text&api-version={WALK_VERSION}"
 
     def get_config(self, macs: Mapping[str, str]) -> InstanceData:
         if self.walking:
@@ -89,34 +92,42 @@ class Azure(BulkProvider):
         raw = parse_network(self.bulk())
         LOG.debug("found azure interfaces: %d", len(raw))
         interfaces = []
-        for idx, mac in _local_nics([n.mac for n in raw], macs):
+        local, others = _local_nics([n.mac for n in raw], macs)
+        for idx, mac in local:
             interfaces.append(checked(mac, idx, interface_from, idx, mac, raw[idx]))
-        return InstanceData(self.name, tuple(interfaces))
+        return InstanceData(self.name, tuple(interfaces), unmatched=others)
 
     def _get_walked(self, macs: Mapping[str, str]) -> InstanceData:
-        indexes = [_walk_index(line) for line in self._walk_get("").split()]
-        LOG.debug("found azure interfaces: %d", len(indexes))
-        mac_texts = self.fetch_all({i: self._walker(f"{i}/macAddress") for i in indexes})
+        """Upstream's walk: the NIC numbers, each NIC's MAC, then for the local ones the
+        address list, each address, the subnet's address and prefix."""
+        text = self.walk_first()
+        numbers = walk_numbers(text if text is not None else self._walk_get(""))
+        LOG.debug("found azure interfaces: %d", len(numbers))
+        if not numbers:
+            raise MetadataError("no Azure interfaces found")
+        mac_texts = self.fetch_all({n: self._walker(f"{n}/macAddress") for n in numbers})
         for value in mac_texts.values():
             if isinstance(value, CloudSetupError):
                 raise value
+        local, others = _local_nics([str(mac_texts[n]) for n in numbers], macs, numbers)
+        details = self.fetch_all({i: (lambda i=i: self._walk_nic(numbers[i]))
+                                  for i, _ in local})
         interfaces = []
-        local = _local_nics([str(mac_texts[i]) for i in indexes], macs)
-        details = self.fetch_all({i: (lambda i=i: self._walk_nic(i)) for i, _ in local})
         for idx, mac in local:
             raw = details[idx]
             if isinstance(raw, CloudSetupError):
                 interfaces.append(InterfaceData(mac, idx, error=str(raw)))
             else:
-                interfaces.append(checked(mac, idx, interface_from, idx, mac, raw))
-        return InstanceData(self.name, tuple(interfaces))
+                interfaces.append(checked(mac, idx, interface_from, idx, mac, raw,
+                                          numbers[idx]))
+        return InstanceData(self.name, tuple(interfaces), unmatched=others)
 
-    def _walk_nic(self, idx: int) -> RawNic:
-        listing = self._walk_get(f"{idx}/ipv4/ipAddress/").split()
-        paths = {k: self._walker(f"{idx}/ipv4/ipAddress/{_walk_index(k)}/privateIpAddress")
+    def _walk_nic(self, number: int) -> RawNic:
+        listing = walk_numbers(self._walk_get(f"{number}/ipv4/ipAddress/"))
+        paths = {k: self._walker(f"{number}/ipv4/ipAddress/{k}/privateIpAddress")
                  for k in listing}
-        paths["address"] = self._walker(f"{idx}/ipv4/subnet/0/address/")
-        paths["prefix"] = self._walker(f"{idx}/ipv4/subnet/0/prefix/")
+        paths["address"] = self._walker(f"{number}/ipv4/subnet/0/address/")
+        paths["prefix"] = self._walker(f"{number}/ipv4/subnet/0/prefix/")
         values = self.fetch_all(paths)
         for value in values.values():
             if isinstance(value, CloudSetupError):
@@ -131,15 +142,19 @@ class Azure(BulkProvider):
         return lambda: self._walk_get(rest).strip()
 
 
-def _walk_index(line: str) -> int:
-    return parse_index(line.rstrip("/"), "interface index")
-
-
-def _local_nics(mac_texts: List[str], macs: Mapping[str, str]) -> List[Tuple[int, str]]:
-    """(index, MAC) of the listed NICs that are local."""
-    result = []
-    for idx, mac in listed_nics("azure", mac_texts):
+def _local_nics(mac_texts: List[str], macs: Mapping[str, str],
+                numbers: Optional[List[int]] = None) -> Tuple[List[Tuple[int, str]],
+                                                              Tuple[str, ...]]:
+    """(index, MAC) of the listed NICs that are local, and the MACs that are not.
+    ``numbers``: the NICs' numbers in the service's list (upstream's log lines)."""
+    local = []
+    others = []
+    numbers = numbers or list(range(len(mac_texts)))
+    for idx, mac in listed_nics("azure", mac_texts, numbers):
         if mac in macs:
-            LOG.debug("interface[%d]: found a matching device with hwaddr %s", idx, mac)
-            result.append((idx, mac))
-    return result
+            LOG.debug("interface[%d]: found a matching device with hwaddr %s", numbers[idx],
+                      mac)
+            local.append((idx, mac))
+        else:
+            others.append(mac)
+    return local, tuple(others)

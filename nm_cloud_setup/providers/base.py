@@ -13,8 +13,9 @@ import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import (Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple,
-                    TypeVar, Union)
+import time
+from typing import (Any, Callable, Dict, Hashable, List, Mapping, NamedTuple, Optional, Sequence,
+                    Tuple, TypeVar, Union)
 
 from nm_cloud_setup.errors import CloudSetupError, HttpError, MetadataError
 from nm_cloud_setup.http_client import HttpClient
@@ -40,6 +41,11 @@ class Provider:
     headers: Mapping[str, str] = {}
     rate: Optional[float] = None
     concurrency = 4
+    # Upstream polls its keys once a second: a key a NIC does not have yet (404, right
+    # after a hot-plug) is waited for this long, and a local MAC missing from the
+    # interface list this long (upstream's 10 s and 15 s).
+    pending_wait = 10.0
+    listing_wait = 15.0
 
     def __init__(self, client: HttpClient, options: Optional[Mapping[str, Any]] = None) -> None:
         self.client = client
@@ -56,31 +62,76 @@ class Provider:
         """The metadata of the NICs whose MACs are keys of ``macs`` (MAC -> ifname)."""
         raise NotImplementedError
 
+    def required(self, path: str) -> Callable[[], str]:
+        """A fetch of a key upstream needs.  A 404 is asked again once a second for
+        ``pending_wait`` seconds (a NIC just hot-plugged gets its keys a moment after
+        its MAC is listed; upstream polls so too), then it is an error."""
+        def fetch() -> str:
+            deadline = time.monotonic() + self.pending_wait
+            while True:
+                try:
+                    return self.get(path)
+                except HttpError as err:
+                    if err.code != 404 or time.monotonic() + 1.0 > deadline:
+                        raise
+                LOG.debug("%s: not there (yet); asking again in 1 s", path)
+                time.sleep(1.0)
+        return fetch
+
     def optional(self, path: str) -> Callable[[], Optional[str]]:
-        """A fetch of ``path`` for ``fetch_all`` that answers None on 404."""
+        """A fetch of a key upstream never reads: None when it is not there (404) or
+        cannot be had (logged); it never fails a NIC."""
         def fetch() -> Optional[str]:
             try:
                 return self.get(path)
-            except HttpError as err:
-                if err.code == 404:
-                    return None
-                raise
+            except CloudSetupError as err:
+                if not (isinstance(err, HttpError) and err.code == 404):
+                    LOG.warning("%s: optional, going without it: %s", path, err)
+                return None
         return fetch
 
-    def per_mac_jobs(self, listing: Sequence[str], macs: Mapping[str, str],
-                     path: Callable[[str, str], str], keys: Sequence[str]) -> Dict:
-        """Fetches of ``keys`` for each listed MAC that is local (404 -> None), with
-        upstream's "start/skip fetching" lines; keyed (MAC, key) for ``fetch_all``."""
-        jobs = {}
-        for position, mac in enumerate(listing):
-            if mac not in macs:
-                LOG.debug("get-config: skip fetching meta data for %s (%s)", mac, "not local")
-                continue
-            LOG.debug("get-config: start fetching meta data for #%d, %s (%s)",
-                      position, mac, macs[mac])
-            for key in keys:
-                jobs[(mac, key)] = self.optional(path(mac, key))
+    def listing(self, path: str, macs: Mapping[str, str],
+                first: Optional[str] = None) -> List["Listed"]:
+        """The MAC listing at ``path`` (``first``: a body already fetched), fetched again
+        once a second while a local MAC is missing from it, for ``listing_wait`` s
+        (as upstream: a hot-plugged NIC shows up in the metadata a moment later)."""
+        deadline = time.monotonic() + self.listing_wait
+        while True:
+            text = first if first is not None else self.get(path)
+            first = None
+            listed = parse_mac_listing(text)
+            missing = set(macs) - {nic.mac for nic in listed}
+            if not missing or time.monotonic() + 1.0 > deadline:
+                return listed
+            LOG.debug("get-config: %s not listed yet; asking again in 1 s",
+                      ", ".join(sorted(missing)))
+            time.sleep(1.0)
+
+    def per_mac_jobs(self, listed: Sequence["Listed"], macs: Mapping[str, str],
+                     fetch: Callable[["Listed"], Dict[str, Any]]) -> Dict[str, Callable]:
+        """``fetch(nic)`` for each listed MAC that is local, with upstream's
+        "start/skip fetching" lines; keyed by MAC for ``fetch_all``."""
+        jobs: Dict[str, Callable] = {}
+        for nic in listed:
+            if nic.mac not in macs:
+                LOG.debug("get-config: skip fetching meta data for %s (%s)", nic.mac, nic.path)
+            elif nic.mac not in jobs:
+                LOG.debug("get-config: start fetching meta data for #%d, %s (%s)",
+                          nic.position, nic.mac, nic.path)
+                jobs[nic.mac] = (lambda nic=nic: fetch(nic))
         return jobs
+
+    def fetch_keys(self, base: str, keys: Sequence[str]) -> Dict[str, Any]:
+        """Upstream's ``keys`` under ``base``, one after the other (a 404 is waited for);
+        the first failure ends it, as the value of its key."""
+        values: Dict[str, Any] = {}
+        for key in keys:
+            try:
+                values[key] = self.required(base + key)()
+            except CloudSetupError as err:
+                values[key] = err
+                break
+        return values
 
     def fetch_all(self, jobs: Mapping[K, Callable[[], R]]) -> Dict[K, Union[R, CloudSetupError]]:
         """Run independent fetches, at most ``concurrency`` at once; errors are returned."""
@@ -114,6 +165,7 @@ class BulkProvider(Provider):
         super().__init__(client, options)
         self._document: Optional[str] = None
         self.walking = False
+        self.walk_start: Optional[str] = None
 
     def detect(self) -> None:
         try:
@@ -123,8 +175,15 @@ class BulkProvider(Provider):
                 raise
             LOG.debug("%s: the one-request document is refused (%s); walking the text form",
                       self.name, err.reason)
-            self.get(self.walk_probe)
+            # The probe is the first request of upstream's walk: kept, so that the walk
+            # costs no more than upstream's (its detection request is saved).
+            self.walk_start = self.get(self.walk_probe)
             self.walking = True
+
+    def walk_first(self) -> Optional[str]:
+        """The walk probe's body, handed out once."""
+        text, self.walk_start = self.walk_start, None
+        return text
 
     def fetch_bulk(self) -> str:
         return self.get(self.bulk_path)
@@ -201,44 +260,101 @@ def checked(mac: str, index: int, parse: Callable[..., InterfaceData],
         return InterfaceData(mac, index, error=str(err))
 
 
-def per_mac_interfaces(listing: Sequence[str], macs: Mapping[str, str], results: Mapping,
-                       keys: Sequence[str],
+class Listed(NamedTuple):
+    """One line of a MAC listing: its position among the valid lines (upstream's table
+    index), the MAC, and the line as given (the path of its keys)."""
+
+    position: int
+    mac: str
+    path: str
+
+
+def parse_mac_listing(text: str) -> List[Listed]:
+    """A ``macs/`` listing (``aa:bb:cc:dd:ee:ff/`` per line), as upstream reads it: lines
+    that are not a MAC are skipped (logged); no valid line at all is an error."""
+    from nm_cloud_setup.config import normalize_mac
+
+    listed: List[Listed] = []
+    for line in filter(None, (raw.strip() for raw in text.splitlines())):
+        mac = normalize_mac(line[:-1] if line.endswith("/") else line)
+        if mac is None:
+            LOG.warning("get-config: ignoring invalid MAC address %s in the interface list",
+                        _quote(line, 40))
+            continue
+        listed.append(Listed(len(listed), mac, line))
+    if not listed:
+        raise MetadataError("the interface list is empty" if not text.strip() else
+                            "the interface list holds no valid MAC address")
+    return listed
+
+
+def per_mac_interfaces(listed: Sequence[Listed], macs: Mapping[str, str],
+                       results: Mapping[str, Any],
                        parse: Callable[[int, str, Dict[str, Any]], InterfaceData]
                        ) -> List[InterfaceData]:
     """The local MACs' fetched keys (``per_mac_jobs`` results) -> their data; a failed
-    fetch or a bad value fails only that NIC, naming the key."""
-    interfaces = []
-    for position, mac in enumerate(listing):
-        if mac not in macs:
+    fetch or a bad value fails only that NIC, naming the key.  A MAC listed twice is
+    not guessed at: that NIC keeps its configuration."""
+    counts: Dict[str, int] = {}
+    for nic in listed:
+        counts[nic.mac] = counts.get(nic.mac, 0) + 1
+    interfaces: List[InterfaceData] = []
+    for nic in listed:
+        if nic.mac not in macs or any(i.mac == nic.mac for i in interfaces):
             continue
-        values = {key: results[(mac, key)] for key in keys}
+        values = results[nic.mac]
         failed = [(key, value) for key, value in values.items()
                   if isinstance(value, CloudSetupError)]
-        if failed:
+        if counts[nic.mac] > 1:
+            interfaces.append(InterfaceData(nic.mac, nic.position, error=(
+                f"duplicate MAC address {nic.mac} in the interface list")))
+        elif failed:
             key, err = failed[0]
-            interfaces.append(InterfaceData(mac, position, error=f"{key}: {err}"))
+            interfaces.append(InterfaceData(nic.mac, nic.position, error=f"{key}: {err}"))
         else:
-            interfaces.append(checked(mac, position, parse, position, mac, values))
+            interfaces.append(checked(nic.mac, nic.position, parse, nic.position, nic.mac,
+                                      values))
     return interfaces
 
 
-def listed_nics(name: str, mac_texts: Sequence[str]) -> List[Tuple[int, str]]:
-    """(index, MAC) of each listed NIC with a valid, unique MAC; upstream's log lines."""
+def unmatched(listed: Sequence[str], macs: Mapping[str, str]) -> Tuple[str, ...]:
+    """The listed MACs that are no local NIC's (upstream logs "device not found")."""
+    return tuple(dict.fromkeys(mac for mac in listed if mac not in macs))
+
+
+def listed_nics(name: str, mac_texts: Sequence[str],
+                numbers: Optional[Sequence[int]] = None) -> List[Tuple[int, str]]:
+    """(index, MAC) of each listed NIC with a valid, unique MAC; upstream's log lines,
+    which name a NIC by its number in the service's list (``numbers``, default the
+    index)."""
     from nm_cloud_setup.config import normalize_mac
 
     seen = set()
     result = []
+    prefix = "GCP " if name == "GCP" else ""
     for idx, text in enumerate(mac_texts):
-        LOG.debug("%s interface[%d]: retrieving configuration", name, idx)
+        number = numbers[idx] if numbers is not None else idx
+        LOG.debug("%s interface[%d]: retrieving configuration", name, number)
         mac = normalize_mac(text)
         if mac is None:
-            LOG.info("interface[%d]: invalid MAC address returned", idx)
+            LOG.info("%sinterface[%d]: invalid MAC address returned", prefix, number)
         elif mac in seen:
-            LOG.info("interface[%d]: duplicate MAC address %s returned", idx, mac)
+            LOG.info("%sinterface[%d]: duplicate MAC address %s returned", prefix, number, mac)
         else:
             seen.add(mac)
             result.append((idx, mac))
     return result
+
+
+def walk_numbers(text: str) -> List[int]:
+    """A text-walk listing (``0/``, ``1/``... per line) -> the numbers; as upstream,
+    a line that is not one is skipped."""
+    numbers = []
+    for line in filter(None, (raw.strip() for raw in text.splitlines())):
+        value = line[:-1] if line.endswith("/") else line
+        if value.isdigit() and value.isascii():
+            numbers.append(int(value))
+    return numbers
 
 
 def parse_json(text: str, what: str) -> Any:
@@ -283,14 +399,14 @@ def parse_ipv4_list(text: str, what: str = "address") -> tuple:
 
 
 def parse_netmask(text: str) -> int:
-    """A dotted netmask -> prefix length (1..30)."""
+    """A dotted netmask -> prefix length (1..32)."""
     value = text.strip()
     try:
         prefix = ipaddress.IPv4Network(f"0.0.0.0/{value}").prefixlen
     except ValueError:
         raise MetadataError(f"invalid IPv4 netmask {_quote(value)}") from None
-    if not 1 <= prefix <= 30:
-        raise MetadataError(f"IPv4 netmask {_quote(value)} has no usable prefix length (1..30)")
+    if not 1 <= prefix <= 32:
+        raise MetadataError(f"IPv4 netmask {_quote(value)} has no usable prefix length (1..32)")
     return prefix
 
 
@@ -311,22 +427,25 @@ def parse_cidr(text: str, what: str = "range") -> str:
 
 
 def parse_subnet(text: str) -> str:
-    """An IPv4 subnet ``A.B.C.D/N`` (host bits cleared), prefix 1..30."""
+    """An IPv4 subnet ``A.B.C.D/N`` (host bits cleared), prefix 1..32."""
     value = text.strip()
     try:
         net = ipaddress.IPv4Network(value, strict=False)
     except ValueError:
         raise MetadataError(f"invalid IPv4 subnet {_quote(value)}") from None
-    if "/" not in value or not 1 <= net.prefixlen <= 30:
-        raise MetadataError(f"IPv4 subnet {_quote(value)} has no usable prefix length (1..30)")
+    if "/" not in value or not 1 <= net.prefixlen <= 32:
+        raise MetadataError(f"IPv4 subnet {_quote(value)} has no usable prefix length (1..32)")
     return str(net)
 
 
-def check_in_subnet(addresses: Sequence[str], subnet: str) -> None:
+def warn_outside_subnet(mac: str, addresses: Sequence[str], subnet: str) -> None:
+    """Log the addresses outside the NIC's subnet: they are used all the same, with the
+    subnet's prefix (and a route for their own subnet), as upstream does."""
     net = ipaddress.IPv4Network(subnet)
-    outside = [a for a in addresses if ipaddress.IPv4Address(a) not in net]
-    if outside:
-        raise MetadataError(f"address {outside[0]} is outside the NIC's subnet {subnet}")
+    for address in addresses:
+        if ipaddress.IPv4Address(address) not in net:
+            LOG.warning("get-config: %s: address %s is outside the NIC's subnet %s; adding it "
+                        "with the subnet's prefix, as upstream does", mac, address, subnet)
 
 
 def parse_index(text: str, what: str = "device-number") -> int:

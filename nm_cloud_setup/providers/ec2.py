@@ -1,47 +1,37 @@
 """Amazon EC2 instance metadata (IMDS), with IMDSv2 tokens.
 
-Requests per run: token, MAC listing, then per local NIC ``device-number``,
-``local-ipv4s`` and ``subnet-ipv4-cidr-block`` (at most ``concurrency`` at once).
+Requests per run: token, MAC listing, then per local NIC upstream's two keys,
+``subnet-ipv4-cidr-block`` and ``local-ipv4s``, and ``device-number`` (at most
+``concurrency`` NICs at once).  Paths, headers and the token TTL are upstream's.
 EC2-compatible servers without the token PUT are served with plain GETs.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import List, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
-from nm_cloud_setup.config import normalize_mac
-from nm_cloud_setup.errors import MetadataError
+from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (Provider, TokenAuth, check_in_subnet, check_indexes,
+from nm_cloud_setup.providers.base import (Listed, Provider, TokenAuth, check_indexes,
                                            parse_index, parse_ipv4_list, parse_subnet,
-                                           per_mac_interfaces)
+                                           per_mac_interfaces, unmatched, warn_outside_subnet)
 
 LOG = logging.getLogger(__name__)
 
 API = "/2018-09-24/meta-data"
+MACS = f"{API}/network/interfaces/macs/"
 TOKEN_PATH = "/latest/api/token"
 TOKEN_TTL = 180
-KEYS = ("device-number", "local-ipv4s", "subnet-ipv4-cidr-block")
-
-
-def parse_mac_list(text: str) -> List[str]:
-    """The ``macs/`` listing: one ``aa:bb:cc:dd:ee:ff/`` per line -> normalised MACs."""
-    macs = []
-    for line in filter(None, (raw.strip() for raw in text.splitlines())):
-        mac = normalize_mac(line.rstrip("/"))
-        if mac is None:
-            raise MetadataError(f"invalid MAC address {line[:40]!r} in the interface list")
-        if mac in macs:
-            raise MetadataError(f"duplicate MAC address {mac} in the interface list")
-        macs.append(mac)
-    if not macs:
-        raise MetadataError("the interface list is empty")
-    return macs
+REQUIRED = ("subnet-ipv4-cidr-block", "local-ipv4s")
+NUMBER = "device-number"
 
 
 def parse_interface(mac: str, position: int, values: Mapping[str, Optional[str]]) -> InterfaceData:
-    """One NIC from its keys' bodies (None: the key answered 404)."""
+    """One NIC from its keys' bodies (None: the key is not there).
+
+    The table index is ``device-number`` when given, else the listing position.
+    """
     addresses_text = values.get("local-ipv4s")
     subnet_text = values.get("subnet-ipv4-cidr-block")
     if addresses_text is None or subnet_text is None:
@@ -49,8 +39,8 @@ def parse_interface(mac: str, position: int, values: Mapping[str, Optional[str]]
         raise MetadataError(f"{missing} not (yet) available for {mac}")
     addresses = parse_ipv4_list(addresses_text)
     subnet = parse_subnet(subnet_text)
-    check_in_subnet(addresses, subnet)
-    number = values.get("device-number")
+    warn_outside_subnet(mac, addresses, subnet)
+    number = values.get(NUMBER)
     index = parse_index(number) if number is not None else position
     return InterfaceData(mac, index, addresses, subnet)
 
@@ -74,11 +64,52 @@ class Ec2(Provider):
             self.get("/latest/meta-data/")
 
     def get_config(self, macs: Mapping[str, str]) -> InstanceData:
-        listing = parse_mac_list(self.get(f"{API}/network/interfaces/macs/"))
-        results = self.fetch_all(self.per_mac_jobs(
-            listing, macs, lambda mac, key: f"{API}/network/interfaces/macs/{mac.lower()}/{key}",
-            KEYS))
+        listed = self.listing(MACS, macs)
+        results = self.fetch_all(self.per_mac_jobs(listed, macs, self._fetch_nic))
+        _choose_indexes(results)
         interfaces = per_mac_interfaces(
-            listing, macs, results, KEYS,
-            lambda position, mac, values: parse_interface(mac, position, values))
-        return InstanceData(self.name, tuple(check_indexes(interfaces)))
+            listed, macs, results, lambda position, mac, values: parse_interface(
+                mac, position, values))
+        return InstanceData(self.name, tuple(check_indexes(interfaces)),
+                            unmatched=unmatched([n.mac for n in listed], macs))
+
+    def _fetch_nic(self, nic: Listed) -> Dict[str, Any]:
+        """Upstream's keys (a 404 is waited for), then ``device-number`` (optional):
+        asked last, so that a NIC just hot-plugged has it by then."""
+        base = f"{MACS}{nic.path}{'' if nic.path.endswith('/') else '/'}"
+        values = self.fetch_keys(base, REQUIRED)
+        if len(values) == len(REQUIRED) and not _failed(values):
+            values[NUMBER] = self.optional(base + NUMBER)()
+        return values
+
+
+def _choose_indexes(results: Mapping[str, Any]) -> None:
+    """``device-number`` is the table index only when every fetched NIC has a usable
+    one; else upstream's rule, the list position, for all (a mix could give two NICs
+    one table).  Edits ``results`` in place."""
+    fetched = [values for values in results.values()
+               if isinstance(values, dict) and not _failed(values)]
+    numbers = [_number(values) for values in fetched]
+    numbered = all(number is not None for number in numbers)
+    if fetched and not numbered:
+        LOG.debug("get-config: device-number is not given for every NIC: the list positions "
+                  "are the table indexes, as upstream's")
+    for values, number in zip(fetched, numbers):
+        values[NUMBER] = number if numbered else None
+
+
+def _failed(values: Mapping[str, Any]) -> bool:
+    return any(isinstance(value, CloudSetupError) for value in values.values())
+
+
+def _number(values: Mapping[str, Any]) -> Optional[str]:
+    """A usable ``device-number`` of a NIC's values, else None (a bad one is logged)."""
+    number = values.get(NUMBER)
+    if number is None:
+        return None
+    try:
+        parse_index(number)
+    except MetadataError as err:
+        LOG.warning("get-config: ignoring %s", err)
+        return None
+    return number

@@ -1,84 +1,133 @@
 """Oracle Cloud Infrastructure metadata v2 (``/opc/v2``, ``Authorization: Bearer Oracle``).
 
-One request: ``vnics/``, fetched while detecting (upstream probes ``instance``
-first) and reused.  Gateway = ``virtualRouterIp``.  Only each VNIC's primary IP
-is in the metadata.  On bare metal (the first VNIC has ``nicIndex``), a VNIC
-with a VLAN tag is reached through a MACVLAN on the physical NIC of the same
-``nicIndex`` and a VLAN on top: its data names the tag and the parent's MAC.
+One request: upstream's ``vnics``, fetched while detecting and reused (upstream
+detects with ``instance`` first; it is asked only if ``vnics`` is refused).
+Gateway = ``virtualRouterIp``.  Only each VNIC's primary IP is in the metadata.
+On bare metal (the first VNIC has ``nicIndex``), a VNIC with a VLAN tag is
+reached through a MACVLAN on the physical NIC of the same ``nicIndex`` and a VLAN
+on top: its data names the tag and the parent's MAC.  The checks and warnings
+are upstream's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (BulkProvider, check_in_subnet, checked, field,
-                                           parse_ipv4, parse_json, parse_subnet)
+from nm_cloud_setup.providers.base import (BulkProvider, parse_ipv4, parse_json, parse_subnet,
+                                           warn_outside_subnet)
 
 LOG = logging.getLogger(__name__)
 
-VNICS = "/opc/v2/vnics/"
-MAX_NIC_INDEX = 1
+VNICS = "/opc/v2/vnics"
+INSTANCE = "/opc/v2/instance"
+NIC_INDEX_LIMIT = 1024  # upstream's bound against abuse
 MAX_VLAN = 4094
 
 
 def parse_vnics(text: str, macs: Mapping[str, str]) -> List[InterfaceData]:
-    """The ``vnics/`` list -> per VNIC data (a bad VNIC is an InterfaceData with an error)."""
+    """The ``vnics`` list -> the local VNICs and the VLAN ones (a VNIC that cannot be
+    configured is an InterfaceData with an error)."""
+    return [iface for iface in all_vnics(text) if iface.mac in macs or iface.vlan_tag]
+
+
+def all_vnics(text: str) -> List[InterfaceData]:
+    """Every VNIC of the ``vnics`` list, upstream's warnings for the unusable ones."""
     doc = parse_json(text, "the OCI vnics document")
     if not isinstance(doc, list):
-        raise MetadataError("the OCI vnics document is not a list")
+        raise MetadataError("get-config: JSON parse failure, can't configure VNICs")
     baremetal = bool(doc) and isinstance(doc[0], dict) and "nicIndex" in doc[0]
-    LOG.info("get-config: detected %s instance", "baremetal" if baremetal else "VM")
+    if doc:
+        LOG.info("get-config: detected %s instance", "baremetal" if baremetal else "VM")
+    else:
+        LOG.info("get-config: empty VNICs metadata, cannot detect instance type")
     result: List[InterfaceData] = []
     physical: Dict[int, str] = {}
+    parents: Dict[str, int] = {}
     for idx, vnic in enumerate(doc):
-        mac = normalize_mac(vnic.get("macAddr", "")) if isinstance(vnic, dict) and isinstance(
-            vnic.get("macAddr"), str) else None
-        if mac is None:
-            LOG.warning("get-config: missing or invalid 'macAddr', ignoring VNIC (idx=%d)", idx)
+        entry = _vnic(idx, vnic, baremetal)
+        if entry is None:
             continue
-        iface = checked(mac, idx, _vnic, idx, mac, vnic, baremetal)
-        if baremetal and iface.error is None and not iface.vlan_tag:
-            physical.setdefault(vnic["nicIndex"], mac)
+        iface, nic_index = entry
+        if baremetal and not iface.vlan_tag:
+            physical[nic_index] = iface.mac
+        elif baremetal:
+            parents[iface.mac] = nic_index
         result.append(iface)
-    if baremetal:
-        result = _with_parents(result, doc, physical)
-    return [iface for iface in result if iface.mac in macs or iface.vlan_tag]
-
-
-def _vnic(idx: int, mac: str, vnic: Any, baremetal: bool) -> InterfaceData:
-    address = parse_ipv4(field(vnic, "privateIp", str, "VNIC"))
-    gateway = parse_ipv4(field(vnic, "virtualRouterIp", str, "VNIC"), "gateway")
-    subnet = parse_subnet(field(vnic, "subnetCidrBlock", str, "VNIC"))
-    check_in_subnet([address], subnet)
-    vlan_tag: Optional[int] = None
-    if baremetal:
-        nic_index = field(vnic, "nicIndex", int, "VNIC")
-        vlan = field(vnic, "vlanTag", int, "VNIC")
-        if not 0 <= nic_index <= MAX_NIC_INDEX or not 0 <= vlan <= MAX_VLAN:
-            raise MetadataError(f"invalid nicIndex {nic_index} or vlanTag {vlan}")
-        vlan_tag = vlan or None
-    return InterfaceData(mac, idx, (address,), subnet, gateway=gateway, vlan_tag=vlan_tag)
-
-
-def _with_parents(interfaces: List[InterfaceData], doc: List[Any],
-                  physical: Dict[int, str]) -> List[InterfaceData]:
-    result = []
-    for iface in interfaces:
-        if iface.vlan_tag:
-            nic_index = doc[iface.index]["nicIndex"]
-            parent = physical.get(nic_index)
-            if parent is None:
+    kept = []
+    for iface in result:
+        if iface.mac in parents:
+            nic_index = parents[iface.mac]
+            if nic_index not in physical:
                 LOG.warning("get-config: physical NIC for nicIndex=%d not found, ignoring VNIC "
                             "(VNIC macAddr=%s)", nic_index, iface.mac)
                 continue
-            iface = InterfaceData(iface.mac, iface.index, iface.addresses, iface.subnet,
-                                  iface.gateway, vlan_tag=iface.vlan_tag, parent_mac=parent)
-        result.append(iface)
-    return result
+            iface = dataclasses.replace(iface, parent_mac=physical[nic_index])
+        kept.append(iface)
+    return kept
+
+
+def _warn(what: str, vnic_id: str, idx: int) -> None:
+    LOG.warning("get-config: %s(VNIC %s idx=%d)", what, vnic_id, idx)
+
+
+def _vnic(idx: int, vnic: Any, baremetal: bool) -> Optional[Tuple[InterfaceData, int]]:
+    """One VNIC and its nicIndex, or None (logged) when it is to be ignored."""
+    if not isinstance(vnic, dict):
+        _warn("JSON parse failure, ignoring VNIC", "", idx)
+        return None
+    vnic_id = vnic.get("vnicId") if isinstance(vnic.get("vnicId"), str) else ""
+    mac = normalize_mac(vnic["macAddr"]) if isinstance(vnic.get("macAddr"), str) else None
+    if mac is None:
+        _warn("missing or invalid 'macAddr', ignoring VNIC", vnic_id, idx)
+        return None
+    nic_index = vlan = 0
+    if baremetal:
+        nic_index, vlan = vnic.get("nicIndex"), vnic.get("vlanTag")
+        if not _integer(nic_index) or not 0 <= nic_index < NIC_INDEX_LIMIT:
+            _warn("missing or invalid 'nicIndex', ignoring VNIC", vnic_id, idx)
+            return None
+        if not _integer(vlan) or not 0 <= vlan <= MAX_VLAN:
+            _warn("missing or invalid 'vlanTag', ignoring VNIC", vnic_id, idx)
+            return None
+    values = {key: _value(vnic, key, vnic_id, idx)
+              for key in ("privateIp", "virtualRouterIp", "subnetCidrBlock")}
+    iface = InterfaceData(mac, idx, vlan_tag=vlan or None)
+    try:
+        iface = _addressed(iface, values)
+    except MetadataError as err:
+        iface = InterfaceData(mac, idx, vlan_tag=vlan or None, error=str(err))
+    return iface, nic_index
+
+
+def _value(vnic: Dict[str, Any], key: str, vnic_id: str, idx: int) -> Optional[str]:
+    """A VNIC's address field, checked; None (upstream's warning) when unusable."""
+    value = vnic.get(key)
+    try:
+        if not isinstance(value, str):
+            raise MetadataError(key)
+        return parse_subnet(value) if key == "subnetCidrBlock" else parse_ipv4(value)
+    except MetadataError:
+        _warn(f"missing or invalid '{key}'", vnic_id, idx)
+        return None
+
+
+def _addressed(iface: InterfaceData, values: Mapping[str, Optional[str]]) -> InterfaceData:
+    address, subnet = values["privateIp"], values["subnetCidrBlock"]
+    if address is None or subnet is None:
+        missing = "privateIp" if address is None else "subnetCidrBlock"
+        raise MetadataError(f"missing or invalid '{missing}': this VNIC cannot be configured")
+    warn_outside_subnet(iface.mac, (address,), subnet)
+    return InterfaceData(iface.mac, iface.index, (address,), subnet,
+                         gateway=values["virtualRouterIp"], vlan_tag=iface.vlan_tag)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class Oci(BulkProvider):
@@ -87,6 +136,11 @@ class Oci(BulkProvider):
     default_host = "http://169.254.169.254"
     headers = {"Authorization": "Bearer Oracle"}
     bulk_path = VNICS
+    walk_probe = INSTANCE  # upstream's detection, if vnics is refused
+    refused = (404,)
 
     def get_config(self, macs: Mapping[str, str]) -> InstanceData:
-        return InstanceData(self.name, tuple(parse_vnics(self.bulk(), macs)))
+        vnics = all_vnics(self.bulk())
+        local = [iface for iface in vnics if iface.mac in macs or iface.vlan_tag]
+        others = tuple(iface.mac for iface in vnics if iface not in local)
+        return InstanceData(self.name, tuple(local), unmatched=others)

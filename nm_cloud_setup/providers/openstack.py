@@ -21,8 +21,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (BulkProvider, check_in_subnet, checked, field,
-                                           parse_ipv4, parse_json, parse_netmask, subnet_of)
+from nm_cloud_setup.providers.base import (BulkProvider, checked, field, parse_ipv4, parse_json,
+                                           parse_netmask, subnet_of)
 
 LOG = logging.getLogger(__name__)
 
@@ -70,7 +70,6 @@ def _interface(idx: int, mac: str, mtu: Any, networks: List[Any]) -> InterfaceDa
                         address, mac, subnet)
             continue
         addresses.append(address)
-    check_in_subnet(addresses, subnet)
     gateway: Optional[str] = None
     routes = []
     for net in networks:
