@@ -35,11 +35,13 @@ def is_single_address(instance: InstanceData) -> bool:
     """True when the instance has at most one valid NIC with at most one address.
 
     Then upstream adds no addresses, rules or tables (DHCP does it all), only
-    locally delivered routes.  If any NIC's data failed, the answer is unknown:
-    callers check ``instance.failed`` first.
+    locally delivered routes.  The listed NICs that are no local NIC's count as
+    NICs (upstream fetches and counts them).  If any NIC's data failed, the answer
+    is unknown: callers check ``instance.failed`` first.
     """
     valid = [iface for iface in instance.interfaces if iface.valid]
-    return len(valid) <= 1 and sum(len(iface.addresses) for iface in valid) <= 1
+    return (len(valid) + len(instance.unmatched) <= 1
+            and sum(len(iface.addresses) for iface in valid) <= 1)
 
 
 def gateway_of(iface: InterfaceData) -> str:

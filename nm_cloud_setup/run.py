@@ -147,7 +147,7 @@ def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> 
         LOG.debug('test: map interfaces via NM_CLOUD_SETUP_MAP_INTERFACES="%s"',
                   settings.map_interfaces_raw)
         for ifname, mac in settings.map_interfaces.items():
-            LOG.debug('test: map "%s" -> %s', ifname, mac)
+            LOG.debug('test:  map "%s" -> %s', ifname, mac)  # upstream's two spaces
     devices = backend.devices(settings.map_interfaces)
     LOG.debug("found interfaces: %s", ", ".join(sorted(d.mac for d in devices)) or "none")
     LOG.debug("get-config: starting")
@@ -158,7 +158,7 @@ def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> 
             LOG.debug("get-config: cancelled")
             raise
         LOG.debug("get-config: failed: %s", err)
-        LOG.debug("failure to get meta data: %s", err)
+        LOG.info("failure to get meta data: %s", err)
         outcome.errors.append(f"failure to get meta data from {provider.name}: {err}")
         return
     LOG.debug("get-config: success")
@@ -220,6 +220,11 @@ def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[De
             outcome.errors.append(f"{device.ifname} ({iface.mac}): {error}")
     for mac in instance.unmatched:
         LOG.debug("config device %s: skip because device not found", mac)
+    listed = {iface.mac for iface in instance.interfaces}
+    for device in devices:
+        if device.mac not in listed:  # a local NIC the metadata does not list
+            LOG.debug("config device %s: skip because meta data not successfully fetched",
+                      device.mac)
 
 
 def _vlan_device(backend: Backend, iface: InterfaceData, by_mac, allow_new: bool,
@@ -234,6 +239,9 @@ def _vlan_device(backend: Backend, iface: InterfaceData, by_mac, allow_new: bool
         return None
     device = find(name, iface.mac)
     parent = by_mac.get(iface.parent_mac or "")
+    if device is None and allow_new and parent is None:
+        LOG.debug("config device %s: has vlan id %d but no parent device", iface.mac,
+                  iface.vlan_tag)
     if device is not None or not allow_new or parent is None:
         return device
     address = plan.cloud_entries(iface).addresses[0]

@@ -34,11 +34,26 @@ def test_upstream_layout_for_one_nic():
     ("172.31.16.0/20", None, "172.31.16.1"),
     ("10.0.0.0/8", None, "10.0.0.1"),
     ("192.168.5.0/24", "192.168.5.253", "192.168.5.253"),  # Aliyun, OCI: from metadata
+    ("10.0.1.7/32", None, "10.0.1.7"),  # as upstream: a /32's own address
 ])
 def test_gateway(subnet, gateway, expected):
-    data = iface(addresses=(str(ipaddress.ip_network(subnet)[10]),), subnet=subnet,
+    net = ipaddress.ip_network(subnet)
+    data = iface(addresses=(str(net[min(10, net.num_addresses - 1)]),), subnet=subnet,
                  gateway=gateway)
     assert plan.gateway_of(data) == expected
+
+
+def test_an_address_outside_the_subnet_gets_the_prefix_and_a_route_for_its_own_subnet():
+    """Upstream's rule: each distinct subnet of the addresses (with the NIC's prefix) gets
+    a route in table 30200+IDX; the gateway stays the listed subnet's first host."""
+    config = plan.cloud_entries(iface(addresses=("172.31.160.10", "172.31.176.249",
+                                                 "172.31.160.11"), subnet="172.31.160.0/20"))
+    assert Address("172.31.176.249", 20) in config.addresses
+    assert [r for r in config.routes if r.table == 30200] == [
+        Route("172.31.160.0", 20, metric=10, table=30200),
+        Route("172.31.176.0", 20, metric=10, table=30200)]
+    assert Route("0.0.0.0", 0, next_hop="172.31.160.1", metric=10, table=30400) in config.routes
+    assert Rule(30400, 30400, "172.31.176.249", 32) in config.rules
 
 
 def test_forwarded_ips_become_local_routes():
@@ -61,6 +76,14 @@ def test_failed_interface_adds_nothing():
 ])
 def test_single_address(interfaces, single):
     assert plan.is_single_address(InstanceData("ec2", tuple(interfaces))) is single
+
+
+def test_a_listed_nic_that_is_not_local_counts_as_a_nic():
+    """Upstream fetches every listed NIC and counts it: one local NIC with one address
+    next to a foreign one still gets its tables."""
+    instance = InstanceData("ec2", (iface(addresses=("10.0.1.10",)),),
+                            unmatched=("02:00:00:00:00:09",))
+    assert not plan.is_single_address(instance)
 
 
 def test_single_address_keeps_the_profile_as_it_is():

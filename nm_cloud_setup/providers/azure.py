@@ -151,9 +151,9 @@ def _local_nics(mac_texts: List[str], macs: Mapping[str, str],
     others = []
     numbers = numbers or list(range(len(mac_texts)))
     for idx, mac in listed_nics("azure", mac_texts, numbers):
+        # Upstream's line, for every listed NIC (local or not).
+        LOG.debug("interface[%d]: found a matching device with hwaddr %s", numbers[idx], mac)
         if mac in macs:
-            LOG.debug("interface[%d]: found a matching device with hwaddr %s", numbers[idx],
-                      mac)
             local.append((idx, mac))
         else:
             others.append(mac)
