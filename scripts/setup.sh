@@ -3,6 +3,9 @@
 # shellcheck shell=bash
 
 SYSTEM_PACKAGES="iproute2 dnsmasq-base network-manager dbus-daemon systemd shellcheck mandoc make"
+# The runtime libraries of upstream's nm-cloud-setup binary, which the fidelity tests
+# run side by side with this project (tests/upstream.py).
+SYSTEM_PACKAGES="$SYSTEM_PACKAGES libnm0 libcurl4 libjansson4"
 
 # Root is needed (network namespaces, NetworkManager inside one, apt-get). Not
 # root: run the same script again through sudo, with the same arguments; with no
