@@ -46,6 +46,10 @@ def test_layers():
             assert ours <= {"model"}
         if module.startswith("providers"):
             assert not ours & {"nm", "netlink", "run", "cli"}, module
+        if module == "providers.values":  # pure validators
+            assert ours <= {"errors"}, module
+        if module == "providers.listing":  # pure: reading NIC lists
+            assert ours <= {"errors", "model", "config", "providers.values"}, module
         if module in ("nm", "netlink"):
             assert not any(o.startswith("providers") for o in ours), module
             assert not ours & {"run", "cli", "http_client"}, module
