@@ -142,14 +142,19 @@ def test_openstack_sources_and_mtu(nm_sandbox, make_emulator, tmp_path, source):
                                                 extra=extra).stdout
 
 
-def test_oci_baremetal_vlan_vnic_gets_macvlan_and_vlan_profiles(nm_sandbox, make_emulator):
+def oci_baremetal_scenario() -> dict:
+    """Two physical NICs (nicIndex 0 and 1) and a VNIC with VLAN 100 on the first."""
     scenario = scenarios.generate(2, 1)
     scenario["oci"] = {"baremetal": True}
     scenario["interfaces"][1]["nic_index"] = 1
     vlan = scenarios.nic(2, 1)
     vlan.update(mac="02:00:00:00:01:00", vlan_tag=100, nic_index=0)
     scenario["interfaces"].append(vlan)
-    emulator = make_emulator("oci", scenario)
+    return scenario
+
+
+def test_oci_baremetal_vlan_vnic_gets_macvlan_and_vlan_profiles(nm_sandbox, make_emulator):
+    emulator = make_emulator("oci", oci_baremetal_scenario())
 
     result = run_tool(nm_sandbox, emulator.url, provider="oci")
 

@@ -21,6 +21,7 @@ import pytest
 from nm_cloud_setup.emulator import scenario as scenarios
 from tests.conftest import run_tool
 from tests.kernel import expected_layout
+from tests.test_providers_e2e import oci_baremetal_scenario
 from tests.upstream import key_lines, map_interfaces, require_binary, run_upstream, snapshot
 
 pytestmark = pytest.mark.root
@@ -41,16 +42,6 @@ def _gcp() -> dict:
 def _azure() -> dict:
     scenario = scenarios.generate(2, 3)
     scenario["azure"] = {"rate": 1000}  # upstream does not pace: no 429s to count
-    return scenario
-
-
-def _baremetal() -> dict:
-    scenario = scenarios.generate(2, 1)
-    scenario["oci"] = {"baremetal": True}
-    scenario["interfaces"][1]["nic_index"] = 1
-    vlan = scenarios.nic(2, 1)
-    vlan.update(mac="02:00:00:00:01:00", vlan_tag=100, nic_index=0)
-    scenario["interfaces"].append(vlan)
     return scenario
 
 
@@ -84,7 +75,7 @@ CASES = {
     "aliyun": Case("aliyun", lambda: scenarios.generate(2, 3), 3 + 4 * 2, 2 + 5 * 2),
     "oci-vm": Case("oci", lambda: scenarios.generate(2, 1), 1, 2, [
         "<info>  get-config: detected VM instance"]),
-    "oci-baremetal": Case("oci", _baremetal, 1, 2, [
+    "oci-baremetal": Case("oci", oci_baremetal_scenario, 1, 2, [
         "<info>  get-config: detected baremetal instance"]),
     "ec2-address-outside-subnet": Case("ec2", _outside_subnet, 2 + 3 * 2, 2 + 2 * 2, [
         "<warn>  get-config: 02:00:00:00:00:02: address 172.31.48.249 is outside the NIC's "
