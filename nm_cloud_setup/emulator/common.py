@@ -1,26 +1,13 @@
-"""Helpers shared by the emulated cloud APIs."""
+"""Helpers shared by the emulated cloud APIs (answers and tokens live in ``shapes``)."""
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import re
-import secrets
-import time
 from typing import Any, Dict, List, Optional, Tuple
 
-Answer = Tuple[int, Dict[str, str], bytes]
-
-
-def text(body: str, status: int = 200) -> Answer:
-    return status, {"Content-Type": "text/plain"}, body.encode()
-
-
-def as_json(value: Any, status: int = 200) -> Answer:
-    return status, {"Content-Type": "application/json"}, json.dumps(value).encode()
-
-
-NOT_FOUND = text("Not Found\n", 404)
+from nm_cloud_setup.shapes.common import (NOT_FOUND, Answer, Tokens, as_json,  # noqa: F401
+                                          text)
+from nm_cloud_setup.shapes.instance import gateway, netmask  # noqa: F401
 
 
 class UpstreamPaths:
@@ -33,32 +20,6 @@ class UpstreamPaths:
     def __contains__(self, request: Tuple[str, str]) -> bool:
         method, path = request
         return any(method == m and rx.fullmatch(path) for m, rx in self.specs)
-
-
-class Tokens:
-    """Session tokens as EC2's IMDSv2 and Aliyun's hardened mode issue and check them."""
-
-    def __init__(self, ttl_header: str, token_header: str) -> None:
-        self.ttl_header = ttl_header
-        self.token_header = token_header
-        self.valid: Dict[str, float] = {}
-
-    def issue(self, headers) -> Answer:
-        """Answer the token PUT: a token for the asked TTL (1..21600 s), else 400."""
-        ttl = headers.get(self.ttl_header, "")
-        if not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
-            return text("Bad Request\n", 400)
-        token = secrets.token_urlsafe(32)
-        self.valid[token] = time.monotonic() + int(ttl)
-        return text(token)
-
-    def refused(self, headers, mode: str) -> bool:
-        """True when a GET must get 401: a token sent that is unknown or expired, or
-        none sent where ``mode`` is ``required``."""
-        token = headers.get(self.token_header)
-        if mode == "unsupported" or (token is None and mode != "required"):
-            return False
-        return self.valid.get(token or "", 0) < time.monotonic()
 
 
 def walk(tree: Any, segments: List[str], dir_suffix: str = "/") -> Optional[str]:
@@ -85,14 +46,6 @@ def walk(tree: Any, segments: List[str], dir_suffix: str = "/") -> Optional[str]
 def segments(path: str, prefix: str) -> List[str]:
     rest = path.split("?", 1)[0][len(prefix):]
     return [part for part in rest.split("/") if part]
-
-
-def gateway(iface: Dict[str, Any]) -> str:
-    return iface.get("gateway") or str(ipaddress.ip_network(iface["subnet"])[1])
-
-
-def netmask(iface: Dict[str, Any]) -> str:
-    return str(ipaddress.ip_network(iface["subnet"]).netmask)
 
 
 def query(path: str) -> Dict[str, str]:

@@ -1,0 +1,75 @@
+"""OpenStack Nova's metadata service: ``meta_data.json``, ``network_data.json``, ``user_data``.
+
+Served under ``/openstack/VERSION/`` for every version ``/openstack`` lists; a
+config drive holds the same files.  cloud-init's reader asks ``/openstack`` for
+the versions, requires ``meta_data.json`` with ``uuid``, and reads
+``public_keys`` as a name-to-key map and links and networks by their ``type``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from typing import Any, Dict, Optional
+
+from nm_cloud_setup.shapes.common import Answer, as_json, raw, text
+from nm_cloud_setup.shapes.instance import Instance, gateway, netmask
+
+VERSIONS = ("2012-08-10", "2013-04-04", "2013-10-17", "2015-10-15", "2016-06-30",
+            "2016-10-06", "2017-02-22", "2018-08-27", "latest")
+_NAMESPACE = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")  # the URL namespace
+
+
+def instance_uuid(inst: Instance) -> str:
+    """A stable UUID for the instance (Nova's ids are UUIDs; ours are EC2's ``i-...``)."""
+    return str(uuid.uuid5(_NAMESPACE, inst.instance_id))
+
+
+def meta_data(inst: Instance) -> Dict[str, Any]:
+    keys = {f"key-{n}": key for n, key in enumerate(inst.ssh_keys)}
+    return {
+        "uuid": instance_uuid(inst), "name": inst.hostname, "hostname": inst.hostname,
+        "availability_zone": inst.availability_zone, "launch_index": 0,
+        "public_keys": keys,
+        "keys": [{"name": name, "type": "ssh", "data": key} for name, key in keys.items()],
+        "meta": {}, "devices": [], "project_id": "0" * 32}
+
+
+def network_data(inst: Instance) -> Dict[str, Any]:
+    """Links by MAC, one static ``ipv4`` network per address (routes on the first)."""
+    links, networks = [], []
+    for number, iface in enumerate(inst.interfaces):
+        link = f"tap{iface['mac'].replace(':', '')[-6:]}"
+        links.append({"id": link, "type": "ovs", "ethernet_mac_address": iface["mac"].lower(),
+                      "mtu": iface.get("mtu", 1500), "vif_id": f"vif-{number}"})
+        routes = [{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": gateway(iface)}]
+        for route in iface.get("routes", []):
+            net = ipaddress.ip_network(route["network"])
+            routes.append({"network": str(net.network_address), "netmask": str(net.netmask),
+                           "gateway": route["gateway"]})
+        for k, address in enumerate(iface["addresses"]):
+            networks.append({"id": f"network{number}-{k}", "link": link, "type": "ipv4",
+                             "ip_address": address, "netmask": netmask(iface),
+                             "routes": routes if k == 0 else [],
+                             "network_id": f"net-{number}"})
+    return {"links": links, "networks": networks,
+            "services": [{"type": "dns", "address": "8.8.8.8"}]}
+
+
+def get(inst: Instance, path: str) -> Optional[Answer]:
+    """The answer to a GET under ``/openstack``, or None for a 404."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p][1:]
+    if not parts:
+        return text("\n".join(VERSIONS))
+    if parts[0] not in VERSIONS or len(parts) > 2:
+        return None
+    files = {"meta_data.json": lambda: as_json(meta_data(inst)),
+             "network_data.json": lambda: as_json(network_data(inst)),
+             "vendor_data.json": lambda: as_json({}),
+             "vendor_data2.json": lambda: as_json({})}
+    if inst.user_data is not None:
+        files["user_data"] = lambda: raw(inst.user_data)
+    if len(parts) == 1:
+        return text("\n".join(files))
+    make = files.get(parts[1])
+    return make() if make else None
