@@ -9,7 +9,7 @@ from typing import Dict, Set
 PACKAGE = Path(__file__).resolve().parent.parent / "nm_cloud_setup"
 THIRD_PARTY = {"requests": "http_client", "dbus_next": "nm", "pyroute2": "netlink",
                "tenacity": "http_client"}
-CLICK_USERS = {"cli", "emulator.__main__", "emulator.demo"}  # command lines
+CLICK_USERS = {"cli", "emulator.__main__", "emulator.demo", "service.cli"}  # command lines
 
 
 def imports() -> Dict[str, Set[str]]:
@@ -50,6 +50,11 @@ def test_layers():
             assert ours <= {"errors"}, module
         if module == "providers.listing":  # pure: reading NIC lists
             assert ours <= {"errors", "model", "config", "providers.values"}, module
+        if module.startswith("shapes"):  # pure: shared by the emulator and the service
+            assert all(o.startswith("shapes") for o in ours), module
+        if module.startswith("service"):  # its own room: no emulator, no client side
+            assert not any(o.split(".")[0] in ("emulator", "providers", "nm", "netlink", "run",
+                                               "cli", "http_client") for o in ours), module
         if module in ("nm", "netlink"):
             assert not any(o.startswith("providers") for o in ours), module
             assert not ours & {"run", "cli", "http_client"}, module

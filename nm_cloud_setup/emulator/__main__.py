@@ -1,4 +1,5 @@
-"""``nm-cloud-setup-emulator``: serve a scenario as a cloud's metadata service."""
+"""``nm-cloud-setup-emulator``: serve a scenario as a cloud's metadata service, or
+(``nm-cloud-setup-emulator serve``) the metadata service for many VMs."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import click
 
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.server import APIS, EmulatorServer
+from nm_cloud_setup.service.cli import main as serve
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]},
+             invoke_without_command=True)
 @click.option("--scenario", "scenario_file", type=click.File("r"),
               help="Scenario JSON file (default: generated from --nics/--ips).")
 @click.option("--provider", type=click.Choice(sorted(APIS)), default="ec2", show_default=True,
@@ -24,12 +27,17 @@ from nm_cloud_setup.emulator.server import APIS, EmulatorServer
               show_default=True, help="EC2 IMDSv2 token mode.")
 @click.option("--upstream-only", is_flag=True,
               help="Serve only the paths upstream's nm-cloud-setup requests; 404 to the rest.")
-def main(scenario_file, provider: str, listen: str, nics: int, ips: int, tokens: str,
-         upstream_only: bool) -> None:
+@click.pass_context
+def main(ctx: click.Context, scenario_file, provider: str, listen: str, nics: int, ips: int,
+         tokens: str, upstream_only: bool) -> None:
     """Serve a metadata-service emulator until interrupted.
 
     Prints the base URL on the first line, e.g. for NM_CLOUD_SETUP_EC2_HOST.
+    With the command ``serve``: the metadata service for many VMs (see
+    ``serve --help``).
     """
+    if ctx.invoked_subcommand is not None:
+        return
     data = json.load(scenario_file) if scenario_file else scenarios.generate(nics, ips, tokens)
     if upstream_only:
         data["upstream_only"] = True
@@ -47,6 +55,8 @@ def main(scenario_file, provider: str, listen: str, nics: int, ips: int, tokens:
     finally:
         server.server_close()
 
+
+main.add_command(serve)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,3 @@
+from nm_cloud_setup.service.cli import main
+
+main()
