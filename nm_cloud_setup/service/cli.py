@@ -35,7 +35,7 @@ def read_token(path: Optional[Path]) -> Optional[str]:
 def build(db: str, listens: Tuple[str, ...], api: str, token: Optional[str],
           tokens: str) -> Tuple[Store, list]:
     """The store and the (not yet serving) listeners; ValueError/OSError on bad input."""
-    if api in listens:
+    if api in listens and not api.endswith(":0"):  # port 0: each gets its own port
         raise ValueError(f"the API and the metadata must not share a listener ({api})")
     if not api.startswith("unix:") and token is None:
         raise ValueError("a TCP API needs --api-token-file (the API is never open without "

@@ -1,0 +1,188 @@
+"""A private cloud in network namespaces, for the metadata service's tests, demo and bench.
+
+The hypervisor is one namespace with a bridge ``br0`` that carries
+``169.254.169.254`` and the gateway of each VM subnet; the metadata service runs
+there.  Each VM is a namespace whose veth NICs hang on that bridge, with static
+primaries (``LabVm`` reuses the ``Sandbox``'s pieces, so a VM can run a real
+NetworkManager).  Requests reach the service with the VM's own source address,
+through real routing.  Needs root and iproute2.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, List, Optional, Sequence, Tuple
+
+from nm_cloud_setup.emulator.sandbox import Nic, Sandbox, _kill_pid, _terminate, run
+
+METADATA_ADDRESS = "169.254.169.254"
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 10) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+def api_request(address: str, method: str, path: str, body: Any = None,
+                token: Optional[str] = None, raw: Optional[bytes] = None) -> Tuple[int, Any]:
+    """One management API request to ``unix:PATH`` or ``HOST:PORT``: (status, JSON or None)."""
+    if address.startswith("unix:"):
+        conn: http.client.HTTPConnection = _UnixConnection(address[5:])
+    else:
+        host, _, port = address.rpartition(":")
+        conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=10)
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+    finally:
+        conn.close()
+    return response.status, (json.loads(payload) if payload.strip() else None)
+
+
+class LabVm(Sandbox):
+    """A VM namespace whose NICs hang on the lab's bridge; NetworkManager optional."""
+
+    def __init__(self, lab: "Lab", nics: Sequence[Nic], with_nm: bool = False) -> None:
+        super().__init__(nics, with_nm=with_nm, tag=f"{lab.tag}{len(lab.vms)}")
+        self.lab = lab
+        self.host_ns = f"ncs-vm-{lab.tag}{len(lab.vms)}"
+        self.cloud_ns = lab.ns
+
+    def start(self) -> None:
+        run("ip", "netns", "add", self.host_ns)
+        run("ip", "-n", self.host_ns, "link", "set", "lo", "up")
+        for number, nic in enumerate(self.nics, start=1):
+            self._add_nic(number, nic)
+        if self.with_nm:
+            self._start_bus()
+            self.start_nm()
+        else:
+            self.assign_primaries()
+
+    def stop(self) -> None:
+        self.stop_nm()
+        if self._bus_pid:
+            _kill_pid(self._bus_pid)
+            self._bus_pid = None
+        run("ip", "netns", "del", self.host_ns, check=False)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _add_nic(self, number: int, nic: Nic) -> None:
+        peer = f"v{self.host_ns[len('ncs-vm-'):]}n{number}"
+        run("ip", "link", "add", nic.ifname, "netns", self.host_ns, "type", "veth",
+            "peer", "name", peer, "netns", self.lab.ns)
+        run("ip", "-n", self.host_ns, "link", "set", nic.ifname, "address", nic.mac)
+        run("ip", "-n", self.lab.ns, "link", "set", peer, "master", "br0", "up")
+
+    def run(self, *args: str, env: Optional[dict] = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run a command inside this VM (its network namespace)."""
+        return subprocess.run(self.exec_in_host(*args), capture_output=True, text=True,
+                              env=env or self.env(), timeout=timeout)
+
+
+class Lab:
+    """The hypervisor namespace with its bridge, the VMs, and the metadata service."""
+
+    def __init__(self, subnets: Sequence[str] = ("10.50.0.0/24", "10.60.0.0/24"),
+                 tag: Optional[str] = None) -> None:
+        self.tag = tag or uuid.uuid4().hex[:5]
+        self.ns = f"ncs-lab-{self.tag}"
+        self.subnets = [ipaddress.ip_network(s) for s in subnets]
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"ncs-lab-{self.tag}-"))
+        self.db = self.workdir / "vms.db"
+        self.api = f"unix:{self.workdir}/api.sock"
+        self.vms: List[LabVm] = []
+        self.service: Optional[subprocess.Popen] = None
+
+    def __enter__(self) -> "Lab":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        run("ip", "netns", "add", self.ns)
+        run("ip", "-n", self.ns, "link", "set", "lo", "up")
+        run("ip", "-n", self.ns, "link", "add", "br0", "type", "bridge")
+        run("ip", "-n", self.ns, "addr", "add", f"{METADATA_ADDRESS}/32", "dev", "br0")
+        for subnet in self.subnets:
+            run("ip", "-n", self.ns, "addr", "add", f"{subnet[1]}/{subnet.prefixlen}",
+                "dev", "br0")
+        run("ip", "-n", self.ns, "link", "set", "br0", "up")
+
+    def stop(self) -> None:
+        self.stop_service()
+        for vm in self.vms:
+            vm.stop()
+        self.vms.clear()
+        run("ip", "netns", "del", self.ns, check=False)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def add_vm(self, nics: Sequence[Nic], with_nm: bool = False) -> LabVm:
+        vm = LabVm(self, nics, with_nm)
+        self.vms.append(vm)
+        vm.start()
+        return vm
+
+    # -- the service -------------------------------------------------------------
+
+    def start_service(self, *extra: str, listen: str = f"{METADATA_ADDRESS}:80") -> None:
+        """Start the service in the hypervisor namespace; wait until its API answers."""
+        self.stop_service()
+        log = open(self.workdir / "service.log", "a")
+        self.service = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, sys.executable, "-m", "nm_cloud_setup.service",
+             "--db", str(self.db), "--listen", listen, "--api", self.api, *extra],
+            stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.service.poll() is not None:
+                raise RuntimeError(f"the service exited: {self.service_log()}")
+            try:
+                if api_request(self.api, "GET", "/v1/health", token=self.api_token)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("the service did not answer within 20 s")
+
+    api_token: Optional[str] = None
+
+    def stop_service(self) -> None:
+        if self.service is not None:
+            _terminate(self.service)
+            self.service = None
+
+    def service_log(self) -> str:
+        path = self.workdir / "service.log"
+        return path.read_text() if path.exists() else ""
+
+    def request(self, method: str, path: str, body: Any = None, **kw: Any) -> Tuple[int, Any]:
+        return api_request(self.api, method, path, body, token=self.api_token, **kw)
