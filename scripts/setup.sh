@@ -6,6 +6,9 @@ SYSTEM_PACKAGES="iproute2 dnsmasq-base network-manager dbus-daemon systemd shell
 # The runtime libraries of upstream's nm-cloud-setup binary, which the fidelity tests
 # run side by side with this project (tests/upstream.py).
 SYSTEM_PACKAGES="$SYSTEM_PACKAGES libnm0 libcurl4 libjansson4"
+# cloud-init: its EC2 and OpenStack readers are run inside test VM namespaces (never at boot).
+SYSTEM_PACKAGES="$SYSTEM_PACKAGES cloud-init"
+CLOUD_INIT_UNITS="cloud-init-local.service cloud-init.service cloud-config.service cloud-final.service cloud-init-hotplugd.socket"
 
 # Root is needed (network namespaces, NetworkManager inside one, apt-get). Not
 # root: run the same script again through sudo, with the same arguments; with no
@@ -39,6 +42,12 @@ ensure_system_packages() {
     if [ ! -e "$guard" ]; then
         printf '#!/bin/sh\nexit 101\n' > "$guard" && chmod +x "$guard" && made_guard=1
     fi
+    case "$missing" in
+        # cloud-init's postinst enables its boot units: this file keeps its systemd
+        # generator from ever running them on this machine (it would rewrite the
+        # network configuration at the next boot).
+        *cloud-init*) mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled;;
+    esac
     apt-get update -qq
     # shellcheck disable=SC2086 # a list of package names, split on purpose
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
@@ -48,6 +57,11 @@ ensure_system_packages() {
             if [ -d /run/systemd/system ]; then
                 systemctl disable NetworkManager.service >/dev/null 2>&1 || true
             fi;;
+    esac
+    case "$missing" in
+        *cloud-init*)
+            # shellcheck disable=SC2086 # a list of unit names, split on purpose
+            systemctl disable $CLOUD_INIT_UNITS >/dev/null 2>&1 || true;;
     esac
 }
 

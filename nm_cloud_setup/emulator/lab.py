@@ -72,6 +72,10 @@ class LabVm(Sandbox):
     def start(self) -> None:
         run("ip", "netns", "add", self.host_ns)
         run("ip", "-n", self.host_ns, "link", "set", "lo", "up")
+        # `ip netns exec` puts this over /etc/resolv.conf: name lookups in the VM fail at
+        # once (cloud-init probes DNS) instead of timing out towards the host's resolver.
+        self.etc.mkdir(parents=True, exist_ok=True)
+        (self.etc / "resolv.conf").write_text("nameserver 127.0.0.1\noptions attempts:1\n")
         for number, nic in enumerate(self.nics, start=1):
             self._add_nic(number, nic)
         if self.with_nm:
@@ -86,7 +90,12 @@ class LabVm(Sandbox):
             _kill_pid(self._bus_pid)
             self._bus_pid = None
         run("ip", "netns", "del", self.host_ns, check=False)
+        shutil.rmtree(self.etc, ignore_errors=True)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+    @property
+    def etc(self) -> Path:
+        return Path("/etc/netns") / self.host_ns
 
     def _add_nic(self, number: int, nic: Nic) -> None:
         peer = f"v{self.host_ns[len('ncs-vm-'):]}n{number}"

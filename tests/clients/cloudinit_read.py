@@ -21,7 +21,8 @@ URL = "http://169.254.169.254"
 def read_ec2(on_aws: bool) -> dict:
     tmp = tempfile.mkdtemp()
     paths = helpers.Paths({"cloud_dir": tmp, "run_dir": tmp})
-    cfg = {"datasource": {"Ec2": {"metadata_urls": [URL], "max_wait": 10, "timeout": 5}}}
+    wait = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    cfg = {"datasource": {"Ec2": {"metadata_urls": [URL], "max_wait": wait, "timeout": 5}}}
     source = DataSourceEc2.DataSourceEc2(cfg, distro=None, paths=paths)
     if on_aws:
         source._cloud_name = DataSourceEc2.CloudNames.AWS  # what DMI tells it on EC2
