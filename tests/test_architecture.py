@@ -8,7 +8,7 @@ from typing import Dict, Set
 
 PACKAGE = Path(__file__).resolve().parent.parent / "nm_cloud_setup"
 THIRD_PARTY = {"requests": "http_client", "dbus_next": "nm", "pyroute2": "netlink",
-               "tenacity": "http_client"}
+               "tenacity": "http_client", "aiohttp": "service.httpd"}
 CLICK_USERS = {"cli", "emulator.__main__", "emulator.demo", "service.cli"}  # command lines
 
 

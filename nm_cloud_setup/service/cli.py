@@ -8,11 +8,10 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import click
 
-from nm_cloud_setup.service import httpd
 from nm_cloud_setup.service.api import ManagementApi
 from nm_cloud_setup.service.metadata import TOKEN_MODES, MetadataService
 from nm_cloud_setup.service.store import Store
@@ -32,6 +31,14 @@ def read_token(path: Optional[Path]) -> Optional[str]:
     return token
 
 
+def handlers(store: Store, tokens: str, token: Optional[str]) -> Tuple[Callable, Callable]:
+    """The metadata and the management handlers, as functions of a request."""
+    metadata = MetadataService(store, tokens)
+    management = ManagementApi(store, token)
+    return (lambda r: metadata.handle(r.method, r.path, r.headers, r.source),
+            lambda r: management.handle(r.method, r.path, r.headers, r.body))
+
+
 def build(db: str, listens: Tuple[str, ...], api: str, token: Optional[str],
           tokens: str) -> Tuple[Store, list]:
     """The store and the (not yet serving) listeners; ValueError/OSError on bad input."""
@@ -40,22 +47,30 @@ def build(db: str, listens: Tuple[str, ...], api: str, token: Optional[str],
     if not api.startswith("unix:") and token is None:
         raise ValueError("a TCP API needs --api-token-file (the API is never open without "
                          "a token over TCP)")
+    httpd = server_module()
     store = Store(db)
-    metadata = MetadataService(store, tokens)
-    management = ManagementApi(store, token)
-    servers = []
+    metadata, management = handlers(store, tokens, token)
+    listeners = []
     try:
         for address in listens:
-            servers.append(httpd.listen(address, lambda r: metadata.handle(
-                r.method, r.path, r.headers, r.source)))
-        servers.append(httpd.listen(api, lambda r: management.handle(
-            r.method, r.path, r.headers, r.body)))
+            listeners.append(httpd.listen(address, metadata))
+        listeners.append(httpd.listen(api, management, blocking=True))
     except BaseException:
-        for server in servers:
-            server.server_close()
+        for listener in listeners:
+            listener.close()
         store.close()
         raise
-    return store, servers
+    return store, listeners
+
+
+def server_module():
+    """``service.httpd``, imported only when serving (the emulator needs no aiohttp)."""
+    try:
+        from nm_cloud_setup.service import httpd
+    except ImportError as err:
+        raise RuntimeError(f"the metadata service needs aiohttp ({err}): pip install "
+                           "'nm-cloud-setup[service]', or apt install python3-aiohttp") from None
+    return httpd
 
 
 @click.command("serve", context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,19 +96,20 @@ def main(db: str, listens: Tuple[str, ...], api: str, api_token_file: Optional[P
     logging.basicConfig(level=log_level, stream=sys.stderr,
                         format="nm-cloud-metadata: %(message)s")
     try:
-        store, servers = build(db, listens or ("169.254.169.254:80",), api,
+        store, listeners = build(db, listens or ("169.254.169.254:80",), api,
                                read_token(api_token_file), tokens)
     except (ValueError, OSError, RuntimeError) as err:
         raise click.ClickException(str(err)) from None
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    for server in servers[:-1]:
-        LOG.info("metadata on %s", httpd.bound(server))
-    LOG.info("API on %s; %d VMs in %s (schema %d); tokens %s", httpd.bound(servers[-1]),
+    httpd = server_module()
+    for listener in listeners[:-1]:
+        LOG.info("metadata on %s", httpd.bound(listener))
+    LOG.info("API on %s; %d VMs in %s (schema %d); tokens %s", httpd.bound(listeners[-1]),
              len(store.all()), db, store.schema_version(), tokens)
     try:
-        httpd.serve(servers, stop)
+        httpd.serve(listeners, stop)
     finally:
         store.close()
 
