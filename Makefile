@@ -26,6 +26,7 @@ install:
 	install -d "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(DISPATCHERDIR)/pre-up.d" "$(DESTDIR)$(MANDIR)/man8"
 	sed 's|@bindir@|$(BINDIR)|g' systemd/nm-cloud-setup.service.in > "$(DESTDIR)$(UNITDIR)/nm-cloud-setup.service"
 	install -m 644 systemd/nm-cloud-setup.timer "$(DESTDIR)$(UNITDIR)/"
+	sed 's|@bindir@|$(BINDIR)|g' systemd/nm-cloud-metadata.service.in > "$(DESTDIR)$(UNITDIR)/nm-cloud-metadata.service"
 	install -m 755 dispatcher.d/90-nm-cloud-setup.sh "$(DESTDIR)$(DISPATCHERDIR)/"
 	ln -sf ../90-nm-cloud-setup.sh "$(DESTDIR)$(DISPATCHERDIR)/pre-up.d/90-nm-cloud-setup.sh"
 	install -m 644 man/nm-cloud-setup.8 "$(DESTDIR)$(MANDIR)/man8/"

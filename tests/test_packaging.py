@@ -43,6 +43,26 @@ def test_units_verify(tmp_path):
     assert result.stderr.strip() == "", result.stderr
 
 
+def test_metadata_service_unit_verifies_and_keeps_only_port_80(tmp_path):
+    need("systemd-analyze")
+    text = (ROOT / "systemd" / "nm-cloud-metadata.service.in").read_text()
+    unit = tmp_path / "nm-cloud-metadata.service"
+    unit.write_text(text.replace("@bindir@", str(Path(sys.executable).parent)))
+    assert (Path(sys.executable).parent / "nm-cloud-metadata-service").exists()
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = text.splitlines()
+    for line in ("CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+                 "AmbientCapabilities=CAP_NET_BIND_SERVICE", "DynamicUser=yes",
+                 "NoNewPrivileges=yes", "ProtectSystem=strict", "StateDirectory=nm-cloud-metadata",
+                 "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"):
+        assert line in lines, line
+    assert [x for x in lines if x.startswith("CapabilityBoundingSet=")] == [
+        "CapabilityBoundingSet=CAP_NET_BIND_SERVICE"]
+    assert "--api unix:/run/nm-cloud-metadata/api.sock" in text  # the API: a unix socket
+
+
 def test_service_keeps_upstream_ordering_and_start_limits():
     text = (ROOT / "systemd" / "nm-cloud-setup.service.in").read_text()
     for line in ("Type=oneshot", "Before=network-online.target", "After=NetworkManager.service",
@@ -118,6 +138,8 @@ def test_make_install_lays_out_the_expected_files(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     for path in ("usr/bin/nm-cloud-setup", "usr/bin/nm-cloud-setup-emulator",
+                 "usr/bin/nm-cloud-metadata-service",
+                 "usr/lib/systemd/system/nm-cloud-metadata.service",
                  "usr/lib/systemd/system/nm-cloud-setup.service",
                  "usr/lib/systemd/system/nm-cloud-setup.timer",
                  "usr/lib/NetworkManager/dispatcher.d/90-nm-cloud-setup.sh",

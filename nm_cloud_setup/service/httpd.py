@@ -60,6 +60,9 @@ def listen(address: str, app: App, blocking: bool = False) -> Listener:
         host, port = split_address(address)
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Bind even before the address is up (the bridge may come later), as a
+        # unit started at boot must.
+        sock.setsockopt(socket.IPPROTO_IP, getattr(socket, "IP_FREEBIND", 15), 1)
         try:
             sock.bind((host, port))
         except OSError:
