@@ -124,6 +124,7 @@ class Lab:
         self.api = f"unix:{self.workdir}/api.sock"
         self.vms: List[LabVm] = []
         self.service: Optional[subprocess.Popen] = None
+        self.api_token: Optional[str] = None  # sent on API requests when set
 
     def __enter__(self) -> "Lab":
         try:
@@ -181,8 +182,6 @@ class Lab:
                 pass
             time.sleep(0.05)
         raise RuntimeError("the service did not answer within 20 s")
-
-    api_token: Optional[str] = None
 
     def stop_service(self) -> None:
         if self.service is not None:

@@ -52,7 +52,7 @@ def main() -> None:
               "$ nm-cloud-metadata-service --db /var/lib/nm-cloud-metadata/vms.db "
               "--listen 169.254.169.254:80 --api unix:/run/nm-cloud-metadata/api.sock")
         vms = {}
-        for n, (name, body) in enumerate(VMS.items(), start=1):
+        for name, body in VMS.items():
             nic = body["interfaces"][0]
             vms[name] = lab.add_vm([Nic("eth0", nic["mac"], nic["addresses"][0], nic["subnet"])])
             shell(name, ["curl", "-sS", "--unix-socket", sock, "-X", "PUT",

@@ -9,13 +9,14 @@ each committed write replaces.  One service process owns a database.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from nm_cloud_setup.service.vms import VmError, check_vm, merge, source_addresses
 from nm_cloud_setup.shapes.instance import Instance, instance
@@ -89,22 +90,17 @@ class Store:
                 step(self.db)
                 self.db.execute(f"PRAGMA user_version = {number}")
 
-    def _transaction(self):
-        store = self
-
-        class _Tx:
-            def __enter__(self) -> sqlite3.Connection:
-                store.lock.acquire()
-                store.db.execute("BEGIN IMMEDIATE")
-                return store.db
-
-            def __exit__(self, kind, *rest) -> None:
-                try:
-                    store.db.execute("COMMIT" if kind is None else "ROLLBACK")
-                finally:
-                    store.lock.release()
-
-        return _Tx()
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction at a time: committed, or rolled back on any error."""
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     # -- reads ---------------------------------------------------------------------
 

@@ -54,24 +54,22 @@ def _string(value: Any, field: str, pattern: Optional[re.Pattern] = None) -> str
     return value
 
 
-def _address(value: Any, field: str, version: int) -> str:
+def _parsed(value: Any, field: str, version: int, parse: Callable[[str], Any], what: str):
     try:
-        address = ipaddress.ip_address(value) if isinstance(value, str) else None
+        result = parse(value) if isinstance(value, str) else None
     except ValueError:
-        address = None
-    if address is None or address.version != version:
-        raise VmError(field, f"{str(value)[:80]!r} is not an IPv{version} address")
-    return str(address)
+        result = None
+    if result is None or result.version != version:
+        raise VmError(field, f"{str(value)[:80]!r} is not an IPv{version} {what}")
+    return result
+
+
+def _address(value: Any, field: str, version: int) -> str:
+    return str(_parsed(value, field, version, ipaddress.ip_address, "address"))
 
 
 def _network(value: Any, field: str, version: int) -> ipaddress._BaseNetwork:
-    try:
-        network = ipaddress.ip_network(value) if isinstance(value, str) else None
-    except ValueError:
-        network = None
-    if network is None or network.version != version:
-        raise VmError(field, f"{str(value)[:80]!r} is not an IPv{version} network (CIDR)")
-    return network
+    return _parsed(value, field, version, ipaddress.ip_network, "network (CIDR)")
 
 
 def _addresses(value: Any, field: str, network, version: int) -> List[str]:

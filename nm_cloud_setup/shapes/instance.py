@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Optional, Tuple
 
 DEFAULT_REGION = "local-1"
@@ -73,8 +73,7 @@ def instance(vm: Dict[str, Any], launched: Optional[str] = None) -> Instance:
         user_data=user_data.encode() if isinstance(user_data, str) else user_data,
         ssh_keys=tuple(vm.get("ssh_keys") or ()), public_ipv4=vm.get("public_ipv4"),
         interfaces=tuple(interfaces), launched=launched or EPOCH)
-    hostname = vm.get("hostname") or hostname_for(partial.private_ipv4)
-    return Instance(**{**partial.__dict__, "hostname": hostname})
+    return replace(partial, hostname=vm.get("hostname") or hostname_for(partial.private_ipv4))
 
 
 def gateway(iface: Dict[str, Any]) -> str:
