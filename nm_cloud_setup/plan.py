@@ -8,6 +8,13 @@ Upstream nm-cloud-setup's layout, exactly: per NIC with table index IDX,
 - route 0.0.0.0/0 via GW metric 10 table 30400+IDX,
   rule priority 30400+IDX from ADDR/32 table 30400+IDX;
 - per locally delivered IP (GCP forwarded IPs): route IP/32 metric 100 type local.
+Beyond upstream, a NIC may carry further subnets, each with its own gateway
+(DigitalOcean's anchor address).  Further subnet K (0-based) of the NIC:
+- its addresses with its own prefix; route SUBNET_K metric 10 in table 30200+IDX,
+  and the per-address rules to table 30200+IDX, as for the first subnet;
+- route 0.0.0.0/0 via GW_K metric 10 table T = 30500+100*K+IDX,
+  rule priority T from ADDR/32 table T per address: each address leaves through
+  its own subnet's gateway.  Tables 30500-30999 hold at most 5 further subnets.
 Everything starts from the profile's own entries, so a rerun is stable and
 entries the cloud no longer lists vanish.
 """
@@ -18,11 +25,15 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Iterable, List, Tuple, TypeVar
 
-from nm_cloud_setup.model import Address, InstanceData, InterfaceData, Ipv4Config, Route, Rule
+from nm_cloud_setup.model import (Address, InstanceData, InterfaceData, Ipv4Config, Network,
+                                  Route, Rule)
 
 TABLE_SUBNET_BASE = 30200
 PRIORITY_SUPPRESS = 30350
 TABLE_DEFAULT_BASE = 30400
+TABLE_EXTRA_BASE = 30500
+TABLE_EXTRA_STEP = 100
+MAX_EXTRA_NETWORKS = 5
 MAX_INTERFACES = 100
 TABLE_MAIN = 254
 METRIC = 10
@@ -41,7 +52,23 @@ def is_single_address(instance: InstanceData) -> bool:
     """
     valid = [iface for iface in instance.interfaces if iface.valid]
     return (len(valid) + len(instance.unmatched) <= 1
-            and sum(len(iface.addresses) for iface in valid) <= 1)
+            and sum(len(iface.addresses) + len(_extra_addresses(iface)) for iface in valid) <= 1)
+
+
+def extra_networks(iface: InterfaceData) -> Tuple[Network, ...]:
+    """The NIC's further IPv4 subnets this layout configures (at most MAX_EXTRA_NETWORKS)."""
+    nets = [net for net in iface.extra_networks
+            if net.addresses and ipaddress.ip_network(net.subnet, strict=False).version == 4]
+    return tuple(nets[:MAX_EXTRA_NETWORKS])
+
+
+def _extra_addresses(iface: InterfaceData) -> Tuple[str, ...]:
+    return tuple(a for net in extra_networks(iface) for a in net.addresses)
+
+
+def extra_table(iface: InterfaceData, number: int) -> int:
+    """The default-route table of further subnet ``number`` (0-based) of a NIC."""
+    return TABLE_EXTRA_BASE + TABLE_EXTRA_STEP * number + iface.index
 
 
 def gateway_of(iface: InterfaceData) -> str:
@@ -84,11 +111,34 @@ def cloud_entries(iface: InterfaceData, single_address: bool = False) -> Ipv4Con
             routes.append(Route(str(net.network_address), net.prefixlen, next_hop=gateway,
                                 metric=METRIC, table=table_default))
         rules += [Rule(table_default, table_default, a, 32) for a in iface.addresses]
+        more = _extra_entries(iface, table_subnet)
+        addresses += more.addresses
+        routes += more.routes
+        rules += more.rules
     for cidr in iface.local_routes:
         net = ipaddress.IPv4Network(cidr)
         routes.append(Route(str(net.network_address), net.prefixlen, metric=METRIC_LOCAL,
                             type="local"))
     return Ipv4Config(addresses, tuple(routes), tuple(rules))
+
+
+def _extra_entries(iface: InterfaceData, table_subnet: int) -> Ipv4Config:
+    """Further subnets: subnet route and rules in the NIC's subnet table, and each its
+    own default-route table, so that each address leaves through its own gateway."""
+    addresses: List[Address] = []
+    routes: List[Route] = []
+    rules: List[Rule] = []
+    for number, net in enumerate(extra_networks(iface)):
+        subnet = ipaddress.IPv4Network(net.subnet)
+        table = extra_table(iface, number)
+        gateway = net.gateway or str(subnet.network_address + 1)
+        addresses += [Address(a, subnet.prefixlen) for a in net.addresses]
+        routes.append(Route(str(subnet.network_address), subnet.prefixlen, metric=METRIC,
+                            table=table_subnet))
+        routes.append(Route("0.0.0.0", 0, next_hop=gateway, metric=METRIC, table=table))
+        rules += [Rule(table_subnet, table_subnet, a, 32) for a in net.addresses]
+        rules += [Rule(table, table, a, 32) for a in net.addresses]
+    return Ipv4Config(tuple(addresses), tuple(routes), tuple(rules))
 
 
 def desired(iface: InterfaceData, own: Ipv4Config, single_address: bool) -> Ipv4Config:

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from nm_cloud_setup import plan
-from nm_cloud_setup.model import Address, InstanceData, InterfaceData, Ipv4Config, Route, Rule
+from nm_cloud_setup.model import (Address, InstanceData, InterfaceData, Ipv4Config, Network,
+                                  Route, Rule)
 
 
 def iface(index=0, addresses=("10.0.1.10", "10.0.1.11"), subnet="10.0.1.0/24", **kw):
@@ -27,6 +28,51 @@ def test_upstream_layout_for_one_nic():
         Rule(30350, 254, suppress_prefixlength=0),
         Rule(30401, 30401, "10.0.1.10", 32), Rule(30401, 30401, "10.0.1.11", 32),
     }
+
+
+ANCHOR = Network("10.17.0.0/16", ("10.17.0.5",), "10.17.0.1")
+
+
+def test_a_further_subnet_gets_its_own_default_table_and_rules():
+    """DigitalOcean's anchor: the public address leaves via the public gateway, the
+    anchor address via the anchor gateway; both subnets route in table 30200+IDX."""
+    config = plan.cloud_entries(iface(index=2, addresses=("203.0.113.20",),
+                                      subnet="203.0.113.0/24", gateway="203.0.113.1",
+                                      extra_networks=(ANCHOR,)))
+    assert config.addresses == (Address("203.0.113.20", 24), Address("10.17.0.5", 16))
+    assert set(config.routes) == {
+        Route("203.0.113.0", 24, metric=10, table=30202),
+        Route("10.17.0.0", 16, metric=10, table=30202),
+        Route("0.0.0.0", 0, next_hop="203.0.113.1", metric=10, table=30402),
+        Route("0.0.0.0", 0, next_hop="10.17.0.1", metric=10, table=30502),
+    }
+    assert set(config.rules) == {
+        Rule(30202, 30202, "203.0.113.20", 32), Rule(30202, 30202, "10.17.0.5", 32),
+        Rule(30350, 254, suppress_prefixlength=0),
+        Rule(30402, 30402, "203.0.113.20", 32),
+        Rule(30502, 30502, "10.17.0.5", 32),
+    }
+
+
+def test_further_subnets_number_their_tables_and_have_a_bound():
+    nets = tuple(Network(f"10.{20 + k}.0.0/16", (f"10.{20 + k}.0.5",)) for k in range(7))
+    config = plan.cloud_entries(iface(index=3, extra_networks=nets))
+    defaults = sorted((r.table, r.next_hop) for r in config.routes if r.prefix == 0)
+    assert defaults == [(30403, "10.0.1.1"), (30503, "10.20.0.1"), (30603, "10.21.0.1"),
+                        (30703, "10.22.0.1"), (30803, "10.23.0.1"), (30903, "10.24.0.1")]
+    assert len(config.addresses) == 2 + plan.MAX_EXTRA_NETWORKS
+
+
+def test_ipv6_further_networks_are_not_ipv4_layout():
+    v6 = Network("2001:db8::/64", ("2001:db8::5",), "2001:db8::1")
+    assert plan.cloud_entries(iface(extra_networks=(v6,))) == plan.cloud_entries(iface())
+
+
+def test_an_anchor_makes_a_single_nic_multi_address():
+    one = iface(addresses=("203.0.113.20",), subnet="203.0.113.0/24")
+    assert plan.is_single_address(InstanceData("digitalocean", (one,)))
+    anchored = InterfaceData(one.mac, 0, one.addresses, one.subnet, extra_networks=(ANCHOR,))
+    assert not plan.is_single_address(InstanceData("digitalocean", (anchored,)))
 
 
 @pytest.mark.parametrize("subnet, gateway, expected", [
@@ -134,8 +180,12 @@ def interfaces(draw):
     net = ipaddress.IPv4Network((base, prefix), strict=False)
     hosts = draw(st.lists(st.integers(1, min(net.num_addresses - 2, 500)), min_size=1,
                           max_size=8, unique=True))
+    extra = draw(st.lists(st.integers(0x0B000000, 0x0BFFFFFF), max_size=6, unique=True))
+    networks = tuple(Network(f"{ipaddress.IPv4Address(n & 0xFFFFFF00)}/24",
+                             (str(ipaddress.IPv4Address((n & 0xFFFFFF00) + 5)),)) for n in extra)
     return InterfaceData("02:00:00:00:00:01", draw(st.integers(0, plan.MAX_INTERFACES - 1)),
-                         tuple(str(net.network_address + h) for h in hosts), str(net))
+                         tuple(str(net.network_address + h) for h in hosts), str(net),
+                         extra_networks=tuple(dict.fromkeys(networks)))
 
 
 own_configs = st.builds(
@@ -176,8 +226,10 @@ def test_profile_entries_always_survive(data, own, single):
 def test_tables_and_priorities_stay_in_range(data):
     config = plan.cloud_entries(data)
     for rule in config.rules:
-        assert 30200 <= rule.priority < 30500 and rule.priority != 30350 or rule.table == 254
+        assert 30200 <= rule.priority < 31000 and rule.priority != 30350 or rule.table == 254
+        assert rule.table == 254 or not 30300 <= rule.table < 30400
     for route in config.routes:
-        assert route.table is not None and 30200 <= route.table < 30500
+        assert route.table is not None and 30200 <= route.table < 31000
+        assert not 30300 <= route.table < 30400
     assert config.addresses[0].address == data.addresses[0]  # primary first
     assert len({a.address for a in config.addresses}) == len(config.addresses)
