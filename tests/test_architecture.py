@@ -8,7 +8,8 @@ from typing import Dict, Set
 
 PACKAGE = Path(__file__).resolve().parent.parent / "nm_cloud_setup"
 THIRD_PARTY = {"requests": "http_client", "dbus_next": "nm", "pyroute2": "netlink",
-               "tenacity": "http_client", "aiohttp": "service.httpd"}
+               "tenacity": "http_client", "aiohttp": "service.httpd",
+               "yaml": "providers.hetzner"}
 CLICK_USERS = {"cli", "emulator.__main__", "emulator.demo", "service.cli"}  # command lines
 
 
@@ -35,6 +36,22 @@ def test_each_third_party_library_has_one_home():
                 assert module == THIRD_PARTY[top], f"{module} imports {top}"
             if top == "click":
                 assert module in CLICK_USERS, f"{module} imports click"
+
+
+def test_yaml_is_imported_only_when_the_hetzner_provider_parses():
+    """Not at module level: importing the module (or any other) costs no PyYAML."""
+    tree = ast.parse((PACKAGE / "providers" / "hetzner.py").read_text())
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+            assert not any(n.split(".")[0] == "yaml" for n in names), "module-level yaml import"
+
+
+def test_new_modules_stay_in_their_layer():
+    found = imports()
+    assert {n for n in found["dmi"] if n.startswith("nm_cloud_setup")} == set()
+    assert {n for n in found["choice"] if n.startswith("nm_cloud_setup")} <= {
+        "nm_cloud_setup.errors"}
 
 
 def test_layers():

@@ -28,13 +28,15 @@ from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.aliyun import AliyunApi
 from nm_cloud_setup.emulator.azure import AzureApi
 from nm_cloud_setup.emulator.common import NOT_FOUND, Answer
+from nm_cloud_setup.emulator.digitalocean import DigitalOceanApi
 from nm_cloud_setup.emulator.ec2 import Ec2Api
 from nm_cloud_setup.emulator.gcp import GcpApi
+from nm_cloud_setup.emulator.hetzner import HetznerApi
 from nm_cloud_setup.emulator.oci import OciApi
 from nm_cloud_setup.emulator.openstack import OpenStackApi
 
 APIS = {"ec2": Ec2Api, "azure": AzureApi, "gcp": GcpApi, "aliyun": AliyunApi, "oci": OciApi,
-        "openstack": OpenStackApi}
+        "openstack": OpenStackApi, "digitalocean": DigitalOceanApi, "hetzner": HetznerApi}
 
 class EmulatorState:
     def __init__(self, scenario: Dict[str, Any], provider: str) -> None:

@@ -8,7 +8,7 @@ from typing import Type
 from nm_cloud_setup.providers.base import Provider
 
 MODULES = {"ec2": "Ec2", "azure": "Azure", "gcp": "Gcp", "aliyun": "Aliyun", "oci": "Oci",
-           "openstack": "OpenStack"}
+           "openstack": "OpenStack", "digitalocean": "DigitalOcean", "hetzner": "Hetzner"}
 
 
 def provider_class(key: str) -> Type[Provider]:
