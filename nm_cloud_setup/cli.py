@@ -168,7 +168,8 @@ def run_once(env, dry_run: bool = False, as_json: bool = False,
                     lambda: _make_backend(settings), cancel, dry_run=dry_run,
                     apply_budget=APPLY_BUDGET,
                     on_metadata=(lambda i: None) if dry_run
-                    else (lambda i: state.save_metadata(state_dir, i)))
+                    else (lambda i: state.save_metadata(state_dir, i)),
+                    with_identity=show_status)
     started = time.time()
     try:
         if dry_run:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
 
-PROVIDERS = ("ec2", "azure", "gcp", "aliyun", "oci", "openstack")
+PROVIDERS = ("ec2", "azure", "gcp", "aliyun", "oci", "openstack", "digitalocean", "hetzner")
 GCP_KINDS = ("forwarded_ips", "target_instance_ips", "alias_ips")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERR", "OFF")
 _LOG_ALIASES = {"WARNING": "WARN", "ERROR": "ERR", "<TRACE>": "TRACE"}
@@ -51,6 +51,7 @@ class Settings:
     backend: str = "auto"
     options: Dict[str, Dict[str, object]] = field(default_factory=dict)
     state_dir: str = "/run/nm-cloud-setup"
+    dmi_dir: str = "/sys/class/dmi/id"
     bus_address: Optional[str] = None
     session_bus: bool = False
     warnings: Tuple[str, ...] = ()
@@ -103,6 +104,7 @@ class Settings:
             allow_new_conn=boolean("NM_CLOUD_SETUP_ALLOW_NEW_CONN", None),
             backend=backend,
             state_dir=env.get("NM_CLOUD_SETUP_STATE_DIR") or "/run/nm-cloud-setup",
+            dmi_dir=env.get("NM_CLOUD_SETUP_DMI_DIR") or "/sys/class/dmi/id",
             bus_address=_bus_address(env),
             session_bus=boolean("LIBNM_USE_SESSION_BUS", False) is True,
             warnings=tuple(warnings),

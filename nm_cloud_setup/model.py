@@ -166,6 +166,39 @@ class InstanceData:
 
 
 @dataclass(frozen=True)
+class NicIdentity:
+    """The public addresses the metadata names for one NIC (``status`` only)."""
+
+    mac: str
+    public_ipv4: Tuple[str, ...] = ()
+    public_ipv6: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the instance is, as its provider's metadata says (``status`` only).
+
+    Each field is None (or empty) where the provider's metadata has no such key.
+    ``public_ipv4`` holds instance-wide public addresses that belong to no listed
+    NIC (Hetzner's public NIC, an Aliyun EIP, a DigitalOcean reserved IP).
+    """
+
+    instance_id: Optional[str] = None
+    instance_type: Optional[str] = None
+    region: Optional[str] = None
+    zone: Optional[str] = None
+    hostname: Optional[str] = None
+    public_ipv4: Tuple[str, ...] = ()
+    nics: Tuple[NicIdentity, ...] = ()
+
+    def nic(self, mac: str) -> Optional[NicIdentity]:
+        for nic in self.nics:
+            if nic.mac == mac:
+                return nic
+        return None
+
+
+@dataclass(frozen=True)
 class Device:
     """A local NIC as a backend sees it; ``handle`` is the backend's own reference."""
 

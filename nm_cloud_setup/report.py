@@ -6,25 +6,38 @@ import dataclasses
 import time
 from typing import Any, Dict, List, Optional
 
-from nm_cloud_setup.model import InterfaceData, Ipv4Config
+from nm_cloud_setup.model import Identity, InterfaceData, Ipv4Config
 from nm_cloud_setup.run import DeviceReport, Outcome
+
+IDENTITY_FIELDS = (("instance_id", "id"), ("instance_type", "type"), ("region", "region"),
+                   ("zone", "zone"), ("hostname", "hostname"))
 
 
 def as_dict(outcome: Outcome, dry_run: bool = False,
             last_run: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    return {
+    result = {
         "provider": outcome.provider,
         "backend": outcome.backend,
         "dry_run": dry_run,
         "ok": outcome.ok,
         "errors": list(outcome.errors),
-        "devices": [_device(d) for d in outcome.devices],
+        "devices": [_device(d, outcome.identity) for d in outcome.devices],
         "last_run": last_run,
     }
+    if not dry_run:
+        result["dmi"] = None if outcome.dmi is None else {**outcome.dmi.as_dict(),
+                                                          "cloud": outcome.dmi.cloud}
+        identity = outcome.identity
+        result["identity"] = None if identity is None else {
+            **{name: getattr(identity, name) for name, _ in IDENTITY_FIELDS},
+            "public_ipv4": list(identity.public_ipv4)}
+        result["identity_error"] = outcome.identity_error
+    return result
 
 
-def _device(report: DeviceReport) -> Dict[str, Any]:
-    return {
+def _device(report: DeviceReport, identity: Optional[Identity]) -> Dict[str, Any]:
+    public = identity.nic(report.mac) if identity is not None else None
+    result = {
         "interface": report.ifname,
         "mac": report.mac,
         "index": report.metadata.index,
@@ -35,6 +48,10 @@ def _device(report: DeviceReport) -> Dict[str, Any]:
         "in_sync": report.in_sync,
         "commands": list(report.commands),
     }
+    if identity is not None:
+        result["public"] = {"ipv4": list(public.public_ipv4) if public else [],
+                            "ipv6": list(public.public_ipv6) if public else []}
+    return result
 
 
 def _config(config: Optional[Ipv4Config]) -> Optional[Dict[str, Any]]:
@@ -57,17 +74,45 @@ def dry_run_text(outcome: Outcome) -> str:
 
 def status_text(outcome: Outcome, last_run: Optional[Dict[str, Any]],
                 now: Optional[float] = None) -> str:
-    lines = [_header(outcome), f"last run: {_last_run(last_run, now)}"]
+    lines = [_header(outcome)]
+    if outcome.provider is not None:
+        lines += _identity_lines(outcome)
+    lines.append(f"last run: {_last_run(last_run, now)}")
     for report in outcome.devices:
         lines.append(f"{report.ifname} ({report.mac}), table index {report.metadata.index}: "
                      f"{_state(report)}")
         lines.append(f"  metadata: {_metadata(report.metadata)}")
+        public = outcome.identity.nic(report.mac) if outcome.identity is not None else None
+        if public is not None and (public.public_ipv4 or public.public_ipv6):
+            lines.append(f"  public:   {_clean(' '.join(public.public_ipv4 + public.public_ipv6))}")
         if report.applied is not None:
             applied = " ".join(str(a) for a in report.applied.addresses) or "(none)"
             lines.append(f"  applied:  {applied}")
         lines += [f"  to apply: {command}" for command in report.commands]
     lines += [f"error: {error}" for error in outcome.errors]
     return "\n".join(lines)
+
+
+def _identity_lines(outcome: Outcome) -> List[str]:
+    lines = []
+    if outcome.dmi is not None:
+        lines.append(f"dmi: {_clean(outcome.dmi.describe())}")
+    identity = outcome.identity
+    if identity is None:
+        if outcome.identity_error:
+            lines.append(f"instance: unknown ({_clean(outcome.identity_error)})")
+        return lines
+    parts = [f"{label} {_clean(getattr(identity, name))}" for name, label in IDENTITY_FIELDS
+             if getattr(identity, name)]
+    lines.append("instance: " + (", ".join(parts) or "(the metadata names nothing)"))
+    if identity.public_ipv4:
+        lines.append(f"public IPv4 (instance): {_clean(' '.join(identity.public_ipv4))}")
+    return lines
+
+
+def _clean(text: str) -> str:
+    """Metadata text fit for a terminal: control characters shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _header(outcome: Outcome) -> str:
@@ -96,6 +141,9 @@ def _metadata(iface: InterfaceData) -> str:
         parts.append(f"in {iface.subnet}")
     if iface.gateway:
         parts.append(f"via {iface.gateway}")
+    for net in iface.extra_networks:
+        parts.append(f"and {' '.join(net.addresses)} in {net.subnet}"
+                     + (f" via {net.gateway}" if net.gateway else ""))
     if iface.local_routes:
         parts.append("local " + " ".join(iface.local_routes))
     return " ".join(parts) or "(nothing)"

@@ -7,24 +7,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Sequence, Tuple
 
-from nm_cloud_setup import __version__, plan
+from nm_cloud_setup import __version__, choice, dmi, plan
 from nm_cloud_setup.config import PROVIDERS as PROVIDER_KEYS, Settings
 from nm_cloud_setup.errors import (BackendError, Cancelled, CloudSetupError,
                                    NoAppliedConnectionError, NotRunningError,
                                    VersionMismatchError)
-from nm_cloud_setup.model import Current, Device, InstanceData, InterfaceData, Ipv4Config
+from nm_cloud_setup.model import (Current, Device, Identity, InstanceData, InterfaceData,
+                                  Ipv4Config)
 
 LOG = logging.getLogger(__name__)
 
 MAX_REAPPLY_TRIES = 5
 DETECT_NAMES = {"ec2": "ec2", "azure": "azure", "gcp": "GCP", "aliyun": "aliyun", "oci": "oci",
-                "openstack": "openstack"}
+                "openstack": "openstack", "digitalocean": "digitalocean", "hetzner": "hetzner"}
 
 
 if TYPE_CHECKING:  # typing.Protocol costs import time; the annotations need it only here
@@ -94,6 +93,9 @@ class Outcome:
     changed: List[str] = field(default_factory=list)
     errors: List[str] = field(default_factory=list)
     devices: List[DeviceReport] = field(default_factory=list)
+    dmi: Optional[dmi.DmiIdentity] = None
+    identity: Optional[Identity] = None
+    identity_error: Optional[str] = None
 
     @property
     def ok(self) -> bool:
@@ -111,12 +113,14 @@ class Pipeline:
     dry_run: bool = False
     apply_budget: float = 120.0
     on_metadata: Callable[[InstanceData], None] = lambda instance: None
+    with_identity: bool = False  # ``status``: also fetch who the instance is
+    choice_grace: float = choice.GRACE
 
 
 def run(pipe: Pipeline) -> Outcome:
     LOG.debug("nm-cloud-setup %s starting...", __version__)
     outcome = Outcome()
-    provider = detect(pipe)
+    provider = detect(pipe, outcome)
     if provider is None:
         # As upstream: a warning when a provider was enabled but did not answer.
         LOG.log(logging.WARNING if pipe.settings.enabled else logging.INFO,
@@ -166,6 +170,8 @@ def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> 
     outcome.instance = instance
     pipe.on_metadata(instance)
     pipe.cancel.check()
+    if pipe.with_identity:
+        _fetch_identity(provider, instance, outcome)
     allow_new = settings.allow_new_conn
     if allow_new is None:
         allow_new = provider.key == "oci"
@@ -175,6 +181,17 @@ def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> 
         LOG.info("some changes were applied for provider %s", provider.name)
     else:
         LOG.debug("no changes were applied for provider %s", provider.name)
+
+
+def _fetch_identity(provider, instance: InstanceData, outcome: Outcome) -> None:
+    """Who the instance is (``status`` only); a failure is reported, never fatal."""
+    try:
+        outcome.identity = provider.identity(instance)
+    except CloudSetupError as err:
+        if isinstance(err, Cancelled):
+            raise
+        LOG.warning("cannot fetch the instance's identity from %s: %s", provider.name, err)
+        outcome.identity_error = str(err)
 
 
 def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[Device],
@@ -311,41 +328,40 @@ def configure_device(backend: Backend, device: Device, iface: InterfaceData, sin
                    "being updated; giving up until the next run")
 
 
-def detect(pipe: Pipeline):
-    """Probe the enabled providers at once; the first to answer wins."""
+def detect(pipe: Pipeline, outcome: Optional[Outcome] = None):
+    """Probe the enabled providers at once; choose one deterministically (``choice.py``)."""
+    identity = dmi.read(pipe.settings.dmi_dir)
+    if outcome is not None:
+        outcome.dmi = identity
     enabled = []
     for key in PROVIDER_KEYS:
-        name = DETECT_NAMES[key]
-        LOG.debug("start detecting %s provider...", name)
+        LOG.debug("start detecting %s provider...", DETECT_NAMES[key])
         if key not in pipe.settings.enabled:
-            LOG.info("provider %s not detected: provider is disabled", name)
+            LOG.info("provider %s not detected: provider is disabled", DETECT_NAMES[key])
             continue
+        enabled.append(key)
+    if not enabled:
+        return None
+    order = choice.order_for(enabled, identity.cloud)
+    if len(order) > 1:
+        LOG.debug("provider choice: DMI %s; order %s", identity.describe(), ", ".join(order))
+
+    def make(key: str):
         provider = pipe.make_provider(key)
         host = pipe.settings.hosts.get(key)
         if host is not None:
             LOG.debug('test: mock NM_CLOUD_SETUP_%s_HOST="%s" (default "%s")', key.upper(), host,
                       getattr(provider, "default_host", ""))
-        enabled.append(provider)
-    if len(enabled) == 1:
-        return _detect_one(enabled[0])
-    results: "queue.Queue" = queue.Queue()
-    for provider in enabled:
-        threading.Thread(target=lambda p=provider: results.put(_detect_one(p)),
-                         daemon=True).start()
-    for _ in enabled:
-        winner = results.get()
-        if winner is not None:
-            return winner
-    return None
+        return provider
 
-
-def _detect_one(provider):
-    try:
-        provider.detect()
-    except CloudSetupError as err:
-        if isinstance(err, Cancelled):
-            raise
-        LOG.info("provider %s not detected: %s", provider.name, err)
+    chosen = choice.choose(make, order,
+                           identity.cloud if identity.cloud in enabled else None,
+                           pipe.choice_grace)
+    if chosen is None:
         return None
-    LOG.info("provider %s detected", provider.name)
+    key, provider = chosen
+    if len(order) > 1:
+        LOG.info("provider %s chosen (%s)", provider.name,
+                 "named by DMI" if key == identity.cloud else "first detected in the order "
+                 + ", ".join(order))
     return provider

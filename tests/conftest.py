@@ -115,7 +115,9 @@ def run_tool(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
     # This runs in the machine's own namespace: never let it fall back to netlink here.
     settings = {f"NM_CLOUD_SETUP_{key}": "yes", f"NM_CLOUD_SETUP_{key}_HOST": url,
                 "NM_CLOUD_SETUP_LOG": "TRACE", "NM_CLOUD_SETUP_BACKEND": "nm",
-                "NM_CLOUD_SETUP_STATE_DIR": str(sandbox.workdir / "state")}
+                "NM_CLOUD_SETUP_STATE_DIR": str(sandbox.workdir / "state"),
+                # the test machine's own DMI (a cloud VM's) must not order the choice
+                "NM_CLOUD_SETUP_DMI_DIR": str(sandbox.workdir / "no-dmi")}
     env = sandbox.env(**{**settings, **(extra or {})})
     result = subprocess.run([sys.executable, "-m", "nm_cloud_setup", *args], env=env,
                             capture_output=True, text=True, timeout=timeout)

@@ -86,7 +86,7 @@ def test_help_and_version():
     assert __version__ in tool({}, args=["--version"]).stdout
 
 
-def test_concurrent_detection_first_answer_wins_and_others_are_not_awaited(make_emulator,
+def test_concurrent_detection_later_providers_in_the_order_are_not_awaited(make_emulator,
                                                                            tmp_path):
     refusing = make_emulator("ec2")
     with refusing.state.lock:
@@ -100,8 +100,11 @@ def test_concurrent_detection_first_answer_wins_and_others_are_not_awaited(make_
                    "NM_CLOUD_SETUP_GCP": "yes", "NM_CLOUD_SETUP_GCP_HOST": hanging.url,
                    "NM_CLOUD_SETUP_AZURE": "yes", "NM_CLOUD_SETUP_AZURE_HOST": azure.url,
                    "NM_CLOUD_SETUP_LOG": "INFO", "NM_CLOUD_SETUP_BACKEND": "nm",
+                   "NM_CLOUD_SETUP_DMI_DIR": str(tmp_path),
                    "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"})
     assert time.monotonic() - started < 10
     assert "<info>  provider azure detected" in result.stdout
+    assert "<info>  provider azure chosen (first detected in the order ec2, azure, gcp)" \
+        in result.stdout
     assert "provider GCP detected" not in result.stdout
     assert "<info>  provider aliyun not detected: provider is disabled" in result.stdout

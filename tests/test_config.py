@@ -17,6 +17,19 @@ def test_provider_booleans(value, enabled):
     assert settings.warnings == ()
 
 
+def test_digitalocean_hetzner_their_hosts_and_the_dmi_directory():
+    settings = Settings.from_env({
+        "NM_CLOUD_SETUP_DIGITALOCEAN": "yes", "NM_CLOUD_SETUP_HETZNER": "on",
+        "NM_CLOUD_SETUP_DIGITALOCEAN_HOST": "http://127.0.0.1:8001/",
+        "NM_CLOUD_SETUP_HETZNER_HOST": "http://127.0.0.1:8002",
+        "NM_CLOUD_SETUP_DMI_DIR": "/tmp/dmi"})
+    assert settings.enabled == ("digitalocean", "hetzner") and settings.warnings == ()
+    assert settings.hosts == {"digitalocean": "http://127.0.0.1:8001",
+                              "hetzner": "http://127.0.0.1:8002"}
+    assert settings.dmi_dir == "/tmp/dmi"
+    assert Settings.from_env({}).dmi_dir == "/sys/class/dmi/id"
+
+
 def test_all_providers_off_by_default():
     assert Settings.from_env({}).enabled == ()
     assert Settings.from_env({}).log_level == "WARN"

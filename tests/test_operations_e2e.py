@@ -53,7 +53,10 @@ def test_status_of_a_configured_instance(nm_sandbox, emulator):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "provider: ec2, backend: nm"
-    assert lines[1].startswith("last run: ") and "ok, changed eth1, eth2" in lines[1]
+    assert lines[1] == "dmi: names no cloud (no DMI data)"
+    assert lines[2] == ("instance: id i-0123456789abcdef0, type m5.large, region us-east-1, "
+                        "zone us-east-1a, hostname ip-172-31-16-10.ec2.internal")
+    assert lines[3].startswith("last run: ") and "ok, changed eth1, eth2" in lines[3]
     assert "eth1 (02:00:00:00:00:01), table index 0: in sync" in lines
     assert "eth2 (02:00:00:00:00:02), table index 1: differs" in lines
     assert ("  metadata: 172.31.32.10 172.31.32.11 172.31.32.12 172.31.32.13 in 172.31.32.0/20"

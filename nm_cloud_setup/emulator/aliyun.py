@@ -33,6 +33,18 @@ def macs(scenario: Dict[str, Any], bracketed: bool) -> Dict[str, Any]:
     return result
 
 
+def instance(scenario: Dict[str, Any]) -> Dict[str, Any]:
+    """The instance's own metadata items (``status``)."""
+    tree = {"instance-id": scenario.get("instance_id", "i-bp13znx0m0me8cquu1"),
+            "instance": {"instance-type": scenario.get("instance_type", "ecs.g6e.large")},
+            "region-id": scenario.get("region", "cn-hangzhou"),
+            "zone-id": scenario.get("availability_zone", "cn-hangzhou-i"),
+            "hostname": scenario.get("hostname", "iZbp13znx0m0me8cquu1Z")}
+    if scenario.get("public_ipv4"):
+        tree["eipv4"] = scenario["public_ipv4"]
+    return tree
+
+
 class AliyunApi:
     upstream = UPSTREAM
 
@@ -54,11 +66,11 @@ class AliyunApi:
         if path == "/latest/meta-data/all":
             if not options.get("bulk", True):
                 return NOT_FOUND
-            return as_json({"instance-id": "i-1", "network": {"interfaces": {
+            return as_json({**instance(self.state.scenario), "network": {"interfaces": {
                 "macs": macs(self.state.scenario, bracketed=False)}}})
         for prefix in ("/2016-01-01/meta-data", "/latest/meta-data"):
             if path.startswith(prefix):
-                tree = {"instance-id": "i-1", "network": {"interfaces": {
+                tree = {**instance(self.state.scenario), "network": {"interfaces": {
                     "macs": macs(self.state.scenario, bracketed=True)}}}
                 value = walk(tree, segments(path, prefix))
                 return NOT_FOUND if value is None else text(value)

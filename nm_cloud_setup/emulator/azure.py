@@ -25,16 +25,28 @@ def network(scenario: Dict[str, Any]) -> Dict[str, Any]:
     interfaces = []
     for iface in scenarios.interfaces(scenario):
         net = ipaddress.ip_network(iface["subnet"])
+        public = scenarios.as_list(iface.get("public_ipv4"))
         interfaces.append({
             "macAddress": iface["mac"].replace(":", "").upper(),
             "ipv4": {
-                "ipAddress": [{"privateIpAddress": a, "publicIpAddress": ""}
-                              for a in iface["addresses"]],
+                "ipAddress": [{"privateIpAddress": a,
+                               "publicIpAddress": public[k] if k < len(public) else ""}
+                              for k, a in enumerate(iface["addresses"])],
                 "subnet": [{"address": str(net.network_address), "prefix": str(net.prefixlen)}],
             },
             "ipv6": {"ipAddress": []},
         })
     return {"interface": interfaces}
+
+
+def compute(scenario: Dict[str, Any]) -> Dict[str, Any]:
+    """The identity part of ``/metadata/instance`` (``compute``)."""
+    name = scenario.get("hostname", "examplevmname")
+    return {"vmId": scenario.get("instance_id", "02aab8a4-74ef-476e-8182-f6d2ba4166a6"),
+            "vmSize": scenario.get("instance_type", "Standard_D2s_v3"),
+            "location": scenario.get("region", "westeurope"),
+            "zone": scenario.get("availability_zone", "1"),
+            "name": name, "osProfile": {"computerName": name, "adminUsername": "azureuser"}}
 
 
 class AzureApi:
@@ -60,8 +72,7 @@ class AzureApi:
         if "api-version" not in params:
             return as_json({"error": "Bad request. api-version was not specified"}, 400)
         parts = segments(path, PREFIX)
-        tree = {"compute": {"vmId": "00000000-0000-0000-0000-000000000000"},
-                "network": network(self.state.scenario)}
+        tree = {"compute": compute(self.state.scenario), "network": network(self.state.scenario)}
         if params.get("format") == "text":
             value = walk(tree, parts)
             return NOT_FOUND if value is None else text(value)

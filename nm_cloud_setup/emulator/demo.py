@@ -22,7 +22,7 @@ def show(sandbox: Sandbox, title: str) -> None:
     click.echo("  rules:")
     for line in sandbox_lines(sandbox, "rule", "show"):
         click.echo(f"    {line}")
-    click.echo("  routes in tables 30200-30499:")
+    click.echo("  routes in tables 30200-30999:")
     lines = [line for line in sandbox_lines(sandbox, "route", "show", "table", "all")
              if " table 30" in line]
     for line in lines or ["(none)"]:

@@ -28,17 +28,26 @@ def interfaces(scenario: Dict[str, Any]) -> List[Dict[str, Any]]:
         "forwardedIpv6s": [],
         "targetInstanceIps": list(iface.get("target_instance_ips", [])),
         "ipAliases": list(iface.get("alias_ranges", [])),
-        "accessConfigs": [],
+        "accessConfigs": [{"externalIp": ip, "type": "ONE_TO_ONE_NAT"}
+                          for ip in scenarios.as_list(iface.get("public_ipv4"))],
+        "ipv6AccessConfigs": [{"externalIpv6": ip, "externalIpv6PrefixLength": 96,
+                               "type": "DIRECT_IPV6"}
+                              for ip in scenarios.as_list(iface.get("public_ipv6"))],
     } for iface in scenarios.interfaces(scenario)]
 
 
 def _text_tree(scenario: Dict[str, Any]) -> Dict[str, Any]:
     kebab = {"forwardedIps": "forwarded-ips", "targetInstanceIps": "target-instance-ips",
              "ipAliases": "ip-aliases", "dnsServers": "dns-servers"}
-    nics = [{kebab.get(k, k): v for k, v in nic.items() if k not in ("accessConfigs",
-                                                                      "forwardedIpv6s")}
+    nics = [{kebab.get(k, k): v for k, v in nic.items()
+             if k not in ("accessConfigs", "ipv6AccessConfigs", "forwardedIpv6s")}
             for nic in interfaces(scenario)]
-    return {"id": "4520031799277581759", "network-interfaces": nics}
+    zone = scenario.get("availability_zone", "us-central1-a")
+    machine_type = scenario.get("instance_type", "e2-medium")
+    return {"id": str(scenario.get("instance_id", "4520031799277581759")),
+            "hostname": scenario.get("hostname", "vm-1.us-central1-a.c.project.internal"),
+            "machine-type": f"projects/123/machineTypes/{machine_type}",
+            "zone": f"projects/123/zones/{zone}", "network-interfaces": nics}
 
 
 class GcpApi:

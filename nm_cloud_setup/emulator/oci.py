@@ -28,6 +28,17 @@ def vnics(scenario: Dict[str, Any]) -> List[Dict[str, Any]]:
     return result
 
 
+def instance(scenario: Dict[str, Any]) -> Dict[str, Any]:
+    region = scenario.get("region", "us-phoenix-1")
+    return {"id": scenario.get("instance_id", "ocid1.instance.oc1.phx.exampleuniqueid"),
+            "displayName": scenario.get("hostname", "my-instance"),
+            "hostname": scenario.get("hostname", "my-instance"),
+            "shape": scenario.get("instance_type", "VM.Standard.E4.Flex"),
+            "canonicalRegionName": region, "region": region.split("-")[1][:3],
+            "availabilityDomain": scenario.get("availability_zone", "Uocm:PHX-AD-1"),
+            "faultDomain": "FAULT-DOMAIN-1", "state": "Running"}
+
+
 class OciApi:
     upstream = UPSTREAM
 
@@ -40,7 +51,7 @@ class OciApi:
         if method != "GET":
             return NOT_FOUND
         if path in ("/opc/v2/instance", "/opc/v2/instance/"):
-            return as_json({"id": "ocid1.instance.oc1..1", "shape": "VM.Standard.E4.Flex"})
+            return as_json(instance(self.state.scenario))
         if path in ("/opc/v2/vnics", "/opc/v2/vnics/"):
             return as_json(vnics(self.state.scenario))
         return NOT_FOUND

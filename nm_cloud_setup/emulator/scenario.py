@@ -5,7 +5,8 @@
                      "addresses": ["172.31.16.10", "172.31.16.11"]}],
      "ec2": {"tokens": "optional"}}
 
-Optional per NIC: ``gateway`` (default: the first host), ``forwarded_ips``,
+Optional per NIC: ``gateway`` (default: the first host), ``public_ipv4`` and
+``public_ipv6`` (an address or a list), ``ipv6s``, ``forwarded_ips``,
 ``target_instance_ips``, ``alias_ranges`` (GCP), ``mtu``, ``routes`` (a list of
 ``{"network": CIDR, "gateway": IP}``, OpenStack), ``vlan_tag`` and ``nic_index``
 (OCI bare metal).  Per provider:
@@ -17,6 +18,10 @@ Optional per NIC: ``gateway`` (default: the first host), ``forwarded_ips``,
 - ``oci.baremetal``: VNICs carry ``nicIndex`` and ``vlanTag``.
 At the top level, ``upstream_only``: true serves only the paths upstream's
 nm-cloud-setup requests (404 to everything else).
+Optional per instance, for ``status`` (each shape has its own defaults):
+``instance_id``, ``hostname``, ``instance_type``, ``region``,
+``availability_zone``, ``public_ipv4``.  DigitalOcean and Hetzner keys: see
+their modules.
 """
 
 from __future__ import annotations
@@ -62,3 +67,10 @@ def validate(scenario: Dict[str, Any]) -> Dict[str, Any]:
 
 def interfaces(scenario: Dict[str, Any]) -> List[Dict[str, Any]]:
     return scenario["interfaces"]
+
+
+def as_list(value: Any) -> List[str]:
+    """A scenario value that may be one address or a list of them."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)

@@ -19,13 +19,13 @@ from typing import (Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequ
 
 from nm_cloud_setup.errors import CloudSetupError, HttpError, MetadataError
 from nm_cloud_setup.http_client import HttpClient
-from nm_cloud_setup.model import InstanceData
+from nm_cloud_setup.model import Identity, InstanceData
 from nm_cloud_setup.providers.listing import (  # noqa: F401 - re-exported
     Listed, check_indexes, checked, listed_nics, parse_mac_listing, per_mac_interfaces,
     unmatched, walk_numbers)
 from nm_cloud_setup.providers.values import (  # noqa: F401 - re-exported
     MAX_ADDRESSES_PER_NIC, field, parse_cidr, parse_index, parse_ipv4, parse_ipv4_list,
-    parse_json, parse_netmask, parse_subnet, subnet_of, warn_outside_subnet)
+    parse_json, parse_netmask, parse_subnet, subnet_of, text_or_none, warn_outside_subnet)
 
 LOG = logging.getLogger(__name__)
 
@@ -66,6 +66,18 @@ class Provider:
     def get_config(self, macs: Mapping[str, str]) -> InstanceData:
         """The metadata of the NICs whose MACs are keys of ``macs`` (MAC -> ifname)."""
         raise NotImplementedError
+
+    def identity(self, instance: InstanceData) -> Identity:
+        """Who the instance is (``status`` only, after ``get_config``): ``identity.py``."""
+        from nm_cloud_setup.providers import identity
+
+        return identity.fetch(self, instance)
+
+    def fetch_texts(self, paths: Mapping[K, str]) -> Dict[K, Optional[str]]:
+        """GET each path at once, stripped; None where it is not there (``optional``)."""
+        results = self.fetch_all({key: self.optional(path) for key, path in paths.items()})
+        return {key: value.strip() or None if isinstance(value, str) else None
+                for key, value in results.items()}
 
     def required(self, path: str) -> Callable[[], str]:
         """A fetch of a key upstream needs.  A 404 is asked again once a second for

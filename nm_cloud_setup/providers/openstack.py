@@ -113,24 +113,28 @@ class OpenStack(BulkProvider):
         return InstanceData(self.name, tuple(parse_network_data(self.bulk(), macs)))
 
     def _from_config_drive(self) -> Optional[str]:
+        return self.config_drive_file(PATH)
+
+    def config_drive_file(self, name: str) -> Optional[str]:
+        """A file of the config drive (given, or found by label); None without one."""
         where = self.options.get("config_drive")
         if where:
             LOG.debug("openstack: reading the config drive at %s", where)
-            return _read(Path(where))
+            return _read(Path(where), name)
         for device in LABELS:
             if Path(device).exists():
-                return _read_device(Path(device).resolve())
+                return _read_device(Path(device).resolve(), name)
         return None
 
 
-def _read(root: Path) -> str:
+def _read(root: Path, name: str = PATH) -> str:
     try:
-        return (root / PATH).read_text()
+        return (root / name).read_text()
     except (OSError, UnicodeDecodeError) as err:
-        raise MetadataError(f"cannot read {root / PATH} ({err})") from None
+        raise MetadataError(f"cannot read {root / name} ({err})") from None
 
 
-def _read_device(device: Path) -> Optional[str]:
+def _read_device(device: Path, name: str = PATH) -> Optional[str]:
     """Read from a config drive: where it is mounted, or mounted read-only for a moment.
 
     None when it cannot be mounted (the metadata service is asked instead).
@@ -138,7 +142,7 @@ def _read_device(device: Path) -> Optional[str]:
     for line in Path("/proc/self/mounts").read_text().splitlines():
         source, target = line.split()[:2]
         if Path(source).resolve() == device:
-            return _read(Path(target.replace("\\040", " ")))
+            return _read(Path(target.replace("\\040", " ")), name)
     with tempfile.TemporaryDirectory(prefix="nm-cloud-setup-") as mnt:
         mount = subprocess.run(["mount", "-o", "ro", str(device), mnt], capture_output=True,
                                text=True)
@@ -147,6 +151,6 @@ def _read_device(device: Path) -> Optional[str]:
                      "service", device, mount.stderr.strip())
             return None
         try:
-            return _read(Path(mnt))
+            return _read(Path(mnt), name)
         finally:
             subprocess.run(["umount", mnt], capture_output=True)

@@ -6,13 +6,21 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from nm_cloud_setup.errors import MetadataError
 
 LOG = logging.getLogger(__name__)
 
 MAX_ADDRESSES_PER_NIC = 1024
+
+
+def text_or_none(value: Any) -> Optional[str]:
+    """A metadata value shown as text (numbers too), stripped and bounded; None when
+    absent or empty."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    return str(value).strip()[:255] or None
 
 
 def parse_json(text: str, what: str) -> Any:

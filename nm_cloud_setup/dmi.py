@@ -1,0 +1,81 @@
+"""The machine's DMI identity (``/sys/class/dmi/id``) and the cloud it names.
+
+Read once per run.  It only orders the provider choice: a provider is probed
+whatever DMI says (EC2-compatible servers run on plain QEMU, whose DMI names
+no cloud).  The values, as cloud-init's ``ds-identify`` and systemd's
+``detect-virt`` read them (see the README):
+
+- OpenStack: ``product_name`` or ``chassis_asset_tag`` "OpenStack Nova" or
+  "OpenStack Compute"; asset tags "OpenTelekomCloud", "SAP CCloud VM", "HUAWEICLOUD";
+- EC2: ``sys_vendor`` or ``board_vendor`` "Amazon EC2" (Nitro);
+- Azure: ``chassis_asset_tag`` "7783-7084-3265-9085-8269-3286-77";
+- Google Cloud: ``product_name`` "Google Compute Engine";
+- Alibaba Cloud: ``product_name`` "Alibaba Cloud ECS";
+- Oracle Cloud: ``chassis_asset_tag`` "OracleCloud.com";
+- DigitalOcean: ``sys_vendor`` "DigitalOcean";
+- Hetzner Cloud: ``sys_vendor`` "Hetzner".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+FIELDS = ("sys_vendor", "product_name", "chassis_asset_tag", "board_vendor")
+_NOVA = ("OpenStack Nova", "OpenStack Compute")
+# (provider key, DMI field, values), in the order they are tried.
+SIGNATURES: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
+    ("openstack", "product_name", _NOVA),
+    ("openstack", "chassis_asset_tag",
+     _NOVA + ("OpenTelekomCloud", "SAP CCloud VM", "HUAWEICLOUD")),
+    ("ec2", "sys_vendor", ("Amazon EC2",)),
+    ("ec2", "board_vendor", ("Amazon EC2",)),
+    ("azure", "chassis_asset_tag", ("7783-7084-3265-9085-8269-3286-77",)),
+    ("gcp", "product_name", ("Google Compute Engine",)),
+    ("aliyun", "product_name", ("Alibaba Cloud ECS",)),
+    ("oci", "chassis_asset_tag", ("OracleCloud.com",)),
+    ("digitalocean", "sys_vendor", ("DigitalOcean",)),
+    ("hetzner", "sys_vendor", ("Hetzner",)),
+)
+_MAX_VALUE = 256
+
+
+@dataclass(frozen=True)
+class DmiIdentity:
+    """The DMI fields read (None: absent or unreadable) and the provider they name."""
+
+    values: Tuple[Tuple[str, Optional[str]], ...] = ()
+    cloud: Optional[str] = None
+    because: Optional[str] = None
+
+    def as_dict(self) -> Dict[str, Optional[str]]:
+        return dict(self.values)
+
+    def describe(self) -> str:
+        shown = ", ".join(f'{key}="{value}"' for key, value in self.values if value)
+        if self.cloud:
+            return f"names {self.cloud} ({self.because})"
+        return f"names no cloud ({shown or 'no DMI data'})"
+
+
+def match(values: Dict[str, Optional[str]]) -> Tuple[Optional[str], Optional[str]]:
+    """(provider key, 'field="value"') of the first signature the values carry."""
+    for key, name, accepted in SIGNATURES:
+        value = values.get(name)
+        if value is not None and value in accepted:
+            return key, f'{name}="{value}"'
+    return None, None
+
+
+def read(directory: str) -> DmiIdentity:
+    """Read the DMI fields from ``directory``; a missing or unreadable one is None."""
+    values: Dict[str, Optional[str]] = {}
+    for name in FIELDS:
+        try:
+            text = (Path(directory) / name).read_text(errors="replace")[:_MAX_VALUE].strip()
+        except OSError:
+            text = ""
+        values[name] = text or None
+    cloud, because = match(values)
+    return DmiIdentity(tuple(values.items()), cloud, because)

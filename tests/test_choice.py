@@ -1,0 +1,137 @@
+"""DMI identity and the deterministic provider choice, with probes that answer on a timetable."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from nm_cloud_setup import choice, dmi
+from nm_cloud_setup.errors import Cancelled
+
+
+def write_dmi(path, **values):
+    for name, value in values.items():
+        (path / name).write_text(value + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("values, cloud", [
+    ({"sys_vendor": "Amazon EC2", "product_name": "m5.large"}, "ec2"),
+    ({"sys_vendor": "Xen", "board_vendor": "Amazon EC2"}, "ec2"),
+    ({"sys_vendor": "Microsoft Corporation",
+      "chassis_asset_tag": "7783-7084-3265-9085-8269-3286-77"}, "azure"),
+    ({"sys_vendor": "Google", "product_name": "Google Compute Engine"}, "gcp"),
+    ({"sys_vendor": "Alibaba Cloud", "product_name": "Alibaba Cloud ECS"}, "aliyun"),
+    ({"sys_vendor": "QEMU", "chassis_asset_tag": "OracleCloud.com"}, "oci"),
+    ({"sys_vendor": "OpenStack Foundation", "product_name": "OpenStack Nova"}, "openstack"),
+    ({"sys_vendor": "Red Hat", "product_name": "OpenStack Compute"}, "openstack"),
+    ({"sys_vendor": "QEMU", "chassis_asset_tag": "HUAWEICLOUD"}, "openstack"),
+    ({"sys_vendor": "DigitalOcean", "product_name": "Droplet"}, "digitalocean"),
+    ({"sys_vendor": "Hetzner", "product_name": "vServer"}, "hetzner"),
+    ({"sys_vendor": "QEMU", "product_name": "Standard PC (Q35 + ICH9, 2009)"}, None),
+    ({"sys_vendor": "amazon ec2"}, None),  # exact values only
+    ({}, None),
+])
+def test_dmi_names_the_cloud(tmp_path, values, cloud):
+    identity = dmi.read(write_dmi(tmp_path, **values))
+    assert identity.cloud == cloud
+    assert identity.as_dict()["sys_vendor"] == values.get("sys_vendor")
+
+
+def test_dmi_directory_missing_or_unreadable(tmp_path):
+    assert dmi.read(str(tmp_path / "absent")).cloud is None
+    (tmp_path / "product_name").mkdir()  # read fails: treated as absent
+    identity = dmi.read(write_dmi(tmp_path, sys_vendor="Hetzner"))
+    assert identity.cloud == "hetzner" and identity.as_dict()["product_name"] is None
+    assert identity.describe() == 'names hetzner (sys_vendor="Hetzner")'
+
+
+@pytest.mark.parametrize("enabled, preferred, expected", [
+    (["ec2", "openstack"], None, ["openstack", "ec2"]),
+    (["ec2", "openstack"], "ec2", ["ec2", "openstack"]),
+    (["hetzner", "gcp", "aliyun"], "azure", ["gcp", "aliyun", "hetzner"]),  # not enabled
+    (list(choice.ORDER), "hetzner", ["hetzner"] + list(choice.ORDER[:-1])),
+])
+def test_order(enabled, preferred, expected):
+    assert choice.order_for(enabled, preferred) == expected
+
+
+class Timetable:
+    """Probes that answer (True/False) after a delay; None never answers."""
+
+    def __init__(self, **plan):
+        self.plan = plan
+        self.started = {}
+
+    def detect(self, key):
+        self.started[key] = time.monotonic()
+        delay, verdict = self.plan[key]
+        if verdict is None:
+            threading.Event().wait(delay)
+            return False
+        time.sleep(delay)
+        return verdict
+
+    def choose(self, preferred=None, grace=0.3):
+        order = choice.order_for(list(self.plan), preferred)
+        started = time.monotonic()
+        chosen = choice.choose(lambda key: key, order, preferred, grace, self.detect)
+        return chosen and chosen[0], time.monotonic() - started
+
+
+def test_dmi_named_provider_wins_even_when_it_answers_last():
+    for _ in range(20):
+        key, _ = Timetable(openstack=(0.0, True), ec2=(0.15, True)).choose(preferred="ec2")
+        assert key == "ec2"
+
+
+def test_dmi_named_provider_costs_no_more_than_alone():
+    """The others (one silent for 5 s) are not waited for once the named one answered."""
+    key, took = Timetable(ec2=(0.1, True), aliyun=(5, None), openstack=(5, None),
+                          hetzner=(0.0, True)).choose(preferred="ec2")
+    assert key == "ec2" and took < 0.5
+
+
+def test_dmi_named_provider_failing_falls_back_to_the_order():
+    key, _ = Timetable(ec2=(0.1, False), openstack=(0.2, True)).choose(preferred="ec2")
+    assert key == "openstack"
+
+
+def test_without_dmi_the_order_wins_over_the_first_answer():
+    for _ in range(20):
+        key, _ = Timetable(openstack=(0.15, True), ec2=(0.0, True)).choose()
+        assert key == "openstack"
+
+
+def test_a_silent_earlier_provider_is_waited_for_only_the_grace():
+    key, took = Timetable(openstack=(10, None), hetzner=(0.0, True)).choose(grace=0.3)
+    assert key == "hetzner" and 0.25 < took < 1.0
+
+
+def test_the_grace_runs_once_from_the_first_usable_answer():
+    key, took = Timetable(openstack=(10, None), ec2=(0.2, True),
+                          hetzner=(0.0, True)).choose(grace=0.3)
+    assert key == "ec2" and took < 0.6  # ec2 came within the grace; openstack never did
+
+
+def test_nothing_detected_waits_for_every_probe():
+    key, took = Timetable(openstack=(0.2, False), ec2=(0.0, False)).choose()
+    assert key is None and took >= 0.2
+
+
+def test_one_provider_is_probed_without_threads():
+    table = Timetable(gcp=(0.0, True))
+    assert choice.choose(lambda key: key, ["gcp"], None, 0.3, table.detect) == ("gcp", "gcp")
+
+
+def test_a_cancellation_in_a_probe_reaches_the_caller():
+    def detect(key):
+        if key == "ec2":
+            raise Cancelled("cancelled by SIGTERM")
+        time.sleep(0.5)
+        return True
+
+    with pytest.raises(Cancelled):
+        choice.choose(lambda key: key, ["openstack", "ec2"], None, 0.3, detect)
