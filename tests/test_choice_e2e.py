@@ -46,7 +46,7 @@ def test_dmi_says_openstack_and_openstack_wins_20_of_20_though_it_answers_later(
     for number in range(20):
         result = run_both(nm_sandbox, ec2, openstack, dmi)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "<info> provider openstack chosen (named by DMI)" in result.stdout, result.stdout
+        assert "<info>  provider openstack chosen (named by DMI)" in result.stdout, result.stdout
         assert "provider ec2 detected" in result.stdout  # both answered
         assert nm_sandbox.addresses("eth1") == ["172.31.16.10/20", "172.31.16.11/20",
                                                 "172.31.16.12/20"]
@@ -62,7 +62,7 @@ def test_dmi_names_ec2_and_ec2_wins_over_the_order(nm_sandbox, both, tmp_path):
     for _ in range(5):
         result = run_both(nm_sandbox, ec2, openstack, dmi)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "<info> provider ec2 chosen (named by DMI)" in result.stdout
+        assert "<info>  provider ec2 chosen (named by DMI)" in result.stdout
         assert nm_sandbox.addresses("eth1") == ["172.31.16.10/20", "172.31.16.11/20"]
 
 
@@ -74,7 +74,7 @@ def test_no_dmi_match_the_documented_order_wins(nm_sandbox, both, tmp_path):
     for _ in range(5):
         result = run_both(nm_sandbox, ec2, openstack, dmi)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert ("<info> provider openstack chosen (first detected in the order openstack, "
+        assert ("<info>  provider openstack chosen (first detected in the order openstack, "
                 "ec2)") in result.stdout
         assert nm_sandbox.addresses("eth1")[-1] == "172.31.16.12/20"
     assert EC2_LISTING not in ec2.state.paths

@@ -122,8 +122,8 @@ def test_hetzner_two_private_networks_with_alias_ips(nm_sandbox, make_emulator):
     ("digitalocean", "v1.json", '{"droplet_id": 1, "interfaces": ',
      "the DigitalOcean metadata document is not valid JSON"),
     ("digitalocean", "v1.json", '{"interfaces": {"public": [{"mac": "02:00:00:00:00:01", '
-     '"ipv4": {"ip_address": "172.31.16.10", "netmask": "255.255.255.255"}}]}',
-     "IPv4 netmask '255.255.255.255' has no usable prefix length"),
+     '"ipv4": {"ip_address": "172.31.16.10", "netmask": "255.0.255.0"}}]}}',
+     "invalid IPv4 netmask '255.0.255.0'"),
 ])
 def test_a_garbled_document_loses_nothing(nm_sandbox, make_emulator, provider, match, body,
                                           message):
