@@ -57,7 +57,7 @@ def test_dmi_says_openstack_and_openstack_wins_20_of_20_though_it_answers_later(
 def test_dmi_names_ec2_and_ec2_wins_over_the_order(nm_sandbox, both, tmp_path):
     ec2, openstack = both
     with ec2.state.lock:
-        ec2.state.latency = 0.25
+        ec2.state.latency = 0.1
     dmi = dmi_dir(tmp_path, sys_vendor="Amazon EC2", product_name="m5.large")
     for _ in range(5):
         result = run_both(nm_sandbox, ec2, openstack, dmi)

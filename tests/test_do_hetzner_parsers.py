@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import Network
 from nm_cloud_setup.providers import digitalocean, hetzner
+from tests.test_provider_parsers import json_values, mutate
 
 DATA = Path(__file__).parent / "data"
 DO_MACS = {"FA:16:3E:00:00:01": "eth0", "FA:16:3E:00:00:02": "eth1"}
@@ -186,11 +187,6 @@ def test_hetzner_identity():
 
 # -- arbitrary and mutated input raises nothing but the project's own errors ------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
-                                                                 max_size=4),
-    max_leaves=20)
 PARSERS = [lambda t: digitalocean.parse_interfaces(t, DO_MACS),
            lambda t: digitalocean.parse_identity(t),
            lambda t: hetzner.parse_private_networks(t, HZ_MACS),
@@ -205,16 +201,6 @@ def test_arbitrary_bodies_raise_only_project_errors(parse, body):
         parse(body)
     except CloudSetupError:
         pass
-
-
-def mutate(doc, data):
-    if not isinstance(doc, (dict, list)) or not doc or data.draw(st.integers(0, 5)) == 0:
-        return data.draw(json_values)
-    keys = list(doc) if isinstance(doc, dict) else list(range(len(doc)))
-    key = data.draw(st.sampled_from(keys))
-    copy = dict(doc) if isinstance(doc, dict) else list(doc)
-    copy[key] = mutate(doc[key], data)
-    return copy
 
 
 @settings(max_examples=400, deadline=None)

@@ -255,11 +255,14 @@ PARSERS = [
     lambda t: oci.parse_vnics(t, VM_MACS),
     lambda t: openstack.parse_network_data(t, {"FA:16:3E:00:00:01": "eth0"}),
 ]
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
-                                                                 max_size=4),
-    max_leaves=20)
+
+
+def _containers(inner):
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                           _containers, max_leaves=20)
 
 
 @pytest.mark.parametrize("parse", PARSERS, ids=["azure", "gcp", "aliyun", "oci", "openstack"])
