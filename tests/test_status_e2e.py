@@ -8,6 +8,8 @@ import json
 import pytest
 
 from nm_cloud_setup.emulator import scenario as scenarios
+from nm_cloud_setup.shapes.instance import instance
+from nm_cloud_setup.shapes.openstack import instance_uuid
 from tests.conftest import run_tool
 
 pytestmark = pytest.mark.root
@@ -45,8 +47,11 @@ def expected(provider):
     region, zone = "eu-north-9", "eu-north-9b"
     if provider == "gcp":  # the region is the zone less its last part
         region = "eu-north"
-    values = {"instance_id": "4242", "instance_type": "big.2", "region": region, "zone": zone,
-              "hostname": "web-1"}
+    instance_id = "4242"
+    if provider == "openstack":  # a UUID made from the scenario's ID (shapes/openstack.py)
+        instance_id = instance_uuid(instance(identity_scenario()))
+    values = {"instance_id": instance_id, "instance_type": "big.2", "region": region,
+              "zone": zone, "hostname": "web-1"}
     return {field: values[field] if has else None
             for field, has in zip(FIELDS, HAS[provider])}
 

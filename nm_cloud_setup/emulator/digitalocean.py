@@ -46,11 +46,12 @@ def document(scenario: Dict[str, Any]) -> Dict[str, Any]:
         if kind == "public" and iface.get("ipv6s"):
             entry["ipv6"] = _ipv6(iface)
         nics.setdefault(kind, []).append(entry)
+    droplet = scenario.get("instance_id", 2756294)
     reserved = scenario.get("public_ipv4")
     reserved_ip = {"ipv4": {"active": True, "ip_address": reserved} if reserved
                    else {"active": False}}
     return {
-        "droplet_id": int(scenario.get("instance_id", 2756294)),
+        "droplet_id": int(droplet) if str(droplet).isdigit() else droplet,
         "hostname": scenario.get("hostname", "sample-droplet"),
         "user_data": scenario.get("user_data", ""),
         "vendor_data": "#cloud-config\n",
