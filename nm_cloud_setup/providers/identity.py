@@ -128,9 +128,7 @@ def _oci(provider, instance: InstanceData) -> Identity:
 
 
 def parse_oci(text: str) -> Identity:
-    doc = parse_json(text, "the OCI instance document")
-    if not isinstance(doc, dict):
-        raise MetadataError("the OCI instance document is not a JSON object")
+    doc = _json_object(text, "the OCI instance document")
     return Identity(instance_id=text_or_none(doc.get("id")),
                     instance_type=text_or_none(doc.get("shape")),
                     region=text_or_none(doc.get("canonicalRegionName") or doc.get("region")),
@@ -144,12 +142,17 @@ def _openstack(provider, instance: InstanceData) -> Identity:
 
 
 def parse_openstack(text: str) -> Identity:
-    doc = parse_json(text, "meta_data.json")
-    if not isinstance(doc, dict):
-        raise MetadataError("meta_data.json is not a JSON object")
+    doc = _json_object(text, "meta_data.json")
     return Identity(instance_id=text_or_none(doc.get("uuid")),
                     zone=text_or_none(doc.get("availability_zone")),
                     hostname=text_or_none(doc.get("hostname") or doc.get("name")))
+
+
+def _json_object(text: str, what: str) -> Mapping[str, Any]:
+    doc = parse_json(text, what)
+    if not isinstance(doc, dict):
+        raise MetadataError(f"{what} is not a JSON object")
+    return doc
 
 
 def _object(parent: Any, key: str) -> Mapping[str, Any]:
