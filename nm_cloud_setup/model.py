@@ -1,17 +1,26 @@
 """Plain, frozen values: what the metadata says, and what a device should hold.
 
 No I/O here and no imports from the rest of the project.  Addresses are
-dotted-quad strings, prefixes ints; MACs are upper case ``AA:BB:CC:DD:EE:FF``.
+strings in their compressed form (dotted quads, or IPv6 as ``ipaddress``
+writes it), prefixes ints; MACs are upper case ``AA:BB:CC:DD:EE:FF``.  An
+address's or route's family follows from its text; a rule carries its own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Iterable, Optional, Tuple, TypeVar
+
+FAMILIES = (4, 6)
 
 # Keys of an NM route or rule this project does not model, kept as they came:
 # (key, D-Bus signature, value), sorted by key.
 Extra = Tuple[Tuple[str, str, object], ...]
+
+
+def family_of(address: str) -> int:
+    """4 or 6, from an address's text."""
+    return 6 if ":" in address else 4
 
 
 @dataclass(frozen=True)
@@ -21,6 +30,10 @@ class Address:
 
     def __str__(self) -> str:
         return f"{self.address}/{self.prefix}"
+
+    @property
+    def family(self) -> int:
+        return family_of(self.address)
 
 
 @dataclass(frozen=True)
@@ -45,15 +58,22 @@ class Route:
             text += f" type={self.type}"
         return text
 
+    @property
+    def family(self) -> int:
+        return family_of(self.dest)
+
 
 @dataclass(frozen=True)
 class Rule:
+    """A routing rule; ``family`` 4 or 6 (a rule without ``from`` tells no family itself)."""
+
     priority: int
     table: int
     from_addr: Optional[str] = None
     from_len: int = 0
     suppress_prefixlength: Optional[int] = None
     extra: Extra = ()
+    family: int = 4
 
     def __str__(self) -> str:
         text = f"priority {self.priority}"
@@ -65,12 +85,20 @@ class Rule:
         return text
 
 
-@dataclass(frozen=True)
-class Ipv4Config:
-    """The IPv4 addresses, routes and rules of one device or profile.
+T = TypeVar("T", Address, Route, Rule)
 
-    ``mtu`` is the one link-level item the cloud may set (OpenStack); None
-    leaves the MTU to the profile and DHCP.
+
+def _of(family: int, items: Iterable[T]) -> Tuple[T, ...]:
+    return tuple(item for item in items if item.family == family)
+
+
+@dataclass(frozen=True)
+class IpConfig:
+    """The addresses, routes and rules of one device or profile, both families.
+
+    Entries of the two families sit side by side; ``family(6)`` is the IPv6 view.
+    ``mtu`` is the one link-level item the cloud may set (OpenStack); None leaves
+    the MTU to the profile and DHCP.
     """
 
     addresses: Tuple[Address, ...] = ()
@@ -78,14 +106,33 @@ class Ipv4Config:
     rules: Tuple[Rule, ...] = ()
     mtu: Optional[int] = None
 
-    def same_as(self, other: "Ipv4Config") -> bool:
-        """Equal where it matters: the first (primary) address; the rest, routes and rules
-        as sets (their order carries no meaning)."""
-        return (self.addresses[:1] == other.addresses[:1]
+    def family(self, family: int) -> "IpConfig":
+        """Only the entries of one family (no MTU)."""
+        return IpConfig(_of(family, self.addresses), _of(family, self.routes),
+                        _of(family, self.rules))
+
+    def with_family(self, family: int, other: "IpConfig") -> "IpConfig":
+        """This config with ``family``'s entries taken from ``other`` instead."""
+        def merged(mine: Tuple[T, ...], theirs: Tuple[T, ...]) -> Tuple[T, ...]:
+            return tuple(i for i in mine if i.family != family) + _of(family, theirs)
+
+        return IpConfig(merged(self.addresses, other.addresses),
+                        merged(self.routes, other.routes), merged(self.rules, other.rules),
+                        self.mtu)
+
+    def same_as(self, other: "IpConfig") -> bool:
+        """Equal where it matters: each family's first (primary) address; the rest, routes
+        and rules as sets (their order carries no meaning)."""
+        return (all(_of(f, self.addresses)[:1] == _of(f, other.addresses)[:1]
+                    for f in FAMILIES)
                 and frozenset(self.addresses) == frozenset(other.addresses)
                 and frozenset(self.routes) == frozenset(other.routes)
                 and frozenset(self.rules) == frozenset(other.rules)
                 and self.mtu == other.mtu)
+
+
+# The name the IPv4-only code used: the same class.
+Ipv4Config = IpConfig
 
 
 @dataclass(frozen=True)
@@ -138,9 +185,16 @@ class InterfaceData:
         return self.error is None and bool(self.addresses) and self.subnet is not None
 
     @property
+    def has_ipv6_addresses(self) -> bool:
+        return self.error is None and bool(self.ipv6_addresses) and self.ipv6_subnet is not None
+
+    @property
     def valid(self) -> bool:
         """Usable data: addresses with their subnet, or locally delivered routes (upstream)."""
         return self.has_addresses or (self.error is None and bool(self.local_routes))
+
+    def addresses_of(self, family: int) -> Tuple[str, ...]:
+        return self.addresses if family == 4 else self.ipv6_addresses
 
 
 @dataclass(frozen=True)
@@ -214,10 +268,13 @@ class Current:
     ``own``: the entries the profile itself holds (always kept).  ``applied``:
     what is applied now.  ``skip``: why to leave the device alone, in upstream's
     words, or None.  ``token``: the backend's own data for applying.
+    ``families_off``: (family, reason) of each address family to leave exactly as
+    it is applied (e.g. ``ipv6.method ignore``).
     """
 
     label: str
-    own: Ipv4Config
-    applied: Ipv4Config
+    own: IpConfig
+    applied: IpConfig
     skip: Optional[str] = None
     token: object = None
+    families_off: Tuple[Tuple[int, str], ...] = ()

@@ -1,14 +1,15 @@
-"""The desired IPv4 configuration of a device: pure functions, no I/O.
+"""The desired configuration of a device, both address families: pure functions, no I/O.
 
-Upstream nm-cloud-setup's layout, exactly: per NIC with table index IDX,
+Upstream nm-cloud-setup's layout, exactly, and the same in IPv6: per NIC with
+table index IDX, per family,
 - every metadata address with the subnet's prefix, primary first;
 - route SUBNET metric 10 table 30200+IDX (one per distinct subnet of the addresses),
-  rule priority 30200+IDX from ADDR/32 table 30200+IDX;
+  rule priority 30200+IDX from ADDR/32 (IPv6: /128) table 30200+IDX;
 - rule priority 30350 table main suppress_prefixlength 0;
-- route 0.0.0.0/0 via GW metric 10 table 30400+IDX,
-  rule priority 30400+IDX from ADDR/32 table 30400+IDX;
-- per locally delivered IP (GCP forwarded IPs): route IP/32 metric 100 type local.
-Beyond upstream, a NIC may carry further subnets, each with its own gateway
+- route 0.0.0.0/0 (IPv6: ::/0) via GW metric 10 table 30400+IDX,
+  rule priority 30400+IDX from ADDR/32 (/128) table 30400+IDX;
+- per locally delivered range (GCP forwarded IPs): route CIDR metric 100 type local.
+Beyond upstream, a NIC may carry further IPv4 subnets, each with its own gateway
 (DigitalOcean's anchor address).  Further subnet K (0-based) of the NIC:
 - its addresses with its own prefix; route SUBNET_K metric 10 in table 30200+IDX,
   and the per-address rules to table 30200+IDX, as for the first subnet;
@@ -23,10 +24,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Iterable, List, Tuple, TypeVar
+from typing import AbstractSet, FrozenSet, Iterable, List, Optional, Tuple, TypeVar, Union
 
-from nm_cloud_setup.model import (Address, InstanceData, InterfaceData, Ipv4Config, Network,
-                                  Route, Rule)
+from nm_cloud_setup.model import (FAMILIES, Address, InstanceData, InterfaceData, IpConfig,
+                                  Network, Route, Rule)
 
 TABLE_SUBNET_BASE = 30200
 PRIORITY_SUPPRESS = 30350
@@ -38,21 +39,32 @@ MAX_INTERFACES = 100
 TABLE_MAIN = 254
 METRIC = 10
 METRIC_LOCAL = 100
+HOST_LEN = {4: 32, 6: 128}
+ANY = {4: "0.0.0.0", 6: "::"}
 
 T = TypeVar("T")
+Single = Union[bool, AbstractSet[int]]
 
 
-def is_single_address(instance: InstanceData) -> bool:
-    """True when the instance has at most one valid NIC with at most one address.
+def is_single_address(instance: InstanceData, family: int = 4) -> bool:
+    """True when the instance has at most one NIC with at most one address of ``family``.
 
-    Then upstream adds no addresses, rules or tables (DHCP does it all), only
-    locally delivered routes.  The listed NICs that are no local NIC's count as
-    NICs (upstream fetches and counts them).  If any NIC's data failed, the answer
-    is unknown: callers check ``instance.failed`` first.
+    Then that family gets no addresses, rules or tables (DHCP, SLAAC or DHCPv6 did
+    it all), only locally delivered routes.  For IPv4, as upstream, a NIC with only
+    locally delivered routes counts as a NIC, and so do the listed NICs that are no
+    local NIC's (upstream fetches and counts them).  If any NIC's data failed, the
+    answer is unknown: callers check ``instance.failed`` first.
     """
-    valid = [iface for iface in instance.interfaces if iface.valid]
-    return (len(valid) + len(instance.unmatched) <= 1
-            and sum(len(iface.addresses) + len(_extra_addresses(iface)) for iface in valid) <= 1)
+    if family == 4:
+        nics = [iface for iface in instance.interfaces if iface.valid]
+        others = len(instance.unmatched)
+    else:
+        nics = [iface for iface in instance.interfaces if iface.has_ipv6_addresses]
+        others = 0
+    return (len(nics) + others <= 1
+            and sum(len(iface.addresses_of(family))
+                    + (len(_extra_addresses(iface)) if family == 4 else 0)
+                    for iface in nics) <= 1)
 
 
 def extra_networks(iface: InterfaceData) -> Tuple[Network, ...]:
@@ -71,6 +83,11 @@ def extra_table(iface: InterfaceData, number: int) -> int:
     return TABLE_EXTRA_BASE + TABLE_EXTRA_STEP * number + iface.index
 
 
+def single_families(instance: InstanceData) -> FrozenSet[int]:
+    """The families for which ``is_single_address`` holds."""
+    return frozenset(f for f in FAMILIES if is_single_address(instance, f))
+
+
 def gateway_of(iface: InterfaceData) -> str:
     """The metadata gateway, else the first host of the subnet (EC2, Azure; a /32's
     own address, as upstream)."""
@@ -81,48 +98,79 @@ def gateway_of(iface: InterfaceData) -> str:
     return str(subnet.network_address + (1 if subnet.prefixlen < 32 else 0))
 
 
-def subnets_of(addresses: Iterable[str], prefix: int) -> Tuple[ipaddress.IPv4Network, ...]:
+def subnets_of(addresses: Iterable[str], prefix: int) -> Tuple:
     """Each address's subnet with the NIC's prefix, once each, in order (upstream: an
     address outside the NIC's subnet brings a route for its own)."""
-    return tuple(dict.fromkeys(ipaddress.IPv4Network(f"{a}/{prefix}", strict=False)
+    return tuple(dict.fromkeys(ipaddress.ip_network(f"{a}/{prefix}", strict=False)
                                for a in addresses))
 
 
-def cloud_entries(iface: InterfaceData, single_address: bool = False) -> Ipv4Config:
-    """What the cloud metadata adds to a device, in upstream's layout."""
+def gateway6_of(iface: InterfaceData) -> str:
+    """The metadata's IPv6 gateway (OCI, Aliyun, OpenStack; Azure's fixed link-local
+    router), else the first host of the IPv6 subnet, which EC2 reserves for its router."""
+    if iface.ipv6_gateway:
+        return iface.ipv6_gateway
+    assert iface.ipv6_subnet is not None
+    return str(ipaddress.IPv6Network(iface.ipv6_subnet).network_address + 1)
+
+
+def _singles(single_address: Single) -> AbstractSet[int]:
+    if isinstance(single_address, bool):
+        return set(FAMILIES) if single_address else set()
+    return single_address
+
+
+def cloud_entries(iface: InterfaceData, single_address: Single = False) -> IpConfig:
+    """What the cloud metadata adds to a device, in upstream's layout, IPv4 then IPv6.
+
+    ``single_address``: True, or the families for which the instance is single-address.
+    """
+    singles = _singles(single_address)
+    addresses: List[Address] = []
     routes: List[Route] = []
     rules: List[Rule] = []
-    addresses: Tuple[Address, ...] = ()
-    if iface.has_addresses and not single_address:
-        assert iface.subnet is not None
-        subnet = ipaddress.IPv4Network(iface.subnet)
-        addresses = tuple(Address(a, subnet.prefixlen) for a in iface.addresses)
-        table_subnet = TABLE_SUBNET_BASE + iface.index
-        table_default = TABLE_DEFAULT_BASE + iface.index
-        rules += [Rule(table_subnet, table_subnet, a, 32) for a in iface.addresses]
-        routes += [Route(str(net.network_address), net.prefixlen, metric=METRIC,
-                         table=table_subnet)
-                   for net in subnets_of(iface.addresses, subnet.prefixlen)]
-        rules.append(Rule(PRIORITY_SUPPRESS, TABLE_MAIN, suppress_prefixlength=0))
-        routes.append(Route("0.0.0.0", 0, next_hop=gateway_of(iface), metric=METRIC,
-                            table=table_default))
-        for cidr, gateway in iface.routes:
-            net = ipaddress.IPv4Network(cidr)
-            routes.append(Route(str(net.network_address), net.prefixlen, next_hop=gateway,
+    for family, wanted, subnet, gateway in (
+            (4, iface.has_addresses, iface.subnet, gateway_of),
+            (6, iface.has_ipv6_addresses, iface.ipv6_subnet, gateway6_of)):
+        if not wanted or family in singles:
+            continue
+        assert subnet is not None
+        _layout(iface, family, ipaddress.ip_network(subnet), gateway(iface), addresses,
+                routes, rules)
+    for cidr in iface.local_routes:
+        net = ipaddress.ip_network(cidr)
+        routes.append(Route(str(net.network_address), net.prefixlen, metric=METRIC_LOCAL,
+                            type="local"))
+    return IpConfig(tuple(addresses), tuple(routes), tuple(rules))
+
+
+def _layout(iface: InterfaceData, family: int, subnet, gateway: str, addresses: List[Address],
+            routes: List[Route], rules: List[Rule]) -> None:
+    """One family's addresses, tables and rules of a NIC, appended to the lists."""
+    listed = iface.addresses_of(family)
+    table_subnet = TABLE_SUBNET_BASE + iface.index
+    table_default = TABLE_DEFAULT_BASE + iface.index
+    host = HOST_LEN[family]
+    addresses += [Address(a, subnet.prefixlen) for a in listed]
+    rules += [Rule(table_subnet, table_subnet, a, host, family=family) for a in listed]
+    routes += [Route(str(net.network_address), net.prefixlen, metric=METRIC, table=table_subnet)
+               for net in subnets_of(listed, subnet.prefixlen)]
+    rules.append(Rule(PRIORITY_SUPPRESS, TABLE_MAIN, suppress_prefixlength=0, family=family))
+    routes.append(Route(ANY[family], 0, next_hop=gateway, metric=METRIC, table=table_default))
+    for cidr, hop in iface.routes:
+        net = ipaddress.ip_network(cidr)
+        if net.version == family:
+            routes.append(Route(str(net.network_address), net.prefixlen, next_hop=hop,
                                 metric=METRIC, table=table_default))
-        rules += [Rule(table_default, table_default, a, 32) for a in iface.addresses]
+    rules += [Rule(table_default, table_default, a, host, family=family) for a in listed]
+    if family == 4:
         more = _extra_entries(iface, table_subnet)
         addresses += more.addresses
         routes += more.routes
         rules += more.rules
-    for cidr in iface.local_routes:
-        net = ipaddress.IPv4Network(cidr)
-        routes.append(Route(str(net.network_address), net.prefixlen, metric=METRIC_LOCAL,
-                            type="local"))
-    return Ipv4Config(addresses, tuple(routes), tuple(rules))
 
 
-def _extra_entries(iface: InterfaceData, table_subnet: int) -> Ipv4Config:
+def _extra_entries(iface: InterfaceData, table_subnet: int) -> IpConfig:
     """Further subnets: subnet route and rules in the NIC's subnet table, and each its
     own default-route table, so that each address leaves through its own gateway."""
     addresses: List[Address] = []
@@ -138,15 +186,22 @@ def _extra_entries(iface: InterfaceData, table_subnet: int) -> Ipv4Config:
         routes.append(Route("0.0.0.0", 0, next_hop=gateway, metric=METRIC, table=table))
         rules += [Rule(table_subnet, table_subnet, a, 32) for a in net.addresses]
         rules += [Rule(table, table, a, 32) for a in net.addresses]
-    return Ipv4Config(tuple(addresses), tuple(routes), tuple(rules))
+    return IpConfig(tuple(addresses), tuple(routes), tuple(rules))
 
 
-def desired(iface: InterfaceData, own: Ipv4Config, single_address: bool) -> Ipv4Config:
-    """The profile's own entries plus the cloud's, without duplicates."""
+def desired(iface: InterfaceData, own: IpConfig, single_address: Single,
+            families: Iterable[int] = FAMILIES, applied: Optional[IpConfig] = None) -> IpConfig:
+    """The profile's own entries plus the cloud's, without duplicates.
+
+    A family not in ``families`` is left exactly as ``applied`` has it.
+    """
     cloud = cloud_entries(iface, single_address)
     addresses = _unique_by(own.addresses + cloud.addresses, lambda a: a.address)
-    return Ipv4Config(addresses, _unique(own.routes + cloud.routes),
+    wanted = IpConfig(addresses, _unique(own.routes + cloud.routes),
                       _unique(own.rules + cloud.rules), iface.mtu or own.mtu)
+    for family in set(FAMILIES) - set(families):
+        wanted = wanted.with_family(family, applied or IpConfig())
+    return wanted
 
 
 def _unique(items: Iterable[T]) -> Tuple[T, ...]:
@@ -176,7 +231,7 @@ class Diff:
                     self.remove_routes, self.add_rules, self.remove_rules))
 
 
-def diff(current: Ipv4Config, wanted: Ipv4Config) -> Diff:
+def diff(current: IpConfig, wanted: IpConfig) -> Diff:
     """Set difference of two configurations (order of addresses aside)."""
     return Diff(
         add_addresses=_minus(wanted.addresses, current.addresses),

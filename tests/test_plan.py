@@ -233,3 +233,115 @@ def test_tables_and_priorities_stay_in_range(data):
         assert not 30300 <= route.table < 30400
     assert config.addresses[0].address == data.addresses[0]  # primary first
     assert len({a.address for a in config.addresses}) == len(config.addresses)
+
+
+# -- IPv6 ------------------------------------------------------------------------
+
+def dual(index=1, addresses=("10.0.1.10", "10.0.1.11"), ipv6=("2600:1f18::10", "2600:1f18::11"),
+         **kw):
+    return InterfaceData("02:00:00:00:00:02", index, tuple(addresses),
+                         "10.0.1.0/24" if addresses else None, ipv6_addresses=tuple(ipv6),
+                         ipv6_subnet="2600:1f18::/64", **kw)
+
+
+def test_ipv6_mirrors_the_ipv4_layout_with_the_same_tables_and_priorities():
+    config = plan.cloud_entries(dual()).family(6)
+    assert config.addresses == (Address("2600:1f18::10", 64), Address("2600:1f18::11", 64))
+    assert set(config.routes) == {
+        Route("2600:1f18::", 64, metric=10, table=30201),
+        Route("::", 0, next_hop="2600:1f18::1", metric=10, table=30401),
+    }
+    assert set(config.rules) == {
+        Rule(30201, 30201, "2600:1f18::10", 128, family=6),
+        Rule(30201, 30201, "2600:1f18::11", 128, family=6),
+        Rule(30350, 254, suppress_prefixlength=0, family=6),
+        Rule(30401, 30401, "2600:1f18::10", 128, family=6),
+        Rule(30401, 30401, "2600:1f18::11", 128, family=6),
+    }
+
+
+def test_ipv4_part_of_a_dual_stack_nic_is_unchanged():
+    ipv4_only = plan.cloud_entries(iface(index=1, addresses=("10.0.1.10", "10.0.1.11")))
+    assert plan.cloud_entries(dual()).family(4) == ipv4_only
+
+
+@pytest.mark.parametrize("gateway, expected", [
+    (None, "2600:1f18::1"),                          # EC2: the subnet's first host
+    ("fe80::1234:5678:9abc", "fe80::1234:5678:9abc"),  # Azure's fixed link-local router
+    ("2600:1f18::fffe", "2600:1f18::fffe"),          # OCI ipv6VirtualRouterIp, Aliyun
+])
+def test_ipv6_gateway(gateway, expected):
+    assert plan.gateway6_of(dual(ipv6_gateway=gateway)) == expected
+
+
+def test_ipv6_only_nic_gets_its_ipv6_layout_and_no_ipv4():
+    config = plan.cloud_entries(dual(addresses=()))
+    assert config.family(4) == Ipv4Config()
+    assert len(config.addresses) == 2 and len(config.rules) == 5
+
+
+@pytest.mark.parametrize("interfaces, single", [
+    ([dual(ipv6=("2600:1f18::10",))], {6}),                # one NIC, one IPv6: DHCPv6 did it
+    ([dual(ipv6=())], {6}),
+    ([dual(addresses=("10.0.1.10",))], {4}),
+    ([dual(addresses=("10.0.1.10",), ipv6=("2600:1f18::10",))], {4, 6}),
+    ([dual(ipv6=("2600:1f18::10",)), dual(index=2, addresses=(), ipv6=("2600:1f18::20",))],
+     set()),
+])
+def test_single_address_rule_holds_per_family(interfaces, single):
+    assert plan.single_families(InstanceData("ec2", tuple(interfaces))) == single
+
+
+def test_a_single_ipv6_family_is_left_alone_while_ipv4_is_configured():
+    config = plan.cloud_entries(dual(ipv6=("2600:1f18::10",)), single_address={6})
+    assert config.family(6) == Ipv4Config() and config.family(4).addresses
+
+
+def test_a_family_left_off_keeps_exactly_what_is_applied():
+    applied = Ipv4Config((Address("10.0.1.10", 24), Address("2001:db8::5", 64)),
+                         (Route("2001:db8::", 48, next_hop="2001:db8::1"),),
+                         (Rule(100, 200, "2001:db8::5", 128, family=6),))
+    wanted = plan.desired(dual(), Ipv4Config(), False, families=(4,), applied=applied)
+    assert wanted.family(6) == applied.family(6)
+    assert wanted.family(4) == plan.cloud_entries(dual()).family(4)
+
+
+def test_profile_ipv6_entries_survive_and_primary_comes_first():
+    own = Ipv4Config((Address("2600:1f18::10", 64), Address("fd00::7", 64)),
+                     rules=(Rule(500, 600, "fd00::7", 128, family=6),))
+    wanted = plan.desired(dual(), own, False)
+    assert wanted.family(6).addresses[:3] == (Address("2600:1f18::10", 64),
+                                              Address("fd00::7", 64),
+                                              Address("2600:1f18::11", 64))
+    assert own.rules[0] in wanted.rules
+
+
+def test_ipv6_local_routes_and_routes_by_family():
+    data = dual(local_routes=("2600:1900:4000::/96", "35.1.2.3/32"),
+                routes=(("2001:db8:99::/48", "2600:1f18::fe"), ("10.50.0.0/16", "10.0.1.254")))
+    config = plan.cloud_entries(data)
+    assert Route("2600:1900:4000::", 96, metric=100, type="local") in config.routes
+    assert Route("2001:db8:99::", 48, next_hop="2600:1f18::fe", metric=10,
+                 table=30401) in config.routes
+    assert Route("10.50.0.0", 16, next_hop="10.0.1.254", metric=10, table=30401) in config.routes
+
+
+def test_same_as_looks_at_each_familys_primary():
+    config = plan.cloud_entries(dual())
+    v6 = config.family(6).addresses
+    swapped = Ipv4Config(config.family(4).addresses + v6[::-1], config.routes, config.rules)
+    assert not config.same_as(swapped)
+    interleaved = Ipv4Config(v6[:1] + config.family(4).addresses + v6[1:], config.routes,
+                             config.rules)
+    assert config.same_as(interleaved)
+
+
+@settings(max_examples=200, deadline=None)
+@given(interfaces(), own_configs, st.sets(st.sampled_from([4, 6])), st.integers(0, 3))
+def test_dual_stack_planning_is_a_fixed_point(data, own, single, count):
+    data = InterfaceData(data.mac, data.index, data.addresses, data.subnet,
+                         ipv6_addresses=tuple(f"2600:1f18::{k + 10:x}" for k in range(count)),
+                         ipv6_subnet="2600:1f18::/64")
+    first = plan.desired(data, own, single)
+    again = plan.desired(data, first, single)
+    assert again.same_as(first) and not plan.diff(first, again)
