@@ -2,15 +2,14 @@
 
 A synchronous facade: each method runs its D-Bus calls to completion on a
 private event loop.  It reads devices, applied connections and the profiles'
-own settings, and reapplies IPv4 settings at runtime (profiles on disk stay
-untouched).  Conversions between NetworkManager's ``a{sv}`` entries and the
-model's values live here too.
+own settings, and reapplies IPv4 and IPv6 settings at runtime, in one Reapply
+(profiles on disk stay untouched).  What the settings mean is ``nm_settings``'
+business: here D-Bus Variants only become plain (signature, value) pairs and back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Dict, List, Mapping, Optional, TypeVar
@@ -18,11 +17,12 @@ from typing import Any, Awaitable, Dict, List, Mapping, Optional, TypeVar
 from dbus_next import BusType, Message, MessageType, Variant
 from dbus_next.aio import MessageBus
 
-from nm_cloud_setup import plan
-from nm_cloud_setup.config import normalize_mac, parse_bool
+from nm_cloud_setup import nm_settings
+from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import (ApplyError, BackendError, NoAppliedConnectionError,
                                    NotRunningError, VersionMismatchError)
-from nm_cloud_setup.model import Address, Current, Device, Ipv4Config, Route, Rule
+from nm_cloud_setup.model import Address, Current, Device, IpConfig
+from nm_cloud_setup.nm_settings import WIRED, Settings, Value
 
 LOG = logging.getLogger(__name__)
 
@@ -30,29 +30,26 @@ NM = "org.freedesktop.NetworkManager"
 NM_PATH = "/org/freedesktop/NetworkManager"
 DEVICE = f"{NM}.Device"
 PROPERTIES = "org.freedesktop.DBus.Properties"
-SKIP_KEY = "org.freedesktop.nm-cloud-setup.skip"
 # Ethernet, and veth (libnm's NMDeviceVeth is an NMDeviceEthernet, as upstream counts it).
 DEVICE_TYPES_ETHERNET = (1, 20)
 DEVICE_STATE_UNAVAILABLE = 20
 DEVICE_TYPE_VLAN = 11
 ORIGIN_KEY = "org.freedesktop.NetworkManager.origin"
-REAPPLY_PRESERVE_EXTERNAL_IP = 0x1
 SETTINGS_PATH = f"{NM_PATH}/Settings"
 ACTIVE_STATE_ACTIVATED = 2
 ACTIVE_STATE_DEACTIVATING = 3
 ACTIVE_STATE_DEACTIVATED = 4
 ACTIVATE_TIMEOUT = 10.0
-ETHERNET = WIRED = "802-3-ethernet"
-AF_INET = 2
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class _Applied:
-    """The applied connection's settings and version id, kept to reapply them."""
+    """The applied connection's settings (plain values) and version id, kept to reapply
+    them."""
 
-    settings: Dict[str, Dict[str, Variant]]
+    settings: Settings
     version_id: int
 
 
@@ -68,6 +65,7 @@ class NetworkManager:
         self._timeout = call_timeout
         self._loop = asyncio.new_event_loop()
         self._bus: Optional[MessageBus] = None
+        self._version: Optional[str] = None
         self.calls = 0
 
     # -- connection ------------------------------------------------------------
@@ -95,7 +93,10 @@ class NetworkManager:
         self._loop.close()
 
     def version(self) -> str:
-        return str(self._run(self._prop(NM_PATH, NM, "Version")))
+        """The daemon's version (read once)."""
+        if self._version is None:
+            self._version = str(self._run(self._prop(NM_PATH, NM, "Version")))
+        return self._version
 
     # -- reading ---------------------------------------------------------------
 
@@ -122,7 +123,7 @@ class NetworkManager:
         return result
 
     def current(self, device: Device) -> Current:
-        """The applied connection and the profile's own IPv4 settings.
+        """The applied connection and the profile's own settings, both families.
 
         Raises NoAppliedConnectionError when the device has none.
         """
@@ -130,31 +131,25 @@ class NetworkManager:
 
     async def _current(self, device: Device) -> Current:
         try:
-            settings, version_id = await self._call(device.handle, DEVICE,
+            variants, version_id = await self._call(device.handle, DEVICE,
                                                     "GetAppliedConnection", "u", [0])
         except _DBusError as err:
             raise NoAppliedConnectionError(err.message) from None
-        con = settings.get("connection", {})
-        label = f'"{_value(con.get("id"), "")}" ({_value(con.get("uuid"), "")})'
-        user_data = settings.get("user", {}).get("data")
-        skip = None
-        if user_data and parse_bool(user_data.value.get(SKIP_KEY, "no")):
-            skip = f"skip applied connection due to user data {SKIP_KEY}"
-        elif _value(con.get("type"), "") != ETHERNET:
-            skip = "skip applied connection due to type mismatch"
-        elif "ipv4" not in settings:
-            skip = "skip applied connection due to missing IPv4 configuration"
-        own = Ipv4Config() if skip else await self._own_config(device)
-        return Current(label=label, own=own, applied=config_from_settings(settings),
-                       skip=skip, token=_Applied(settings, version_id))
+        settings = plain_settings(variants)
+        skip = nm_settings.skip_reason(settings)
+        own = IpConfig() if skip else await self._own_config(device)
+        return Current(label=nm_settings.label(settings), own=own,
+                       applied=nm_settings.config_from_settings(settings), skip=skip,
+                       token=_Applied(settings, version_id),
+                       families_off=nm_settings.families_off(settings))
 
-    async def _own_config(self, device: Device) -> Ipv4Config:
+    async def _own_config(self, device: Device) -> IpConfig:
         active = await self._prop(device.handle, DEVICE, "ActiveConnection")
         if not active or active == "/":
-            return Ipv4Config()
+            return IpConfig()
         profile = await self._prop(active, f"{NM}.Connection.Active", "Connection")
         (settings,) = await self._call(profile, f"{NM}.Settings.Connection", "GetSettings")
-        return config_from_settings(settings)
+        return nm_settings.config_from_settings(plain_settings(settings))
 
     def device_by_name(self, ifname: str, mac: str) -> Optional[Device]:
         """The VLAN device of an OCI VNIC: a VLAN with the VNIC's MAC (as upstream finds
@@ -259,54 +254,39 @@ class NetworkManager:
             await asyncio.sleep(0.1)
         raise ApplyError(f"not activated within {ACTIVATE_TIMEOUT:g} s")
 
-    def in_sync(self, current: Current, wanted: Ipv4Config) -> bool:
+    def in_sync(self, current: Current, wanted: IpConfig) -> bool:
         return wanted.same_as(current.applied)
 
-    def describe(self, device: Device, current: Current, wanted: Ipv4Config) -> List[str]:
+    def describe(self, device: Device, current: Current, wanted: IpConfig) -> List[str]:
         """The change as an equivalent ``nmcli device modify`` line."""
-        import shlex
+        return [nm_settings.nmcli_command(device.ifname, current.applied, wanted)]
 
-        change = plan.diff(current.applied, wanted)
-        args = []
-        for sign, key, items in (("-", "ipv4.routing-rules", change.remove_rules),
-                                 ("-", "ipv4.routes", change.remove_routes),
-                                 ("-", "ipv4.addresses", change.remove_addresses),
-                                 ("+", "ipv4.addresses", change.add_addresses),
-                                 ("+", "ipv4.routes", change.add_routes),
-                                 ("+", "ipv4.routing-rules", change.add_rules)):
-            if items:
-                args += [f"{sign}{key}", ", ".join(str(item) for item in items)]
-        if wanted.mtu != current.applied.mtu:
-            args += [f"{WIRED}.mtu", str(wanted.mtu or 0)]
-        if not args:  # only the primary address moved
-            args = ["ipv4.addresses", ", ".join(str(a) for a in wanted.addresses)]
-        return [" ".join(["nmcli", "device", "modify", shlex.quote(device.ifname)]
-                         + [shlex.quote(arg) for arg in args])]
-
-    def apply(self, device: Device, current: Current, ipv4: Ipv4Config) -> None:
-        """Reapply the connection of ``current`` with ``ipv4``'s addresses, routes and rules.
+    def apply(self, device: Device, current: Current, wanted: IpConfig) -> None:
+        """Reapply the connection of ``current`` with ``wanted``'s addresses, routes and
+        rules, both families at once (a family that is off stays as it is).
 
         Raises VersionMismatchError when the connection changed meanwhile.
         """
         applied = current.token
         assert isinstance(applied, _Applied)
-        settings = dict(applied.settings)
-        settings["ipv4"] = {**ipv4_settings_without_legacy(settings["ipv4"]),
-                            **ipv4_to_settings(ipv4)}
-        wired = dict(settings.get(WIRED, {}))
-        if ipv4.mtu is not None or "mtu" in wired:
-            wired["mtu"] = Variant("u", ipv4.mtu or 0)
-            settings[WIRED] = wired
-        self._run(self._reapply(device, settings, applied.version_id))
+        off = {family for family, _ in current.families_off}
+        settings = nm_settings.with_config(applied.settings, wanted,
+                                           [f for f in (4, 6) if f not in off])
+        flags = nm_settings.reapply_flags(self.version(), settings)
+        LOG.debug("Reapply %s with flags %d (NetworkManager %s)", current.label, flags,
+                  self.version())
+        self._run(self._reapply(device, variant_settings(settings), applied.version_id, flags))
 
-    async def _reapply(self, device: Device, settings: Dict, version_id: int) -> None:
+    async def _reapply(self, device: Device, settings: Dict, version_id: int,
+                       flags: int) -> None:
         try:
             await self._call(device.handle, DEVICE, "Reapply", "a{sa{sv}}tu",
-                             [settings, version_id, REAPPLY_PRESERVE_EXTERNAL_IP])
+                             [settings, version_id, flags])
         except _DBusError as err:
             if err.name.endswith(".VersionIdMismatch"):
                 raise VersionMismatchError(err.message) from None
-            if not (err.name.endswith("InvalidArgument") and "flag" in err.message.lower()):
+            if not (flags and err.name.endswith("InvalidArgument")
+                    and "flag" in err.message.lower()):
                 raise ApplyError(f"{err.message} ({err.name})") from None
             LOG.debug("Reapply refused the preserve-external-ip flag (NetworkManager older "
                       "than 1.41.6): retrying without it")
@@ -369,93 +349,33 @@ def _value(variant: Optional[Variant], default: Any) -> Any:
     return default if variant is None else variant.value
 
 
-# -- conversions between NetworkManager's settings and the model ---------------
-
-_ROUTE_KEYS = {"dest": "s", "prefix": "u", "next-hop": "s", "metric": "u", "table": "u",
-               "type": "s"}
-_RULE_KEYS = {"priority": "u", "table": "u", "from": "s", "from-len": "y",
-              "suppress-prefixlength": "i", "family": "i"}
+def plain_settings(variants: Mapping[str, Mapping[str, Variant]]) -> Settings:
+    """A connection's Variants as (signature, value) pairs, all the way down."""
+    return {name: {key: _plain(v) for key, v in section.items()}
+            for name, section in variants.items()}
 
 
-def config_from_settings(settings: Mapping[str, Mapping[str, Variant]]) -> Ipv4Config:
-    """A connection's IPv4 addresses, routes and rules, and its MTU (0 = automatic)."""
-    config = ipv4_from_settings(settings.get("ipv4", {}))
-    mtu = _value(settings.get(WIRED, {}).get("mtu"), 0)
-    return dataclasses.replace(config, mtu=mtu or None)
+def _plain(item: Any) -> Any:
+    if isinstance(item, Variant):
+        return Value(item.signature, _plain(item.value))
+    if isinstance(item, list):
+        return [_plain(i) for i in item]
+    if isinstance(item, dict):
+        return {k: _plain(v) for k, v in item.items()}
+    return item
 
 
-def ipv4_from_settings(ipv4: Mapping[str, Variant]) -> Ipv4Config:
-    """The addresses, routes and rules of an ``ipv4`` setting (new-style keys)."""
-    addresses = tuple(Address(e["address"].value, e["prefix"].value)
-                      for e in _value(ipv4.get("address-data"), []))
-    routes = tuple(_route(e) for e in _value(ipv4.get("route-data"), []))
-    rules = tuple(_rule(e) for e in _value(ipv4.get("routing-rules"), []))
-    return Ipv4Config(addresses, routes, rules)
+def variant_settings(settings: Settings) -> Dict[str, Dict[str, Variant]]:
+    """(signature, value) pairs back into Variants, for a D-Bus call."""
+    return {name: {key: _variant(v) for key, v in section.items()}
+            for name, section in settings.items()}
 
 
-def _extra(entry: Mapping[str, Variant], known: Mapping[str, str]) -> tuple:
-    return tuple(sorted((k, v.signature, _hashable(v.value))
-                        for k, v in entry.items() if k not in known))
-
-
-def _hashable(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
-    return value
-
-
-def _route(e: Mapping[str, Variant]) -> Route:
-    return Route(dest=e["dest"].value, prefix=e["prefix"].value,
-                 next_hop=_value(e.get("next-hop"), None), metric=_value(e.get("metric"), None),
-                 table=_value(e.get("table"), None), type=_value(e.get("type"), None),
-                 extra=_extra(e, _ROUTE_KEYS))
-
-
-def _rule(e: Mapping[str, Variant]) -> Rule:
-    return Rule(priority=_value(e.get("priority"), 0), table=_value(e.get("table"), 0),
-                from_addr=_value(e.get("from"), None), from_len=_value(e.get("from-len"), 0),
-                suppress_prefixlength=_value(e.get("suppress-prefixlength"), None),
-                extra=_extra(e, _RULE_KEYS))
-
-
-def ipv4_settings_without_legacy(ipv4: Mapping[str, Variant]) -> Dict[str, Variant]:
-    """Drop ``addresses``/``routes``: NetworkManager prefers them over the new keys."""
-    return {k: v for k, v in ipv4.items() if k not in ("addresses", "routes")}
-
-
-def ipv4_to_settings(config: Ipv4Config) -> Dict[str, Variant]:
-    addresses = [{"address": Variant("s", a.address), "prefix": Variant("u", a.prefix)}
-                 for a in config.addresses]
-    return {
-        "address-data": Variant("aa{sv}", addresses),
-        "route-data": Variant("aa{sv}", [_route_entry(r) for r in config.routes]),
-        "routing-rules": Variant("aa{sv}", [_rule_entry(r) for r in config.rules]),
-    }
-
-
-def _route_entry(route: Route) -> Dict[str, Variant]:
-    entry = {"dest": Variant("s", route.dest), "prefix": Variant("u", route.prefix)}
-    for key, value in (("next-hop", route.next_hop), ("metric", route.metric),
-                       ("table", route.table), ("type", route.type)):
-        if value is not None:
-            entry[key] = Variant(_ROUTE_KEYS[key], value)
-    entry.update(_extra_entries(route.extra))
-    return entry
-
-
-def _rule_entry(rule: Rule) -> Dict[str, Variant]:
-    entry = {"family": Variant("i", AF_INET), "priority": Variant("u", rule.priority)}
-    if rule.table:
-        entry["table"] = Variant("u", rule.table)
-    if rule.from_addr is not None:
-        entry["from"] = Variant("s", rule.from_addr)
-        entry["from-len"] = Variant("y", rule.from_len)
-    if rule.suppress_prefixlength is not None:
-        entry["suppress-prefixlength"] = Variant("i", rule.suppress_prefixlength)
-    entry.update(_extra_entries(rule.extra))
-    return entry
-
-
-def _extra_entries(extra: tuple) -> Dict[str, Variant]:
-    return {key: Variant(sig, list(value) if isinstance(value, tuple) else value)
-            for key, sig, value in extra}
+def _variant(item: Any) -> Any:
+    if isinstance(item, Value):
+        return Variant(item.signature, _variant(item.value))
+    if isinstance(item, list):
+        return [_variant(i) for i in item]
+    if isinstance(item, dict):
+        return {k: _variant(v) for k, v in item.items()}
+    return item

@@ -6,7 +6,7 @@ import dataclasses
 import time
 from typing import Any, Dict, List, Optional
 
-from nm_cloud_setup.model import Identity, InterfaceData, Ipv4Config
+from nm_cloud_setup.model import Identity, InterfaceData, IpConfig
 from nm_cloud_setup.run import DeviceReport, Outcome
 
 IDENTITY_FIELDS = (("instance_id", "id"), ("instance_type", "type"), ("region", "region"),
@@ -54,13 +54,18 @@ def _device(report: DeviceReport, identity: Optional[Identity]) -> Dict[str, Any
     return result
 
 
-def _config(config: Optional[Ipv4Config]) -> Optional[Dict[str, Any]]:
+def _config(config: Optional[IpConfig]) -> Optional[Dict[str, Any]]:
+    """IPv4's entries at the top (as before IPv6 came), IPv6's under ``ipv6``."""
     if config is None:
         return None
+    return {**_entries(config.family(4)), "mtu": config.mtu,
+            "ipv6": _entries(config.family(6))}
+
+
+def _entries(config: IpConfig) -> Dict[str, Any]:
     return {"addresses": [str(a) for a in config.addresses],
             "routes": sorted(str(r) for r in config.routes),
-            "rules": sorted(str(r) for r in config.rules),
-            "mtu": config.mtu}
+            "rules": sorted(str(r) for r in config.rules)}
 
 
 def dry_run_text(outcome: Outcome) -> str:
@@ -135,15 +140,18 @@ def _metadata(iface: InterfaceData) -> str:
     if iface.error:
         return f"failed: {iface.error}"
     parts: List[str] = []
-    if iface.addresses:
-        parts.append(" ".join(iface.addresses))
-    if iface.subnet:
-        parts.append(f"in {iface.subnet}")
-    if iface.gateway:
-        parts.append(f"via {iface.gateway}")
-    for net in iface.extra_networks:
-        parts.append(f"and {' '.join(net.addresses)} in {net.subnet}"
-                     + (f" via {net.gateway}" if net.gateway else ""))
+    for family, addresses, subnet, gateway in (
+            (4, iface.addresses, iface.subnet, iface.gateway),
+            (6, iface.ipv6_addresses, iface.ipv6_subnet, iface.ipv6_gateway)):
+        if addresses:
+            parts.append(" ".join(addresses))
+        if subnet:
+            parts.append(f"in {subnet}")
+        if gateway:
+            parts.append(f"via {gateway}")
+        for net in iface.extra_networks if family == 4 else ():
+            parts.append(f"and {' '.join(net.addresses)} in {net.subnet}"
+                         + (f" via {net.gateway}" if net.gateway else ""))
     if iface.local_routes:
         parts.append("local " + " ".join(iface.local_routes))
     return " ".join(parts) or "(nothing)"

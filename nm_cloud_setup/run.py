@@ -9,15 +9,16 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import (TYPE_CHECKING, AbstractSet, Callable, Iterator, List, Optional, Sequence,
+                    Tuple, Union)
 
 from nm_cloud_setup import __version__, choice, dmi, plan
 from nm_cloud_setup.config import PROVIDERS as PROVIDER_KEYS, Settings
 from nm_cloud_setup.errors import (BackendError, Cancelled, CloudSetupError,
                                    NoAppliedConnectionError, NotRunningError,
                                    VersionMismatchError)
-from nm_cloud_setup.model import (Current, Device, Identity, InstanceData, InterfaceData,
-                                  Ipv4Config)
+from nm_cloud_setup.model import (FAMILIES, Current, Device, Identity, InstanceData,
+                                  InterfaceData, IpConfig)
 
 LOG = logging.getLogger(__name__)
 
@@ -36,11 +37,11 @@ if TYPE_CHECKING:  # typing.Protocol costs import time; the annotations need it 
 
         def current(self, device: Device) -> Current: ...
 
-        def in_sync(self, current: Current, wanted: Ipv4Config) -> bool: ...
+        def in_sync(self, current: Current, wanted: IpConfig) -> bool: ...
 
-        def apply(self, device: Device, current: Current, ipv4: Ipv4Config) -> None: ...
+        def apply(self, device: Device, current: Current, wanted: IpConfig) -> None: ...
 
-        def describe(self, device: Device, current: Current, wanted: Ipv4Config) -> List[str]: ...
+        def describe(self, device: Device, current: Current, wanted: IpConfig) -> List[str]: ...
 
         def close(self) -> None: ...
 
@@ -78,8 +79,8 @@ class DeviceReport:
     ifname: str
     mac: str
     metadata: InterfaceData
-    applied: Optional[Ipv4Config] = None
-    wanted: Optional[Ipv4Config] = None
+    applied: Optional[IpConfig] = None
+    wanted: Optional[IpConfig] = None
     skipped: Optional[str] = None
     in_sync: Optional[bool] = None
     commands: List[str] = field(default_factory=list)
@@ -197,7 +198,10 @@ def _fetch_identity(provider, instance: InstanceData, outcome: Outcome) -> None:
 def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[Device],
                   cancel: Cancellation, outcome: Outcome, allow_new: bool = False,
                   dry_run: bool = False, deadline: Optional[float] = None) -> None:
-    single = plan.is_single_address(instance)
+    single = plan.single_families(instance)
+    # With a NIC's data missing, a family that looks single-address may not be:
+    # such a family is left as it is on every NIC.
+    families = set(FAMILIES) - (single if instance.failed else set())
     by_mac = {d.mac: d for d in devices}
     for number, iface in enumerate(instance.interfaces):
         if deadline is not None and time.monotonic() > deadline:
@@ -212,7 +216,7 @@ def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[De
                         iface.error)
             outcome.errors.append(f"{iface.mac}: {iface.error}")
             continue
-        if single and instance.failed:
+        if not families:
             LOG.warning("config device %s: not changed: other NICs' data is missing, so it is "
                         "unknown whether this instance has several addresses", iface.mac)
             continue
@@ -230,7 +234,7 @@ def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[De
             report = DeviceReport(device.ifname, iface.mac, iface)
             outcome.devices.append(report)
             changed, error = configure_device(backend, device, iface, single, report, dry_run,
-                                              deadline)
+                                              deadline, families)
         if changed:
             outcome.changed.append(device.ifname)
         if error:
@@ -271,17 +275,22 @@ def _vlan_device(backend: Backend, iface: InterfaceData, by_mac, allow_new: bool
     return find(name, iface.mac)
 
 
-def configure_device(backend: Backend, device: Device, iface: InterfaceData, single: bool,
+def configure_device(backend: Backend, device: Device, iface: InterfaceData,
+                     single: Union[bool, AbstractSet[int]],
                      report: Optional[DeviceReport] = None, dry_run: bool = False,
-                     deadline: Optional[float] = None) -> Tuple[bool, Optional[str]]:
+                     deadline: Optional[float] = None,
+                     families: AbstractSet[int] = frozenset(FAMILIES)
+                     ) -> Tuple[bool, Optional[str]]:
     """Bring one device to its planned state; (changed, error).
 
-    ``report`` receives what was found and planned; with ``dry_run`` nothing is applied.
+    ``single``: True, or the families for which the instance is single-address;
+    ``families``: those to plan (the others stay as they are applied).  ``report``
+    receives what was found and planned; with ``dry_run`` nothing is applied.
     """
     report = report or DeviceReport(device.ifname, iface.mac, iface)
     mac = iface.mac
     LOG.debug('config device %s: configuring "%s" (%s)...', mac, device.ifname, device.handle)
-    for _ in range(MAX_REAPPLY_TRIES):
+    for attempt in range(MAX_REAPPLY_TRIES):
         try:
             current = backend.current(device)
         except NoAppliedConnectionError as err:
@@ -294,13 +303,15 @@ def configure_device(backend: Backend, device: Device, iface: InterfaceData, sin
             LOG.debug("config device %s: %s", mac, current.skip)
             report.skipped = current.skip
             return False, None
-        wanted = plan.desired(iface, current.own, single)
+        planned = _planned_families(mac, iface, current, families, log=attempt == 0)
+        wanted = plan.desired(iface, current.own, single, planned, current.applied)
         report.applied, report.wanted = current.applied, wanted
         report.in_sync = in_sync = backend.in_sync(current, wanted)
         if dry_run and not in_sync:  # only a dry run or status shows them
             report.commands = backend.describe(device, current, wanted)
         if in_sync:
-            reason = " because there are not multiple IP addresses" if single else ""
+            reason = " because there are not multiple IP addresses" if 4 in _set(single) \
+                else ""
             LOG.debug("config device %s: device needs no update to applied connection %s%s. "
                       "Skip", mac, current.label, reason)
             return False, None
@@ -326,6 +337,26 @@ def configure_device(backend: Backend, device: Device, iface: InterfaceData, sin
         return True, None
     return False, (f"the applied connection changed {MAX_REAPPLY_TRIES} times while it was "
                    "being updated; giving up until the next run")
+
+
+def _set(single: Union[bool, AbstractSet[int]]) -> AbstractSet[int]:
+    if isinstance(single, bool):
+        return set(FAMILIES) if single else set()
+    return single
+
+
+def _planned_families(mac: str, iface: InterfaceData, current: Current,
+                      families: AbstractSet[int], log: bool) -> AbstractSet[int]:
+    """``families`` without those the device's configuration leaves off; the first time,
+    a debug line for each such family the cloud has data for."""
+    planned = set(families)
+    for family, reason in current.families_off:
+        planned.discard(family)
+        has_data = iface.addresses_of(family) or any(
+            (":" in cidr) == (family == 6) for cidr in iface.local_routes)
+        if log and has_data:
+            LOG.debug("config device %s: IPv%d left as it is: %s", mac, family, reason)
+    return planned
 
 
 def detect(pipe: Pipeline, outcome: Optional[Outcome] = None):
