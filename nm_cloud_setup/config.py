@@ -90,6 +90,7 @@ class Settings:
                             "using the default (auto)")
             backend = "auto"
         options: Dict[str, Dict[str, object]] = {
+            "ec2": {"prefixes": boolean("NM_CLOUD_SETUP_EC2_PREFIXES", False)},
             "gcp": {kind: boolean(f"NM_CLOUD_SETUP_GCP_{kind.upper()}", True)
                     for kind in GCP_KINDS},
             "openstack": {"config_drive": env.get("NM_CLOUD_SETUP_OPENSTACK_CONFIG_DRIVE") or None},

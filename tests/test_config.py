@@ -90,3 +90,9 @@ def test_bus_selection():
 ])
 def test_normalize_mac(text, mac):
     assert normalize_mac(text) == mac
+
+
+@pytest.mark.parametrize("raw, prefixes", [(None, False), ("yes", True), ("no", False)])
+def test_ec2_delegated_prefixes_are_off_unless_asked_for(raw, prefixes):
+    env = {} if raw is None else {"NM_CLOUD_SETUP_EC2_PREFIXES": raw}
+    assert Settings.from_env(env).options["ec2"] == {"prefixes": prefixes}

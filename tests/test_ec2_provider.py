@@ -31,11 +31,24 @@ def test_token_modes(emulator, tokens):
     assert not instance.failed
 
 
-def test_request_count_is_two_plus_three_per_nic(emulator):
+def test_request_count_is_two_plus_four_per_nic(emulator):
     ec2 = provider_for(emulator)
     ec2.detect()
     ec2.get_config(MACS)
-    assert emulator.state.requests == 2 + 3 * 2  # token, listing, 3 keys per NIC
+    # token, listing, 4 keys per NIC (3 for IPv4, ipv6s)
+    assert emulator.state.requests == 2 + 4 * 2
+
+
+def test_dual_stack_nic_costs_one_more_request_for_its_ipv6_subnet(emulator):
+    scenario = scenarios.generate(2, 1, ipv6s=2)
+    del scenario["interfaces"][0]["ipv6s"], scenario["interfaces"][0]["ipv6_subnet"]
+    ec2 = provider_for(emulator, scenario)
+    ec2.detect()
+    instance = ec2.get_config(MACS)
+    assert emulator.state.requests == 2 + 4 * 2 + 1
+    assert [i.ipv6_addresses for i in instance.interfaces] == [
+        (), ("2600:1f18:aaaa:bb02::10", "2600:1f18:aaaa:bb02::11")]
+    assert instance.interfaces[1].ipv6_subnet == "2600:1f18:aaaa:bb02::/64"
 
 
 def test_stale_token_is_fetched_again_once(emulator):

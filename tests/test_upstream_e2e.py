@@ -61,23 +61,25 @@ class Case:
 
 
 CASES = {
-    # token, list, per NIC subnet-ipv4-cidr-block, local-ipv4s (+ our device-number)
-    "ec2": Case("ec2", lambda: scenarios.generate(2, 3), 2 + 3 * 2, 2 + 2 * 2, [
+    # token, list, per NIC subnet-ipv4-cidr-block, local-ipv4s (+ our ipv6s and
+    # device-number)
+    "ec2": Case("ec2", lambda: scenarios.generate(2, 3), 2 + 4 * 2, 2 + 2 * 2, [
         "<debug> get-config: start fetching meta data for #0, 02:00:00:00:00:01 "
         "(02:00:00:00:00:01/)"]),
     # document (refused), list, per NIC MAC, address list, 3 addresses, subnet, prefix
-    "azure": Case("azure", _azure, 1 + 1 + 2 * 4 + 6, 2 + 2 * 4 + 6, [
+    # (+ our IPv6 address list)
+    "azure": Case("azure", _azure, 1 + 1 + 2 * 5 + 6, 2 + 2 * 4 + 6, [
         "<debug> interface[1]: received subnet prefix 20"]),
     # document (refused), list, per NIC MAC, forwarded-ips/, each forwarded IP
     "gcp": Case("gcp", _gcp, 1 + 1 + 2 * 2 + 3, 2 + 2 * 2 + 3, [
         "<info>  GCP interface[1]: adding forwarded-ip 35.1.2.5"]),
-    # token (404), meta-data/all (404), macs/, 4 keys per NIC (upstream: 5)
-    "aliyun": Case("aliyun", lambda: scenarios.generate(2, 3), 3 + 4 * 2, 2 + 5 * 2),
+    # token (404), meta-data/all (404), macs/, 4 keys per NIC (upstream: 5) + our ipv6s
+    "aliyun": Case("aliyun", lambda: scenarios.generate(2, 3), 3 + 5 * 2, 2 + 5 * 2),
     "oci-vm": Case("oci", lambda: scenarios.generate(2, 1), 1, 2, [
         "<info>  get-config: detected VM instance"]),
     "oci-baremetal": Case("oci", oci_baremetal_scenario, 1, 2, [
         "<info>  get-config: detected baremetal instance"]),
-    "ec2-address-outside-subnet": Case("ec2", _outside_subnet, 2 + 3 * 2, 2 + 2 * 2, [
+    "ec2-address-outside-subnet": Case("ec2", _outside_subnet, 2 + 4 * 2, 2 + 2 * 2, [
         "<warn>  get-config: 02:00:00:00:00:02: address 172.31.48.249 is outside the NIC's "
         "subnet 172.31.32.0/20; adding it with the subnet's prefix, as upstream does"]),
 }

@@ -5,7 +5,9 @@ With hardened mode's session token when the server offers one (PUT
 while detecting and reused; only if it is refused, upstream's per-MAC keys (its
 listing is the probe then, so the walk costs no more than upstream's).  Gateway
 and netmask come from the metadata; the subnet is the primary address masked by
-the netmask.  Primary address first, the others sorted.
+the netmask.  Primary address first, the others sorted.  IPv6 (all optional):
+``ipv6s``, in the vSwitch's ``vswitch-ipv6-cidr-block``, via ``ipv6-gateway``; the
+walk asks for the last two only when a NIC has ``ipv6s``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from nm_cloud_setup.model import InstanceData, InterfaceData
 from nm_cloud_setup.providers.base import (BulkProvider, Listed, TokenAuth, checked, parse_ipv4,
                                            parse_json, parse_netmask, per_mac_interfaces,
                                            subnet_of, unmatched, warn_outside_subnet)
+from nm_cloud_setup.providers.ipv6 import (check_in_subnet6, parse_gateway6, parse_ipv6_list,
+                                           parse_subnet6)
 
 LOG = logging.getLogger(__name__)
 
@@ -29,6 +33,8 @@ MACS = f"{API}/network/interfaces/macs/"
 # Upstream's keys but vpc-cidr-block (only its gateway fallback used it).
 KEYS = ("private-ipv4s", "primary-ip-address", "netmask", "gateway")
 REQUIRED = ("private-ipv4s", "netmask")
+IPV6S = "ipv6s"
+IPV6_KEYS = ("vswitch-ipv6-cidr-block", "ipv6-gateway")
 
 
 def parse_all(text: str) -> List[tuple]:
@@ -76,8 +82,26 @@ def interface_from(idx: int, mac: str, values: Any) -> InterfaceData:
     addresses = tuple(dict.fromkeys([primary] + others))
     subnet = subnet_of(primary, parse_netmask(values["netmask"]))
     warn_outside_subnet(mac, addresses, subnet)
+    ipv6_addresses, ipv6_subnet, ipv6_gateway = _ipv6(values)
     return InterfaceData(mac, idx, addresses, subnet,
-                         gateway=_lenient(mac, values, "gateway", "gateway"))
+                         gateway=_lenient(mac, values, "gateway", "gateway"),
+                         ipv6_addresses=ipv6_addresses, ipv6_subnet=ipv6_subnet,
+                         ipv6_gateway=ipv6_gateway)
+
+
+def _ipv6(values: Mapping[str, Any]) -> tuple:
+    """``ipv6s`` (a JSON list, or bracketed text as ``private-ipv4s``), their vSwitch block
+    and the gateway; all absent: no IPv6."""
+    addresses = parse_ipv6_list(values.get(IPV6S) or [])
+    if not addresses:
+        return (), None, None
+    block = values.get("vswitch-ipv6-cidr-block")
+    if block is None:
+        raise MetadataError("vswitch-ipv6-cidr-block is missing")
+    subnet = parse_subnet6(block)
+    check_in_subnet6(addresses, subnet)
+    gateway = values.get("ipv6-gateway")
+    return addresses, subnet, parse_gateway6(gateway) if gateway is not None else None
 
 
 def _lenient(mac: str, values: Mapping[str, Any], key: str, what: str) -> Optional[str]:
@@ -134,8 +158,12 @@ class Aliyun(BulkProvider):
         listed = self.listing(MACS, macs, first=self.walk_first())
 
         def fetch(nic: Listed) -> Dict[str, Any]:
-            return self.fetch_keys(f"{MACS}{nic.path}{'' if nic.path.endswith('/') else '/'}",
-                                   KEYS)
+            base = f"{MACS}{nic.path}{'' if nic.path.endswith('/') else '/'}"
+            values = self.fetch_keys(base, KEYS)
+            values[IPV6S] = self.optional(base + IPV6S)()
+            if values[IPV6S] is not None:  # an IPv4-only NIC costs one request for IPv6
+                values.update({key: self.optional(base + key)() for key in IPV6_KEYS})
+            return values
 
         results = self.fetch_all(self.per_mac_jobs(listed, macs, fetch))
         return InstanceData(self.name, tuple(per_mac_interfaces(listed, macs, results,

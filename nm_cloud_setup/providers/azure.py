@@ -6,26 +6,32 @@ request.  Only if that document is refused does it walk upstream's text form
 (``format=text&api-version=2017-04-02``, one request per item; the walk's first
 request is the probe then, so that it costs no more than upstream's).  Azure
 allows 5 requests per second per VM: requests are paced below that.  The table
-index is the NIC's position in the list, as upstream's.
+index is the NIC's position in the list, as upstream's.  IPv6: the
+``ipv6.ipAddress`` list; Azure's IPv6 subnets are all /64 and its IPv6 router is
+the fixed link-local ``fe80::1234:5678:9abc`` (README, "Providers").
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import List, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
 from nm_cloud_setup.providers.base import (BulkProvider, checked, listed_nics, parse_index,
                                            parse_ipv4, parse_json, subnet_of, walk_numbers,
                                            warn_outside_subnet)
+from nm_cloud_setup.providers.ipv6 import (check_in_subnet6, parse_ipv6_list, parse_prefix6,
+                                           parse_subnet6, subnet6_of)
 
 LOG = logging.getLogger(__name__)
 
 NETWORK = "/metadata/instance/network?api-version=2021-02-01"
 WALK_VERSION = "2017-04-02"
 WALK = "/metadata/instance/network/interface/"
+GATEWAY6 = "fe80::1234:5678:9abc"
+PREFIX6 = 64
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class RawNic:
     addresses: Tuple[str, ...]
     subnet_address: str
     subnet_prefix: str
+    ipv6: Any = None  # the "ipv6" object as it came (checked per NIC)
 
 
 def parse_network(text: str) -> List[RawNic]:
@@ -50,7 +57,7 @@ def parse_network(text: str) -> List[RawNic]:
             addresses = tuple(str(entry["privateIpAddress"]) for entry in ipv4["ipAddress"])
             subnet = ipv4["subnet"][0]
             nics.append(RawNic(str(nic["macAddress"]), addresses, str(subnet["address"]),
-                               str(subnet["prefix"])))
+                               str(subnet["prefix"]), nic.get("ipv6")))
         except (KeyError, IndexError, TypeError):
             raise MetadataError(f"Azure interface[{idx}] lacks macAddress, ipv4.ipAddress or "
                                 "ipv4.subnet") from None
@@ -74,7 +81,31 @@ def interface_from(idx: int, mac: str, raw: RawNic, number: Optional[int] = None
     LOG.debug("interface[%d]: received subnet prefix %d", number, prefix)
     subnet = subnet_of(subnet_address, prefix)
     warn_outside_subnet(mac, addresses, subnet)
-    return InterfaceData(mac, idx, addresses, subnet)
+    ipv6_addresses, ipv6_subnet = _ipv6(raw.ipv6)
+    return InterfaceData(mac, idx, addresses, subnet, ipv6_addresses=ipv6_addresses,
+                         ipv6_subnet=ipv6_subnet,
+                         ipv6_gateway=GATEWAY6 if ipv6_addresses else None)
+
+
+def _ipv6(ipv6: Any) -> Tuple[Tuple[str, ...], Any]:
+    """The ``ipv6`` object: its addresses, and their subnet (the /64 of the first, unless
+    the object names a subnet as ``ipv4`` does)."""
+    if ipv6 is None:
+        return (), None
+    entries = ipv6.get("ipAddress", []) if isinstance(ipv6, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise MetadataError("ipv6.ipAddress is not a list of objects")
+    addresses = parse_ipv6_list([e.get("privateIpAddress") for e in entries])
+    if not addresses:
+        return (), None
+    subnets = ipv6.get("subnet") or []
+    if isinstance(subnets, list) and subnets and isinstance(subnets[0], dict):
+        subnet = parse_subnet6(f"{subnets[0].get('address')}/"
+                               f"{parse_prefix6(subnets[0].get('prefix'))}")
+    else:
+        subnet = subnet6_of(addresses[0], PREFIX6)
+    check_in_subnet6(addresses, subnet)
+    return addresses, subnet
 
 
 class Azure(BulkProvider):
@@ -128,12 +159,24 @@ class Azure(BulkProvider):
                  for k in listing}
         paths["address"] = self._walker(f"{number}/ipv4/subnet/0/address/")
         paths["prefix"] = self._walker(f"{number}/ipv4/subnet/0/prefix/")
+        paths["ipv6"] = lambda: self._walk_ipv6(number)
         values = self.fetch_all(paths)
         for value in values.values():
             if isinstance(value, CloudSetupError):
                 raise value
         return RawNic("", tuple(str(values[k]) for k in listing), str(values["address"]),
-                      str(values["prefix"]))
+                      str(values["prefix"]), values["ipv6"])
+
+    def _walk_ipv6(self, number: int) -> Any:
+        """The ``ipv6`` object from the text form: its listing, then each address (a 404
+        on the listing: no IPv6; upstream asks for none of it)."""
+        listing = self.optional(f"{WALK}{number}/ipv6/ipAddress/?format=text&api-version="
+                                f"{WALK_VERSION}")()
+        if listing is None:
+            return None
+        values = [self._walk_get(f"{number}/ipv6/ipAddress/{k}/privateIpAddress").strip()
+                  for k in walk_numbers(listing)]
+        return {"ipAddress": [{"privateIpAddress": v} for v in values]}
 
     def _walk_get(self, rest: str) -> str:
         return self.get(f"{WALK}{rest}?format=text&api-version={WALK_VERSION}")

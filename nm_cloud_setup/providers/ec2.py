@@ -1,21 +1,27 @@
 """Amazon EC2 instance metadata (IMDS), with IMDSv2 tokens.
 
-Requests per run: token, MAC listing, then per local NIC upstream's two keys,
-``subnet-ipv4-cidr-block`` and ``local-ipv4s``, and ``device-number`` (at most
-``concurrency`` NICs at once).  Paths, headers and the token TTL are upstream's.
-EC2-compatible servers without the token PUT are served with plain GETs.
+Requests per run: token, MAC listing, then per local NIC ``ipv6s`` (404 when it
+has none), upstream's two keys, ``subnet-ipv4-cidr-block`` and ``local-ipv4s``, and
+``device-number`` (at most ``concurrency`` NICs at once); for a NIC with IPv6
+addresses its ``subnet-ipv6-cidr-blocks``, and with the ``prefixes`` option the
+delegated ``ipv4-prefix`` and ``ipv6-prefix`` (local routes).  Paths, headers and
+the token TTL are upstream's.  EC2-compatible servers without the token PUT are
+served with plain GETs.  An IPv6-only NIC answers 404 for ``local-ipv4s``: a NIC
+with IPv6 addresses has its IPv4 keys asked once, without upstream's wait.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
 from nm_cloud_setup.providers.base import (Listed, Provider, TokenAuth, check_indexes,
                                            parse_index, parse_ipv4_list, parse_subnet,
-                                           per_mac_interfaces, unmatched, warn_outside_subnet)
+                                           parse_cidr, per_mac_interfaces, unmatched,
+                                           warn_outside_subnet)
+from nm_cloud_setup.providers.ipv6 import parse_cidr6, parse_ipv6_list, subnet_holding
 
 LOG = logging.getLogger(__name__)
 
@@ -25,6 +31,9 @@ TOKEN_PATH = "/latest/api/token"
 TOKEN_TTL = 180
 REQUIRED = ("subnet-ipv4-cidr-block", "local-ipv4s")
 NUMBER = "device-number"
+IPV6S = "ipv6s"
+SUBNET6 = "subnet-ipv6-cidr-blocks"
+PREFIX_KEYS = ("ipv4-prefix", "ipv6-prefix")
 
 
 def parse_interface(mac: str, position: int, values: Mapping[str, Optional[str]]) -> InterfaceData:
@@ -34,15 +43,42 @@ def parse_interface(mac: str, position: int, values: Mapping[str, Optional[str]]
     """
     addresses_text = values.get("local-ipv4s")
     subnet_text = values.get("subnet-ipv4-cidr-block")
-    if addresses_text is None or subnet_text is None:
+    ipv6_text = values.get(IPV6S)
+    if addresses_text is None and ipv6_text is None or \
+            addresses_text is not None and subnet_text is None:
         missing = "local-ipv4s" if addresses_text is None else "subnet-ipv4-cidr-block"
         raise MetadataError(f"{missing} not (yet) available for {mac}")
-    addresses = parse_ipv4_list(addresses_text)
-    subnet = parse_subnet(subnet_text)
-    warn_outside_subnet(mac, addresses, subnet)
+    addresses: Tuple[str, ...] = ()
+    subnet = None
+    if addresses_text is not None:  # an IPv6-only NIC has none
+        addresses = parse_ipv4_list(addresses_text)
+        subnet = parse_subnet(subnet_text or "")
+        warn_outside_subnet(mac, addresses, subnet)
+    ipv6_addresses, ipv6_subnet = _ipv6(mac, ipv6_text, values.get(SUBNET6))
     number = values.get(NUMBER)
     index = parse_index(number) if number is not None else position
-    return InterfaceData(mac, index, addresses, subnet)
+    return InterfaceData(mac, index, addresses, subnet, local_routes=_prefixes(values),
+                         ipv6_addresses=ipv6_addresses, ipv6_subnet=ipv6_subnet)
+
+
+def _ipv6(mac: str, ipv6_text: Optional[str],
+          subnets_text: Optional[str]) -> Tuple[Tuple[str, ...], Optional[str]]:
+    """``ipv6s`` and the subnet of ``subnet-ipv6-cidr-blocks`` that holds them."""
+    addresses = parse_ipv6_list(ipv6_text or "")
+    if not addresses:
+        return (), None
+    if subnets_text is None:
+        raise MetadataError(f"{SUBNET6} not (yet) available for {mac}")
+    return addresses, subnet_holding(addresses, subnets_text.split())
+
+
+def _prefixes(values: Mapping[str, Optional[str]]) -> Tuple[str, ...]:
+    """Delegated prefixes (``ipv4-prefix``, ``ipv6-prefix``), when they were asked for."""
+    routes = [parse_cidr(text, "delegated prefix")
+              for text in (values.get("ipv4-prefix") or "").split()]
+    routes += [parse_cidr6(text, "delegated prefix")
+               for text in (values.get("ipv6-prefix") or "").split()]
+    return tuple(dict.fromkeys(routes))
 
 
 class Ec2(Provider):
@@ -74,11 +110,21 @@ class Ec2(Provider):
                             unmatched=unmatched([n.mac for n in listed], macs))
 
     def _fetch_nic(self, nic: Listed) -> Dict[str, Any]:
-        """Upstream's keys (a 404 is waited for), then ``device-number`` (optional):
-        asked last, so that a NIC just hot-plugged has it by then."""
+        """``ipv6s`` (optional), upstream's keys (a 404 is waited for, unless the NIC has
+        IPv6 addresses: an IPv6-only NIC has no IPv4 keys), then the IPv6 subnet, the
+        delegated prefixes when asked for, and ``device-number`` (optional): asked
+        last, so that a NIC just hot-plugged has it by then."""
         base = f"{MACS}{nic.path}{'' if nic.path.endswith('/') else '/'}"
-        values = self.fetch_keys(base, REQUIRED)
-        if len(values) == len(REQUIRED) and not _failed(values):
+        ipv6s = self.optional(base + IPV6S)()
+        if ipv6s is None:
+            values = self.fetch_keys(base, REQUIRED)
+        else:
+            values = {key: self.optional(base + key)() for key in REQUIRED}
+            values.update({IPV6S: ipv6s, SUBNET6: self.optional(base + SUBNET6)()})
+        if (len(values) >= len(REQUIRED) and not _failed(values)
+                and self.options.get("prefixes")):
+            values.update({key: self.optional(base + key)() for key in PREFIX_KEYS})
+        if len(values) >= len(REQUIRED) and not _failed(values):
             values[NUMBER] = self.optional(base + NUMBER)()
         return values
 

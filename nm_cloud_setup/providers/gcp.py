@@ -9,6 +9,10 @@ to the VM: each becomes a route ``type local`` (metric 100), as upstream does fo
 forwarded IPs.  Each kind can be switched off (options ``forwarded_ips``,
 ``target_instance_ips``, ``alias_ips``).  A NIC without any of them is normal, not
 an error.  The table index is the NIC's position in the list, as upstream's.
+IPv6 (the document only): forwarded IPv6 ranges (``forwardedIpv6s``) are local
+routes too, switched with the forwarded IPs, as Google's guest agent does; the
+NIC's own ``ipv6s`` come by DHCPv6 and, as its IPv4 address, are recorded but not
+added.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
 from nm_cloud_setup.providers.base import (BulkProvider, checked, listed_nics, parse_cidr,
                                            parse_json, walk_numbers)
+from nm_cloud_setup.providers.ipv6 import parse_cidr6, parse_ipv6_list
 
 LOG = logging.getLogger(__name__)
 
@@ -28,7 +33,8 @@ BASE = "/computeMetadata/v1/instance"
 RECURSIVE = f"{BASE}/network-interfaces/?recursive=true&alt=json"
 # (JSON key, option)
 KINDS = (("forwardedIps", "forwarded_ips"), ("targetInstanceIps", "target_instance_ips"),
-         ("ipAliases", "alias_ips"))
+         ("ipAliases", "alias_ips"), ("forwardedIpv6s", "forwarded_ips"))
+IPV6_KINDS = ("forwardedIpv6s",)
 
 
 def parse_interfaces(text: str) -> List[Dict[str, Any]]:
@@ -40,7 +46,7 @@ def parse_interfaces(text: str) -> List[Dict[str, Any]]:
     for idx, nic in enumerate(doc):
         if not isinstance(nic, dict) or not isinstance(nic.get("mac"), str):
             raise MetadataError(f"GCP interface[{idx}] has no 'mac'")
-        entry = {"mac": nic["mac"]}
+        entry = {"mac": nic["mac"], "ipv6s": nic.get("ipv6s", [])}
         for json_key, _ in KINDS:
             values = nic.get(json_key, [])
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
@@ -63,12 +69,17 @@ def interface_from(number: int, mac: str, nic: Mapping[str, Any],
         if json_key == "forwardedIps":
             LOG.info("GCP interface[%d]: found %d forwarded ips", number, len(values))
         for value in values:
-            cidr = parse_cidr(value, "forwarded IP" if json_key != "ipAliases" else "alias range")
+            what = "forwarded IP" if json_key != "ipAliases" else "alias range"
+            cidr = parse_cidr6(value, what) if json_key in IPV6_KINDS else parse_cidr(value, what)
             if json_key == "forwardedIps":
                 LOG.info("GCP interface[%d]: adding forwarded-ip %s", number, cidr.split("/")[0])
             routes.append(cidr)
+    ipv6s = nic.get("ipv6s") or []
+    if not isinstance(ipv6s, list):
+        raise MetadataError(f"GCP interface[{number}]: 'ipv6s' is not a list")
     return InterfaceData(mac, number if idx is None else idx,
-                         local_routes=tuple(dict.fromkeys(routes)))
+                         local_routes=tuple(dict.fromkeys(routes)),
+                         ipv6_addresses=parse_ipv6_list(ipv6s))
 
 
 class Gcp(BulkProvider):

@@ -6,7 +6,9 @@ Gateway = ``virtualRouterIp``.  Only each VNIC's primary IP is in the metadata.
 On bare metal (the first VNIC has ``nicIndex``), a VNIC with a VLAN tag is
 reached through a MACVLAN on the physical NIC of the same ``nicIndex`` and a VLAN
 on top: its data names the tag and the parent's MAC.  The checks and warnings
-are upstream's.
+are upstream's.  IPv6 (optional): ``ipv6Addresses`` (all of them),
+``ipv6SubnetCidrBlock``, and the gateway ``ipv6VirtualRouterIp``; a bad IPv6 value
+fails that VNIC.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
+from nm_cloud_setup.providers.ipv6 import (check_in_subnet6, parse_gateway6, parse_ipv6_list,
+                                           parse_subnet6)
 from nm_cloud_setup.providers.base import (BulkProvider, parse_ipv4, parse_json, parse_subnet,
                                            warn_outside_subnet)
 
@@ -98,7 +102,7 @@ def _vnic(idx: int, vnic: Any, baremetal: bool) -> Optional[Tuple[InterfaceData,
               for key in ("privateIp", "virtualRouterIp", "subnetCidrBlock")}
     iface = InterfaceData(mac, idx, vlan_tag=vlan or None)
     try:
-        iface = _addressed(iface, values)
+        iface = _with_ipv6(_addressed(iface, values), vnic)
     except MetadataError as err:
         iface = InterfaceData(mac, idx, vlan_tag=vlan or None, error=str(err))
     return iface, nic_index
@@ -124,6 +128,21 @@ def _addressed(iface: InterfaceData, values: Mapping[str, Optional[str]]) -> Int
     warn_outside_subnet(iface.mac, (address,), subnet)
     return InterfaceData(iface.mac, iface.index, (address,), subnet,
                          gateway=values["virtualRouterIp"], vlan_tag=iface.vlan_tag)
+
+
+def _with_ipv6(iface: InterfaceData, vnic: Dict[str, Any]) -> InterfaceData:
+    addresses = parse_ipv6_list(vnic.get("ipv6Addresses") or [])
+    if not addresses:
+        return iface
+    subnet_text = vnic.get("ipv6SubnetCidrBlock")
+    if subnet_text is None:
+        raise MetadataError("'ipv6SubnetCidrBlock' is missing")
+    subnet = parse_subnet6(subnet_text)
+    check_in_subnet6(addresses, subnet)
+    router = vnic.get("ipv6VirtualRouterIp")
+    return dataclasses.replace(iface, ipv6_addresses=addresses, ipv6_subnet=subnet,
+                               ipv6_gateway=parse_gateway6(router) if router is not None
+                               else None)
 
 
 def _integer(value: Any) -> bool:

@@ -6,11 +6,14 @@ metadata service, ``/openstack/latest/network_data.json``, one request fetched
 while detecting and reused.  Links are matched by MAC, never by position.  Each
 link's static ``ipv4`` networks give its addresses, subnet, gateway (the default
 route) and extra routes; the link gives the MTU.  ``ipv4_dhcp`` networks are left
-to DHCP.
+to DHCP.  Static ``ipv6`` networks give the IPv6 part the same way (``ip_address``
+with a ``netmask``, which may be an IPv6 mask, a prefix length, or a ``/N`` on the
+address); ``ipv6_dhcp``, ``ipv6_slaac`` and the like are left to the link.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import subprocess
@@ -23,6 +26,8 @@ from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
 from nm_cloud_setup.providers.base import (BulkProvider, checked, field, parse_ipv4, parse_json,
                                            parse_netmask, subnet_of)
+from nm_cloud_setup.providers.ipv6 import (check_in_subnet6, parse_gateway6, parse_ipv6,
+                                           parse_prefix6, subnet6_of)
 
 LOG = logging.getLogger(__name__)
 
@@ -47,18 +52,34 @@ def parse_network_data(text: str, macs: Mapping[str, str]) -> List[InterfaceData
         links[str(link.get("id"))] = (position, mac, link.get("mtu"))
         position += 1
     by_link: Dict[str, List[Any]] = {}
+    by_link6: Dict[str, List[Any]] = {}
     for net in doc["networks"]:
-        if isinstance(net, dict) and net.get("type") == "ipv4":
-            by_link.setdefault(str(net.get("link")), []).append(net)
+        if isinstance(net, dict) and net.get("type") in ("ipv4", "ipv6"):
+            target = by_link if net["type"] == "ipv4" else by_link6
+            target.setdefault(str(net.get("link")), []).append(net)
     result = []
     for link_id, (idx, mac, mtu) in links.items():
-        if mac not in macs or link_id not in by_link:
+        if mac not in macs or (link_id not in by_link and link_id not in by_link6):
             continue
-        result.append(checked(mac, idx, _interface, idx, mac, mtu, by_link[link_id]))
+        result.append(checked(mac, idx, _interface, idx, mac, mtu, by_link.get(link_id, []),
+                              by_link6.get(link_id, [])))
     return result
 
 
-def _interface(idx: int, mac: str, mtu: Any, networks: List[Any]) -> InterfaceData:
+def _interface(idx: int, mac: str, mtu: Any, networks: List[Any],
+               networks6: List[Any] = ()) -> InterfaceData:
+    if mtu is not None and (not isinstance(mtu, int) or not 576 <= mtu <= 65535):
+        raise MetadataError(f"invalid MTU {mtu!r}")
+    ipv6_addresses, ipv6_subnet, ipv6_gateway, routes6 = _ipv6_part(mac, list(networks6))
+    ipv6 = {"ipv6_addresses": ipv6_addresses, "ipv6_subnet": ipv6_subnet,
+            "ipv6_gateway": ipv6_gateway}
+    if not networks:  # an IPv6-only link
+        return InterfaceData(mac, idx, routes=routes6, mtu=mtu, **ipv6)
+    iface = _ipv4_part(idx, mac, mtu, networks)
+    return dataclasses.replace(iface, routes=iface.routes + routes6, **ipv6)
+
+
+def _ipv4_part(idx: int, mac: str, mtu: Any, networks: List[Any]) -> InterfaceData:
     first = networks[0]
     primary = parse_ipv4(field(first, "ip_address", str, "network"))
     subnet = subnet_of(primary, parse_netmask(field(first, "netmask", str, "network")))
@@ -83,10 +104,54 @@ def _interface(idx: int, mac: str, mtu: Any, networks: List[Any]) -> InterfaceDa
                 gateway = gateway or hop
             else:
                 routes.append((cidr, hop))
-    if mtu is not None and (not isinstance(mtu, int) or not 576 <= mtu <= 65535):
-        raise MetadataError(f"invalid MTU {mtu!r}")
     return InterfaceData(mac, idx, tuple(dict.fromkeys(addresses)), subnet, gateway=gateway,
                          routes=tuple(dict.fromkeys(routes)), mtu=mtu)
+
+
+def _ipv6_part(mac: str, networks: List[Any]) -> Tuple[tuple, Optional[str], Optional[str],
+                                                        tuple]:
+    """(addresses, subnet, gateway, routes) of a link's static ``ipv6`` networks: the
+    first one's subnet; an address in another subnet is logged and left out."""
+    if not networks:
+        return (), None, None, ()
+    addresses: List[str] = []
+    subnet: Optional[str] = None
+    for net in networks:
+        address, prefix = _address6(net)
+        if subnet is None:
+            subnet = subnet6_of(address, prefix)
+        elif subnet6_of(address, prefix) != subnet:
+            LOG.warning("openstack: %s of %s is in another subnet than %s: not configured",
+                        address, mac, subnet)
+            continue
+        addresses.append(address)
+    assert subnet is not None
+    check_in_subnet6(addresses, subnet)
+    gateway: Optional[str] = None
+    routes = []
+    for net in networks:
+        routes_list = net.get("routes") or []
+        if not isinstance(routes_list, list):
+            raise MetadataError("a network's 'routes' is not a list")
+        for route in routes_list:
+            network = field(route, "network", str, "route")
+            netmask = field(route, "netmask", str, "route")
+            prefix = 0 if netmask.strip() in ("::", "0") else parse_prefix6(netmask)
+            hop = parse_gateway6(field(route, "gateway", str, "route"))
+            if prefix == 0:
+                gateway = gateway or hop
+            else:
+                routes.append((subnet6_of(parse_ipv6(network, "route network"), prefix), hop))
+    return tuple(dict.fromkeys(addresses)), subnet, gateway, tuple(dict.fromkeys(routes))
+
+
+def _address6(net: Any) -> Tuple[str, int]:
+    """A network's ``ip_address`` and prefix (``/N`` on it, or its ``netmask``)."""
+    text = field(net, "ip_address", str, "network")
+    address, _, prefix = text.partition("/")
+    if not prefix:
+        prefix = net.get("netmask") if isinstance(net.get("netmask"), (str, int)) else ""
+    return parse_ipv6(address), parse_prefix6(prefix)
 
 
 def _route_cidr(route: Any) -> str:
