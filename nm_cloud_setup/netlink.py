@@ -1,10 +1,11 @@
 """The kernel backend: the only pyroute2 user, synchronous, for hosts without NetworkManager.
 
-It reads a device's kernel state, lets ``ownership`` decide the difference
-(only its own entries are ever removed), applies it, and keeps the record of
-what it added in ``STATE_DIR/netlink-owned.json``.  A device already as wanted
-gets no netlink change at all.  Uses only the pyroute2 API that 0.7.2 (Debian 12)
-and 0.9 share.
+It reads a device's kernel state (both address families), lets ``ownership``
+decide the difference (only its own entries are ever removed), applies it, and
+keeps the record of what it added in ``STATE_DIR/netlink-owned.json``.  A device
+already as wanted gets no netlink change at all.  A link whose IPv6 is disabled
+(``net.ipv6.conf.IF.disable_ipv6``) gets no IPv6 change.  Uses only the pyroute2
+API that 0.7.2 (Debian 12) and 0.9 share.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from pyroute2 import IPRoute, NetlinkError
 from nm_cloud_setup import ownership
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import ApplyError, BackendError, NoAppliedConnectionError
-from nm_cloud_setup.model import Address, Current, Device, Ipv4Config, Route, Rule
+from nm_cloud_setup.model import Address, Current, Device, IpConfig, Route, Rule
 from nm_cloud_setup.ownership import KernelView, Record
 
 LOG = logging.getLogger(__name__)
 
-AF_INET = 2
+AF = {4: 2, 6: 10}  # AF_INET, AF_INET6
+FAMILY = {2: 4, 10: 6}
+ANY = {4: "0.0.0.0", 6: "::"}
 ARPHRD_ETHER = 1
 IFF_UP = 0x1
 RTN_UNICAST, RTN_LOCAL = 1, 2
@@ -81,35 +84,40 @@ class Netlink:
         view = KernelView(tuple(self._addresses().get(index, [])),
                           tuple(self._routes().get(index, [])), tuple(self._rules()))
         record = self._load_record()
-        owned = Ipv4Config(tuple(record.addresses.get(device.ifname, [])),
-                           tuple(r for r in view.routes),
-                           tuple(record.rules.get(device.ifname, [])))
-        return Current(label=f'"{device.ifname}"', own=Ipv4Config(), applied=owned,
-                       token=(view, record))
+        owned = IpConfig(tuple(record.addresses.get(device.ifname, [])),
+                         tuple(r for r in view.routes),
+                         tuple(record.rules.get(device.ifname, [])))
+        off = _ipv6_off(device.ifname)
+        return Current(label=f'"{device.ifname}"', own=IpConfig(), applied=owned,
+                       token=(view, record), families_off=((6, off),) if off else ())
 
     def _addresses(self) -> Dict[int, List[Address]]:
-        """Every IPv4 address, by interface: one dump (pyroute2 filters by index client-side)."""
+        """Every address of both families, by interface: one dump per family (pyroute2
+        filters by index client-side)."""
         if self._addresses_by_index is None:
             by_index: Dict[int, List[Address]] = {}
-            for msg in self._ipr.get_addr(family=AF_INET):
-                by_index.setdefault(msg["index"], []).append(Address(
-                    msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS"), msg["prefixlen"]))
+            for af in AF.values():
+                for msg in self._ipr.get_addr(family=af):
+                    by_index.setdefault(msg["index"], []).append(Address(
+                        msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS"),
+                        msg["prefixlen"]))
             self._addresses_by_index = by_index
         return self._addresses_by_index
 
     def _routes(self) -> Dict[int, List[Route]]:
-        """Our routes (protocol PROTO) in any table, by outgoing interface."""
+        """Our routes (protocol PROTO) of both families in any table, by outgoing interface."""
         if self._routes_by_oif is not None:
             return self._routes_by_oif
         by_oif: Dict[int, List[Route]] = {}
-        for msg in self._ipr.get_routes(family=AF_INET, proto=ownership.PROTO):  # every table
-            if msg["proto"] != ownership.PROTO:
-                continue
-            by_oif.setdefault(msg.get_attr("RTA_OIF"), []).append(Route(
-                dest=msg.get_attr("RTA_DST") or "0.0.0.0", prefix=msg["dst_len"],
-                next_hop=msg.get_attr("RTA_GATEWAY"), metric=msg.get_attr("RTA_PRIORITY"),
-                table=msg.get_attr("RTA_TABLE") or msg["table"],
-                type="local" if msg["type"] == RTN_LOCAL else None))
+        for family, af in AF.items():
+            for msg in self._ipr.get_routes(family=af, proto=ownership.PROTO):  # every table
+                if msg["proto"] != ownership.PROTO:
+                    continue
+                by_oif.setdefault(msg.get_attr("RTA_OIF"), []).append(Route(
+                    dest=msg.get_attr("RTA_DST") or ANY[family], prefix=msg["dst_len"],
+                    next_hop=msg.get_attr("RTA_GATEWAY"), metric=msg.get_attr("RTA_PRIORITY"),
+                    table=msg.get_attr("RTA_TABLE") or msg["table"],
+                    type="local" if msg["type"] == RTN_LOCAL else None))
         self._routes_by_oif = by_oif
         return by_oif
 
@@ -117,19 +125,21 @@ class Netlink:
         if self._all_rules is not None:
             return self._all_rules
         rules = []
-        for msg in self._ipr.get_rules(family=AF_INET):
-            suppress = msg.get_attr("FRA_SUPPRESS_PREFIXLEN")
-            rules.append(Rule(
-                priority=msg.get_attr("FRA_PRIORITY") or 0,
-                table=msg.get_attr("FRA_TABLE") or msg["table"],
-                from_addr=msg.get_attr("FRA_SRC"), from_len=msg["src_len"],
-                suppress_prefixlength=None if suppress in (None, 0xFFFFFFFF) else suppress))
+        for family, af in AF.items():
+            for msg in self._ipr.get_rules(family=af):
+                suppress = msg.get_attr("FRA_SUPPRESS_PREFIXLEN")
+                rules.append(Rule(
+                    priority=msg.get_attr("FRA_PRIORITY") or 0,
+                    table=msg.get_attr("FRA_TABLE") or msg["table"],
+                    from_addr=msg.get_attr("FRA_SRC"), from_len=msg["src_len"],
+                    suppress_prefixlength=None if suppress in (None, 0xFFFFFFFF) else suppress,
+                    family=family))
         self._all_rules = rules
         return rules
 
     # -- deciding --------------------------------------------------------------
 
-    def _changes(self, current: Current, wanted: Ipv4Config):
+    def _changes(self, current: Current, wanted: IpConfig):
         """The diff and the record after it, computed once per (current, wanted): the
         pipeline asks in_sync, then describe or apply, with the same two."""
         if self._last is None or self._last[0] is not current or self._last[1] is not wanted:
@@ -139,25 +149,25 @@ class Netlink:
             self._last = (current, wanted, diff, ownership.recorded(record, ifname, wanted, diff))
         return self._last[2], self._last[3]
 
-    def in_sync(self, current: Current, wanted: Ipv4Config) -> bool:
+    def in_sync(self, current: Current, wanted: IpConfig) -> bool:
         diff, after = self._changes(current, wanted)
         return not diff and after == current.token[1]
 
-    def describe(self, device: Device, current: Current, wanted: Ipv4Config) -> List[str]:
+    def describe(self, device: Device, current: Current, wanted: IpConfig) -> List[str]:
         """The change as equivalent ``ip`` command lines."""
         diff, _ = self._changes(current, wanted)
         dev = device.ifname
-        lines = [f"ip -4 rule del {_rule_text(r)}" for r in diff.remove_rules]
-        lines += [f"ip -4 route del {_route_text(r, dev)}" for r in diff.remove_routes]
-        lines += [f"ip -4 addr del {a} dev {dev}" for a in diff.remove_addresses]
-        lines += [f"ip -4 addr add {a} dev {dev}" for a in diff.add_addresses]
-        lines += [f"ip -4 route add {_route_text(r, dev)}" for r in diff.add_routes]
-        lines += [f"ip -4 rule add {_rule_text(r)}" for r in diff.add_rules]
+        lines = [f"ip -{r.family} rule del {_rule_text(r)}" for r in diff.remove_rules]
+        lines += [f"ip -{r.family} route del {_route_text(r, dev)}" for r in diff.remove_routes]
+        lines += [f"ip -{a.family} addr del {a} dev {dev}" for a in diff.remove_addresses]
+        lines += [f"ip -{a.family} addr add {a} dev {dev}" for a in diff.add_addresses]
+        lines += [f"ip -{r.family} route add {_route_text(r, dev)}" for r in diff.add_routes]
+        lines += [f"ip -{r.family} rule add {_rule_text(r)}" for r in diff.add_rules]
         return lines or [f"# {dev}: only the ownership record changes"]
 
     # -- writing ---------------------------------------------------------------
 
-    def apply(self, device: Device, current: Current, wanted: Ipv4Config) -> None:
+    def apply(self, device: Device, current: Current, wanted: IpConfig) -> None:
         record = current.token[1]
         diff, after = self._changes(current, wanted)
         for label, items in (("add address", diff.add_addresses), ("add route", diff.add_routes),
@@ -248,9 +258,18 @@ class Netlink:
                              "what this backend adds could not be removed later") from None
 
 
+def _ipv6_off(ifname: str) -> str:
+    """Why the link takes no IPv6 change (IPv6 disabled on it, or in the kernel), or ""."""
+    try:
+        disabled = Path(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6").read_text().strip()
+    except OSError:
+        return "the kernel has no IPv6"
+    return f"net.ipv6.conf.{ifname}.disable_ipv6 is 1" if disabled == "1" else ""
+
+
 def _route_args(route: Route, index: int) -> dict:
-    args = {"dst": f"{route.dest}/{route.prefix}", "oif": index, "proto": ownership.PROTO,
-            "table": route.table or 254}
+    args = {"family": AF[route.family], "dst": f"{route.dest}/{route.prefix}", "oif": index,
+            "proto": ownership.PROTO, "table": route.table or 254}
     if route.metric is not None:
         args["priority"] = route.metric
     if route.next_hop:
@@ -263,7 +282,7 @@ def _route_args(route: Route, index: int) -> dict:
 
 
 def _rule_args(rule: Rule) -> dict:
-    args = {"family": AF_INET, "priority": rule.priority, "table": rule.table,
+    args = {"family": AF[rule.family], "priority": rule.priority, "table": rule.table,
             "protocol": ownership.PROTO}
     if rule.from_addr:
         args.update(src=rule.from_addr, src_len=rule.from_len)

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Tuple
 
-from nm_cloud_setup.model import Address, Ipv4Config, Route, Rule
+from nm_cloud_setup.model import Address, IpConfig, Route, Rule
 from nm_cloud_setup.plan import Diff
 
 PROTO = 213  # "nm-cloud-setup" in /etc/iproute2/rt_protos.d/nm-cloud-setup.conf
@@ -24,7 +24,7 @@ TABLE_LOCAL = 255
 
 @dataclass(frozen=True)
 class KernelView:
-    """One device's IPv4 state: all its addresses, our routes on it, all rules."""
+    """One device's state, both families: all its addresses, our routes on it, all rules."""
 
     addresses: Tuple[Address, ...] = ()
     routes: Tuple[Route, ...] = ()
@@ -65,7 +65,8 @@ class Record:
 
 def _rule_dict(rule: Rule) -> Dict[str, object]:
     return {"priority": rule.priority, "table": rule.table, "from_addr": rule.from_addr,
-            "from_len": rule.from_len, "suppress_prefixlength": rule.suppress_prefixlength}
+            "from_len": rule.from_len, "suppress_prefixlength": rule.suppress_prefixlength,
+            "family": rule.family}
 
 
 def _address(text: str) -> Address:
@@ -81,7 +82,7 @@ def normalize_route(route: Route) -> Route:
     return route
 
 
-def changes(view: KernelView, record: Record, ifname: str, wanted: Ipv4Config) -> Diff:
+def changes(view: KernelView, record: Record, ifname: str, wanted: IpConfig) -> Diff:
     """The netlink changes that bring one device to ``wanted`` without touching others' entries.
 
     A rule another device also holds in the record (the shared 30350 rule) stays.
@@ -107,7 +108,7 @@ def changes(view: KernelView, record: Record, ifname: str, wanted: Ipv4Config) -
     )
 
 
-def recorded(record: Record, ifname: str, wanted: Ipv4Config, diff: Diff) -> Record:
+def recorded(record: Record, ifname: str, wanted: IpConfig, diff: Diff) -> Record:
     """The record after applying ``diff``: what we added, minus what we removed.
 
     A wanted rule that another device recorded is co-owned by this one too, so it
