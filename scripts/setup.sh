@@ -8,6 +8,10 @@ SYSTEM_PACKAGES="iproute2 dnsmasq-base network-manager dbus-daemon systemd shell
 SYSTEM_PACKAGES="$SYSTEM_PACKAGES libnm0 libcurl4 libjansson4"
 # cloud-init: its EC2 and OpenStack readers are run inside test VM namespaces (never at boot).
 SYSTEM_PACKAGES="$SYSTEM_PACKAGES cloud-init"
+# Debian 13's NetworkManager (1.52), the second daemon the tests run against, is built
+# with debootstrap and kept outside the repository (the path nm_daemon.py names).
+SYSTEM_PACKAGES="$SYSTEM_PACKAGES debootstrap"
+NM_TRIXIE_ROOT=/var/cache/nm-cloud-setup-tests/trixie
 CLOUD_INIT_UNITS="cloud-init-local.service cloud-init.service cloud-config.service cloud-final.service cloud-init-hotplugd.socket"
 
 # Root is needed (network namespaces, NetworkManager inside one, apt-get). Not
@@ -78,4 +82,19 @@ ensure_venv() {
         .venv/bin/python -m pip install -q -e '.[test]'
         echo "$want" > "$stamp"
     fi
+}
+
+ensure_nm_trixie() {
+    [ -x "$NM_TRIXIE_ROOT/usr/sbin/NetworkManager" ] && return 0
+    mkdir -p "$(dirname "$NM_TRIXIE_ROOT")"
+    (
+        flock 9  # one build, however many checks start at once
+        [ -x "$NM_TRIXIE_ROOT/usr/sbin/NetworkManager" ] && exit 0
+        echo ">> building Debian 13 with NetworkManager 1.52 in $NM_TRIXIE_ROOT (about a minute)"
+        rm -rf "$NM_TRIXIE_ROOT.tmp"
+        debootstrap --variant=minbase --include=network-manager,dbus,iproute2 trixie \
+            "$NM_TRIXIE_ROOT.tmp" http://deb.debian.org/debian > "$NM_TRIXIE_ROOT.log" 2>&1 \
+            || { tail -20 "$NM_TRIXIE_ROOT.log" >&2; exit 1; }
+        mv "$NM_TRIXIE_ROOT.tmp" "$NM_TRIXIE_ROOT"
+    ) 9> "$NM_TRIXIE_ROOT.lock"
 }

@@ -3,6 +3,12 @@
 Tests marked ``root`` need root, network namespaces and NetworkManager,
 dnsmasq and dbus-daemon.  Where those are missing they are skipped with the
 reason, except when ``NCS_REQUIRE_ALL=1`` (set by .ci/run): then they fail.
+
+Two NetworkManager daemons: the machine's own (Debian 12: 1.42) and Debian 13's
+1.52 from the debootstrap tree that ``scripts/setup.sh`` builds.  A module runs
+on both with ``pytestmark = BOTH_DAEMONS``; otherwise on the machine's own.
+The sandbox VMs are dual-stack capable (IPv6 subnets on the cloud side, router
+advertisements and DHCPv6); a profile only uses IPv6 where a test asks for it.
 """
 
 from __future__ import annotations
@@ -14,11 +20,15 @@ from typing import Dict, Iterator, Sequence
 
 import pytest
 
-from nm_cloud_setup.emulator import scenario as scenarios
+from nm_cloud_setup.emulator import nm_daemon, scenario as scenarios
 from nm_cloud_setup.emulator.sandbox import Sandbox, missing_tools, nics_for_scenario
 from nm_cloud_setup.emulator.server import EmulatorServer
 
 REQUIRE_ALL = os.environ.get("NCS_REQUIRE_ALL") == "1"
+# Test id -> the root of the NetworkManager to run (None: the machine's own).
+NM_DAEMONS = {"nm-host": None, "nm-debian13": nm_daemon.TRIXIE_ROOT}
+BOTH_DAEMONS = pytest.mark.parametrize("nm_daemon_id", list(NM_DAEMONS), indirect=True,
+                                       scope="session")
 
 
 def _unavailable(with_nm: bool = True) -> str:
@@ -64,10 +74,36 @@ def make_emulator():
 
 
 @pytest.fixture(scope="session")
-def nm_sandbox_session() -> Iterator[Sandbox]:
-    require_root()
-    with Sandbox(nics_for_scenario(2)) as sandbox:
-        yield sandbox
+def nm_sandboxes() -> Iterator:
+    """Sandboxes with NetworkManager, one per daemon, made when first asked for."""
+    made: Dict[str, Sandbox] = {}
+
+    def get(daemon_id: str) -> Sandbox:
+        if daemon_id not in made:
+            require_root()
+            root = NM_DAEMONS[daemon_id]
+            if root is not None and not (root / "usr/sbin/NetworkManager").exists():
+                reason = f"needs {root} (scripts/setup.sh builds it with debootstrap)"
+                pytest.fail(reason) if REQUIRE_ALL else pytest.skip(reason)
+            sandbox = Sandbox(nics_for_scenario(2, ipv6=True), nm_root=root)
+            sandbox.__enter__()
+            made[daemon_id] = sandbox
+        return made[daemon_id]
+
+    yield get
+    for sandbox in made.values():
+        sandbox.stop()
+
+
+@pytest.fixture(scope="session")
+def nm_daemon_id(request) -> str:
+    """Which NetworkManager (a key of NM_DAEMONS); the machine's own unless parametrized."""
+    return getattr(request, "param", "nm-host")
+
+
+@pytest.fixture(scope="session")
+def nm_sandbox_session(nm_sandboxes, nm_daemon_id: str) -> Sandbox:
+    return nm_sandboxes(nm_daemon_id)
 
 
 @pytest.fixture
@@ -80,7 +116,7 @@ def nm_sandbox(nm_sandbox_session: Sandbox) -> Sandbox:
 @pytest.fixture(scope="session")
 def kernel_sandbox_session() -> Iterator[Sandbox]:
     require_root(with_nm=False)
-    with Sandbox(nics_for_scenario(2), with_nm=False) as sandbox:
+    with Sandbox(nics_for_scenario(2, ipv6=True), with_nm=False) as sandbox:
         yield sandbox
 
 

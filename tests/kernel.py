@@ -11,13 +11,13 @@ Rule = Tuple[int, str, str]
 Route = Tuple[str, str, str, str, int]
 
 
-def policy_rules(sandbox: Sandbox) -> Set[Rule]:
+def policy_rules(sandbox: Sandbox, family: int = 4) -> Set[Rule]:
     """(priority, from, table) of the rules in nm-cloud-setup's range 30000-30999."""
     result = set()
-    for rule in sandbox.rules():
+    for rule in sandbox.rules() if family == 4 else sandbox.rules6():
         if 30000 <= rule.get("priority", 0) < 31000:
             src = rule.get("src", "all")
-            if rule.get("srclen") not in (None, 32):
+            if rule.get("srclen") not in (None, 32 if family == 4 else 128):
                 src += f"/{rule['srclen']}"
             table = rule.get("table", "")
             if "suppress_prefixlen" in rule:
@@ -26,10 +26,10 @@ def policy_rules(sandbox: Sandbox) -> Set[Rule]:
     return result
 
 
-def policy_routes(sandbox: Sandbox) -> Set[Route]:
+def policy_routes(sandbox: Sandbox, family: int = 4) -> Set[Route]:
     """(table, dst, gateway, dev, metric) of the routes in tables 30000-30999."""
     result = set()
-    for route in sandbox.routes():
+    for route in sandbox.routes() if family == 4 else sandbox.routes6():
         table = str(route.get("table", "main"))
         if table.isdigit() and 30000 <= int(table) < 31000:
             result.add((table, route["dst"], route.get("gateway", ""), route["dev"],
@@ -42,6 +42,8 @@ def expected_layout(interfaces: List[dict], ifnames: Dict[str, str]) -> Tuple[Se
     rules: Set[Rule] = set()
     routes: Set[Route] = set()
     for iface in interfaces:
+        if not iface["addresses"]:  # an IPv6-only NIC
+            continue
         idx = iface["device_number"]
         net = ipaddress.ip_network(iface["subnet"])
         dev = ifnames[iface["mac"].upper()]
@@ -54,11 +56,34 @@ def expected_layout(interfaces: List[dict], ifnames: Dict[str, str]) -> Tuple[Se
     return rules, routes
 
 
-def local_routes(sandbox: Sandbox) -> Set[Tuple[str, str]]:
-    """(dst, dev) of the ``type local`` routes NetworkManager added (proto static)."""
+def local_routes(sandbox: Sandbox, family: int = 4,
+                 protocol: str = "static") -> Set[Tuple[str, str]]:
+    """(dst, dev) of the ``type local`` routes NetworkManager added (proto static), or
+    the netlink backend (proto 213)."""
     result = set()
-    for route in sandbox.routes():
-        if route.get("type") == "local" and route.get("protocol") == "static":
-            dst = route["dst"] if "/" in route["dst"] else route["dst"] + "/32"
+    for route in sandbox.routes() if family == 4 else sandbox.routes6():
+        if route.get("type") == "local" and route.get("protocol") == protocol:
+            host = "/32" if family == 4 else "/128"
+            dst = route["dst"] if "/" in route["dst"] else route["dst"] + host
             result.add((dst, route["dev"]))
     return result
+
+
+def expected_layout6(interfaces: List[dict], ifnames: Dict[str, str]) -> Tuple[Set, Set]:
+    """The IPv6 rules and routes for ``interfaces`` (scenario entries with ``ipv6s``)."""
+    rules: Set[Rule] = set()
+    routes: Set[Route] = set()
+    for iface in interfaces:
+        if not iface.get("ipv6s"):
+            continue
+        idx = iface["device_number"]
+        net = ipaddress.ip_network(iface["ipv6_subnet"])
+        dev = ifnames[iface["mac"].upper()]
+        gateway = iface.get("ipv6_gateway") or str(net.network_address + 1)
+        for address in iface["ipv6s"]:
+            rules.add((30200 + idx, address, str(30200 + idx)))
+            rules.add((30400 + idx, address, str(30400 + idx)))
+        rules.add((30350, "all", "main suppress_prefixlength 0"))
+        routes.add((str(30200 + idx), str(net), "", dev, 10))
+        routes.add((str(30400 + idx), "default", gateway, dev, 10))
+    return rules, routes

@@ -14,16 +14,16 @@ from typing import Dict, Tuple
 import pytest
 
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.model import Ipv4Config
+from nm_cloud_setup.model import IpConfig
 from nm_cloud_setup.nm import NetworkManager
-from tests.conftest import run_tool
+from tests.conftest import BOTH_DAEMONS, run_tool
 from tests.kernel import expected_layout, policy_routes, policy_rules
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, BOTH_DAEMONS]
 
 
-def applied(sandbox) -> Dict[str, Tuple[int, Ipv4Config]]:
-    """ifname -> (applied version id, applied IPv4 config), read from NetworkManager."""
+def applied(sandbox) -> Dict[str, Tuple[int, IpConfig]]:
+    """ifname -> (applied version id, applied config), read from NetworkManager."""
     nm = NetworkManager(sandbox.bus_address)
     nm.connect()
     try:

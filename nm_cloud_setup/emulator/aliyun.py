@@ -7,7 +7,7 @@ from typing import Any, Dict
 
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.common import (NOT_FOUND, Answer, Tokens, UpstreamPaths, as_json,
-                                            gateway, netmask, segments, text, walk)
+                                            gateway, gateway6, netmask, segments, text, walk)
 
 TOKEN_HEADER = "X-aliyun-ecs-metadata-token"
 _MACS = r"/2016-01-01/meta-data/network/interfaces/macs/"
@@ -30,6 +30,13 @@ def macs(scenario: Dict[str, Any], bracketed: bool) -> Dict[str, Any]:
             "gateway": gateway(iface),
             "vpc-id": "vpc-1",
         }
+        if iface.get("ipv6s"):
+            ipv6s = list(iface["ipv6s"])
+            result[iface["mac"].lower()].update({
+                "ipv6s": json.dumps(ipv6s) if bracketed else ipv6s,
+                "vswitch-ipv6-cidr-block": iface["ipv6_subnet"],
+                "ipv6-gateway": gateway6(iface),
+            })
     return result
 
 

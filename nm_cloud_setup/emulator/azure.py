@@ -34,7 +34,8 @@ def network(scenario: Dict[str, Any]) -> Dict[str, Any]:
                               for k, a in enumerate(iface["addresses"])],
                 "subnet": [{"address": str(net.network_address), "prefix": str(net.prefixlen)}],
             },
-            "ipv6": {"ipAddress": []},
+            "ipv6": {"ipAddress": [{"privateIpAddress": a, "publicIpAddress": ""}
+                                   for a in iface.get("ipv6s", [])]},
         })
     return {"interface": interfaces}
 

@@ -25,7 +25,8 @@ def interfaces(scenario: Dict[str, Any]) -> List[Dict[str, Any]]:
         "network": "projects/1/networks/default",
         "dnsServers": ["169.254.169.254"],
         "forwardedIps": list(iface.get("forwarded_ips", [])),
-        "forwardedIpv6s": [],
+        "forwardedIpv6s": list(iface.get("forwarded_ipv6s", [])),
+        "ipv6s": list(iface.get("ipv6s", [])[:1]),  # GCP gives a NIC one, by DHCPv6
         "targetInstanceIps": list(iface.get("target_instance_ips", [])),
         "ipAliases": list(iface.get("alias_ranges", [])),
         "accessConfigs": [{"externalIp": ip, "type": "ONE_TO_ONE_NAT"}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.emulator.common import NOT_FOUND, Answer, UpstreamPaths, as_json, gateway, text
+from nm_cloud_setup.emulator.common import (NOT_FOUND, Answer, UpstreamPaths, as_json, gateway,
+                                            gateway6, text)
 
 UPSTREAM = UpstreamPaths(("GET", r"/opc/v2/instance"), ("GET", r"/opc/v2/vnics"))
 
@@ -22,6 +23,10 @@ def vnics(scenario: Dict[str, Any]) -> List[Dict[str, Any]]:
             "virtualRouterIp": gateway(iface),
             "subnetCidrBlock": iface["subnet"],
         }
+        if iface.get("ipv6s"):
+            vnic.update(ipv6Addresses=list(iface["ipv6s"]),
+                        ipv6SubnetCidrBlock=iface["ipv6_subnet"],
+                        ipv6VirtualRouterIp=gateway6(iface))
         if baremetal:
             vnic["nicIndex"] = iface.get("nic_index", 0)
         result.append(vnic)

@@ -5,7 +5,8 @@ NetworkManager on a private system bus) and the "cloud" (the other ends of the
 veths, the gateways, and dnsmasq handing out the primary addresses by DHCP).
 Needs root, iproute2, dnsmasq (dnsmasq-base), and for NetworkManager the
 network-manager and dbus-daemon packages.  Never touches the machine's own
-namespace beyond creating and deleting the two namespaces.
+namespace beyond creating and deleting the two namespaces.  IPv6 is enabled in
+both namespaces, without duplicate-address detection (no delays, no late events).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ipaddress
-import json
 import os
 import shutil
 import signal
@@ -23,7 +23,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Optional, Sequence
+
+from nm_cloud_setup.emulator import nm_daemon
+from nm_cloud_setup.emulator.measure import Measured, run_measured  # noqa: F401 (re-exported)
+from nm_cloud_setup.emulator.vm_state import VmState, run
 
 CLONE_NEWNET = 0x40000000
 
@@ -44,34 +48,17 @@ _BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Confi
 </busconfig>
 """
 
-_NM_CONFIG = """[main]
-plugins=keyfile
-no-auto-default=*
-dns=none
-rc-manager=unmanaged
-hostname-mode=none
-auth-polkit=false
-
-[keyfile]
-path={keyfile_dir}
-unmanaged-devices=interface-name:peer*
-
-[connectivity]
-enabled=false
-
-[logging]
-level={log_level}
-"""
-
-
 @dataclass(frozen=True)
 class Nic:
-    """One NIC of the sandbox VM: its name, MAC and DHCP primary address."""
+    """One NIC of the sandbox VM: its name, MAC and DHCP primary address; optionally its
+    primary IPv6 address (static in the profile, standing in for DHCPv6) and subnet."""
 
     ifname: str
     mac: str
     address: str
     subnet: str
+    ipv6_address: Optional[str] = None
+    ipv6_subnet: Optional[str] = None
 
     @property
     def gateway(self) -> str:
@@ -81,25 +68,26 @@ class Nic:
     def prefix(self) -> int:
         return ipaddress.ip_network(self.subnet).prefixlen
 
+    @property
+    def gateway6(self) -> Optional[str]:
+        return str(ipaddress.ip_network(self.ipv6_subnet)[1]) if self.ipv6_subnet else None
 
-def nics_for_scenario(count: int) -> list:
-    """Sandbox NICs whose MACs and DHCP primaries match ``scenario.generate(count, ...)``."""
+    @property
+    def prefix6(self) -> Optional[int]:
+        return ipaddress.ip_network(self.ipv6_subnet).prefixlen if self.ipv6_subnet else None
+
+
+def nics_for_scenario(count: int, ipv6: bool = False) -> list:
+    """Sandbox NICs whose MACs and primaries match ``scenario.generate(count, ...)``
+    (with ``ipv6``, also the IPv6 primaries of ``generate(count, ..., ipv6s=N)``)."""
     from nm_cloud_setup.emulator.scenario import nic
 
     nics = []
     for number in range(count):
-        data = nic(number, 1)
-        nics.append(Nic(f"eth{number + 1}", data["mac"], data["addresses"][0], data["subnet"]))
+        data = nic(number, 1, ipv6s=1 if ipv6 else 0)
+        nics.append(Nic(f"eth{number + 1}", data["mac"], data["addresses"][0], data["subnet"],
+                        (data.get("ipv6s") or [None])[0], data.get("ipv6_subnet")))
     return nics
-
-
-def run(*args: str, check: bool = True, env: dict | None = None,
-        timeout: float = 30) -> subprocess.CompletedProcess:
-    """Run a command, capturing text output; raise with its stderr on failure."""
-    proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
-    return proc
 
 
 def missing_tools(with_nm: bool = True) -> list[str]:
@@ -108,13 +96,17 @@ def missing_tools(with_nm: bool = True) -> list[str]:
     return [tool for tool in tools if shutil.which(tool) is None]
 
 
-class Sandbox:
+class Sandbox(VmState):
     """A host namespace with veth NICs, a cloud namespace with DHCP, optionally NetworkManager."""
 
     def __init__(self, nics: Sequence[Nic], with_nm: bool = True, tag: str | None = None,
-                 nm_log_level: str = "INFO") -> None:
+                 nm_log_level: str = "INFO", nm_root: Optional[Path] = None) -> None:
+        """``nm_root``: run the NetworkManager of that debootstrap tree (another version)."""
         self.nics = list(nics)
         self.with_nm = with_nm
+        self.nm_root = nm_root
+        if nm_root is not None:
+            self.settle_quiet = 0.4
         tag = tag or uuid.uuid4().hex[:6]
         self.host_ns = f"ncs-host-{tag}"
         self.cloud_ns = f"ncs-cloud-{tag}"
@@ -143,6 +135,13 @@ class Sandbox:
         run("ip", "netns", "add", self.cloud_ns)
         for ns in (self.host_ns, self.cloud_ns):
             run("ip", "-n", ns, "link", "set", "lo", "up")
+            run("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0",
+                "net.ipv6.conf.default.disable_ipv6=0", "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0")
+        # The kernel itself takes no router advertisements in the VM: NetworkManager
+        # handles them in userspace, and without it the tests set IPv6 up as DHCPv6 would.
+        run("ip", "netns", "exec", self.host_ns, "sysctl", "-qw",
+            "net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_ra=0")
         for number, nic in enumerate(self.nics, start=1):
             self._add_nic(number, nic)
         self._start_dhcp()
@@ -174,6 +173,9 @@ class Sandbox:
             "peer", "name", peer, "netns", self.cloud_ns)
         run("ip", "-n", self.host_ns, "link", "set", nic.ifname, "address", nic.mac)
         run("ip", "-n", self.cloud_ns, "addr", "add", f"{nic.gateway}/{nic.prefix}", "dev", peer)
+        if nic.ipv6_subnet:
+            run("ip", "-n", self.cloud_ns, "addr", "add", f"{nic.gateway6}/{nic.prefix6}",
+                "dev", peer, "nodad")
         run("ip", "-n", self.cloud_ns, "link", "set", peer, "up")
 
     def _start_dhcp(self) -> None:
@@ -186,6 +188,12 @@ class Sandbox:
             args += [f"--interface=peer{number}",
                      f"--dhcp-range={net.network_address},static,{net.netmask},infinite",
                      f"--dhcp-host={nic.mac},{nic.address}"]
+            if nic.ipv6_subnet:  # router advertisements, and DHCPv6 for the IPv6 primary
+                net6 = ipaddress.ip_network(nic.ipv6_subnet)
+                args += [f"--dhcp-range={net6.network_address},static,{net6.prefixlen},infinite",
+                         f"--dhcp-host={nic.mac},[{nic.ipv6_address}]"]
+        if any(nic.ipv6_subnet for nic in self.nics):
+            args.append("--enable-ra")
         log = open(self.workdir / "dnsmasq.log", "w")
         self._procs.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT))
 
@@ -199,21 +207,7 @@ class Sandbox:
 
     def start_nm(self) -> None:
         """Start NetworkManager in the host namespace and wait until it runs."""
-        nm_dir = self.workdir / "nm"
-        for sub in ("conf.d", "system-conf.d", "keyfiles", "lib"):
-            (nm_dir / sub).mkdir(parents=True, exist_ok=True)
-        config = nm_dir / "NetworkManager.conf"
-        config.write_text(_NM_CONFIG.format(keyfile_dir=nm_dir / "keyfiles",
-                                            log_level=self.nm_log_level))
-        script = (
-            "mkdir -p /run/NetworkManager && mount -t tmpfs tmpfs /run/NetworkManager && "
-            "mount -o remount,bind,ro /sys && "
-            f"mount --bind {nm_dir / 'lib'} /var/lib/NetworkManager && "
-            f"exec NetworkManager --no-daemon --config={config} --config-dir={nm_dir / 'conf.d'} "
-            f"--system-config-dir={nm_dir / 'system-conf.d'} "
-            f"--intern-config={nm_dir / 'intern.conf'} --state-file={nm_dir / 'state'} "
-            f"--pid-file={nm_dir / 'nm.pid'}"
-        )
+        script = nm_daemon.script(self.workdir, self.nm_log_level, self.nm_root)
         log = open(self.workdir / "NetworkManager.log", "a")
         self.nm_proc = subprocess.Popen(
             ["ip", "netns", "exec", self.host_ns, "unshare", "-m", "--propagation", "private",
@@ -255,25 +249,48 @@ class Sandbox:
     def nmcli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return run("nmcli", *args, check=check, env=self.env())
 
-    def reset_profiles(self, method: str = "auto", skip: Sequence[str] = ()) -> None:
-        """Delete every profile, clean the kernel, and bring each NIC up with a fresh one."""
+    def reset_profiles(self, method: str = "auto", skip: Sequence[str] = (),
+                       ipv6: str = "disabled", extra: Sequence[str] = ()) -> None:
+        """Delete every profile, clean the kernel, and bring each NIC up with a fresh one.
+
+        ``ipv6``: the profiles' ``ipv6.method``; ``manual`` gives each NIC with an IPv6
+        primary that address and its gateway (as DHCPv6 would); ``extra``: more nmcli
+        settings for every profile.
+        """
         out = self.nmcli("-t", "-f", "UUID", "connection", "show").stdout
         for con_uuid in out.split():
             self.nmcli("connection", "delete", con_uuid, check=False)
         self.flush_policy_routing()
         for nic in self.nics:
             args = ["connection", "add", "type", "ethernet", "ifname", nic.ifname,
-                    "con-name", nic.ifname, "ipv6.method", "disabled"]
+                    "con-name", nic.ifname]
             if method == "auto":
                 args += ["ipv4.method", "auto"]
             else:
                 args += ["ipv4.method", "manual", "ipv4.addresses", f"{nic.address}/{nic.prefix}",
                          "ipv4.gateway", nic.gateway]
-            self.nmcli(*args)
+            if ipv6 == "manual" and nic.ipv6_address:
+                args += ["ipv6.method", "manual", "ipv6.addresses",
+                         f"{nic.ipv6_address}/{nic.prefix6}", "ipv6.gateway", nic.gateway6]
+            else:
+                args += ["ipv6.method", "disabled" if ipv6 == "manual" else ipv6]
+            self.nmcli(*args, *extra)
             if nic.ifname in skip:
                 self._set_skip(nic.ifname)
         for nic in self.nics:
             self.nmcli("--wait", "20", "connection", "up", nic.ifname)
+        if ipv6 in ("manual", "auto", "dhcp"):
+            self._wait_ipv6_primaries()
+
+    def _wait_ipv6_primaries(self, limit: float = 15.0) -> None:
+        """Until each NIC holds its IPv6 primary (DHCPv6 comes after activation)."""
+        deadline = time.monotonic() + limit
+        for nic in self.nics:
+            while nic.ipv6_address and not any(
+                    a.startswith(f"{nic.ipv6_address}/") for a in self.addresses6(nic.ifname)):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{nic.ifname} got no IPv6 primary within {limit:g} s")
+                time.sleep(0.1)
 
     def _set_skip(self, con_name: str) -> None:
         path = self.workdir / "nm" / "keyfiles" / f"{con_name}.nmconnection"
@@ -282,21 +299,31 @@ class Sandbox:
         self.nmcli("connection", "reload")
 
     def assign_primaries(self) -> None:
-        """Without NetworkManager: what a DHCP client would do (address, default route)."""
+        """Without NetworkManager: what a DHCP client would do (address, default route);
+        the IPv6 primaries too, where the NICs have them (as DHCPv6 would)."""
         for number, nic in enumerate(self.nics):
             run("ip", "-n", self.host_ns, "link", "set", nic.ifname, "up")
             run("ip", "-n", self.host_ns, "addr", "replace", f"{nic.address}/{nic.prefix}",
                 "dev", nic.ifname)
             run("ip", "-n", self.host_ns, "route", "replace", "default", "via", nic.gateway,
                 "dev", nic.ifname, "proto", "dhcp", "metric", str(100 + number))
+            if nic.ipv6_address:
+                run("ip", "-n", self.host_ns, "addr", "replace",
+                    f"{nic.ipv6_address}/{nic.prefix6}", "dev", nic.ifname, "nodad")
+                run("ip", "-n", self.host_ns, "-6", "route", "replace", "default", "via",
+                    str(nic.gateway6), "dev", nic.ifname, "proto", "dhcp", "metric",
+                    str(100 + number))
 
     def reset_kernel(self) -> None:
         """Back to DHCP primaries only: secondary addresses, policy rules and tables gone."""
         self.flush_policy_routing()
         for nic in self.nics:
-            run("ip", "-n", self.host_ns, "addr", "flush", "dev", nic.ifname)
-        run("ip", "-n", self.host_ns, "route", "flush", "table", "local", "proto", "213",
-            check=False)
+            run("ip", "-n", self.host_ns, "-4", "addr", "flush", "dev", nic.ifname)
+            run("ip", "-n", self.host_ns, "-6", "addr", "flush", "dev", nic.ifname, "scope",
+                "global")
+        for family in ("-4", "-6"):
+            run("ip", "-n", self.host_ns, family, "route", "flush", "table", "local", "proto",
+                "213", check=False)
         self.assign_primaries()
 
     @contextlib.contextmanager
@@ -316,60 +343,6 @@ class Sandbox:
         finally:
             os.close(home)
             os.close(target)
-
-    def flush_policy_routing(self) -> None:
-        """Remove policy rules and numbered tables (NetworkManager leaves tables behind)."""
-        for rule in self.rules():
-            if 1 <= rule.get("priority", 0) < 32766:
-                run("ip", "-n", self.host_ns, "rule", "del", "priority", str(rule["priority"]),
-                    check=False)
-        for route in self.routes():
-            table = route.get("table")
-            if isinstance(table, str) and table.isdigit() and int(table) not in (253, 254, 255):
-                run("ip", "-n", self.host_ns, "route", "flush", "table", table, check=False)
-
-    # -- kernel state ----------------------------------------------------------
-
-    def ip_json(self, *args: str) -> list:
-        out = run("ip", "-n", self.host_ns, "-j", *args).stdout
-        return json.loads(out) if out.strip() else []
-
-    def addresses(self, ifname: str) -> list[str]:
-        """The IPv4 addresses on a NIC, as ADDR/PREFIX: the primaries in kernel order, then
-        the secondaries sorted (NetworkManager adds secondaries in no fixed order)."""
-        primaries, secondaries = [], []
-        for link in self.ip_json("-4", "addr", "show", "dev", ifname):
-            for info in link.get("addr_info", []):
-                target = secondaries if info.get("secondary") else primaries
-                target.append((ipaddress.ip_address(info["local"]), info["prefixlen"]))
-        return [f"{a}/{p}" for a, p in primaries + sorted(secondaries)]
-
-    def mtu(self, ifname: str) -> int:
-        return self.ip_json("link", "show", ifname)[0]["mtu"]
-
-    def has_link(self, ifname: str) -> bool:
-        return run("ip", "-n", self.host_ns, "link", "show", ifname, check=False).returncode == 0
-
-    def settle(self, quiet: float = 0.15, limit: float = 3.0) -> None:
-        """Wait until the VM's addresses, rules and routes stop changing (at most ``limit``).
-
-        NetworkManager answers Reapply once it has accepted the settings and commits
-        them to the kernel an instant later; read the kernel after this.
-        """
-        deadline = time.monotonic() + limit
-        last = None
-        while time.monotonic() < deadline:
-            now = (self.ip_json("-4", "addr"), self.rules(), self.routes())
-            if now == last:
-                return
-            last = now
-            time.sleep(quiet)
-
-    def rules(self) -> list[dict]:
-        return self.ip_json("-4", "rule", "show")
-
-    def routes(self) -> list[dict]:
-        return self.ip_json("-4", "route", "show", "table", "all")
 
     def exec_in_host(self, *args: str) -> list[str]:
         """A command line that runs ARGS inside the host namespace."""
@@ -391,27 +364,3 @@ def _kill_pid(pid: int) -> None:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         pass
-
-
-@dataclass(frozen=True)
-class Measured:
-    returncode: int
-    stdout: str
-    stderr: str
-    wall: float
-    cpu: float
-    max_rss_kib: int
-
-
-def run_measured(args: Sequence[str], env: dict | None = None) -> Measured:
-    """Run a command; its wall time, CPU time (user+sys) and peak RSS from wait4."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.monotonic()
-        proc = subprocess.Popen(args, env=env, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.monotonic() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return Measured(proc.returncode, out.read(), err.read(), wall,
-                        usage.ru_utime + usage.ru_stime, usage.ru_maxrss)

@@ -52,7 +52,10 @@ def interface(iface: Dict[str, Any], hostname: str) -> Dict[str, Any]:
         values["subnet-ipv4-cidr-block"] = iface["subnet"]
     if iface.get("ipv6_subnet"):
         values["subnet-ipv6-cidr-blocks"] = iface["ipv6_subnet"]
-    return values
+    for key, name in (("ipv4_prefixes", "ipv4-prefix"), ("ipv6_prefixes", "ipv6-prefix")):
+        if iface.get(key):  # delegated prefixes
+            values[name] = "\n".join(iface[key])
+    return dict(sorted(values.items()))
 
 
 def meta_data(inst: Instance) -> Dict[str, Any]:

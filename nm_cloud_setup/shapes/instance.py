@@ -80,5 +80,10 @@ def gateway(iface: Dict[str, Any]) -> str:
     return iface.get("gateway") or str(ipaddress.ip_network(iface["subnet"])[1])
 
 
+def gateway6(iface: Dict[str, Any]) -> str:
+    """The NIC's IPv6 router: its ``ipv6_gateway``, else the first host of its IPv6 subnet."""
+    return iface.get("ipv6_gateway") or str(ipaddress.ip_network(iface["ipv6_subnet"])[1])
+
+
 def netmask(iface: Dict[str, Any]) -> str:
     return str(ipaddress.ip_network(iface["subnet"]).netmask)

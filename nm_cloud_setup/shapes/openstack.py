@@ -13,7 +13,7 @@ import uuid
 from typing import Any, Dict, Optional
 
 from nm_cloud_setup.shapes.common import Answer, as_json, raw, text
-from nm_cloud_setup.shapes.instance import Instance, gateway, netmask
+from nm_cloud_setup.shapes.instance import Instance, gateway, gateway6, netmask
 
 VERSIONS = ("2012-08-10", "2013-04-04", "2013-10-17", "2015-10-15", "2016-06-30",
             "2016-10-06", "2017-02-22", "2018-08-27", "latest")
@@ -36,22 +36,32 @@ def meta_data(inst: Instance) -> Dict[str, Any]:
 
 
 def network_data(inst: Instance) -> Dict[str, Any]:
-    """Links by MAC, one static ``ipv4`` network per address (routes on the first)."""
+    """Links by MAC, one static ``ipv4`` network per address (routes on the first), and
+    one static ``ipv6`` network per IPv6 address (its netmask in Nova's IPv6 form)."""
     links, networks = [], []
     for number, iface in enumerate(inst.interfaces):
         link = f"tap{iface['mac'].replace(':', '')[-6:]}"
         links.append({"id": link, "type": "ovs", "ethernet_mac_address": iface["mac"].lower(),
                       "mtu": iface.get("mtu", 1500), "vif_id": f"vif-{number}"})
-        routes = [{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": gateway(iface)}]
+        routes = {4: [{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": gateway(iface)}],
+                  6: []}
+        if iface.get("ipv6s"):
+            routes[6].append({"network": "::", "netmask": "::", "gateway": gateway6(iface)})
         for route in iface.get("routes", []):
             net = ipaddress.ip_network(route["network"])
-            routes.append({"network": str(net.network_address), "netmask": str(net.netmask),
-                           "gateway": route["gateway"]})
+            routes[net.version].append({"network": str(net.network_address),
+                                        "netmask": str(net.netmask), "gateway": route["gateway"]})
         for k, address in enumerate(iface["addresses"]):
             networks.append({"id": f"network{number}-{k}", "link": link, "type": "ipv4",
                              "ip_address": address, "netmask": netmask(iface),
-                             "routes": routes if k == 0 else [],
+                             "routes": routes[4] if k == 0 else [],
                              "network_id": f"net-{number}"})
+        for k, address in enumerate(iface.get("ipv6s", [])):
+            networks.append({"id": f"network{number}-v6-{k}", "link": link, "type": "ipv6",
+                             "ip_address": address,
+                             "netmask": str(ipaddress.ip_network(iface["ipv6_subnet"]).netmask),
+                             "routes": routes[6] if k == 0 else [],
+                             "network_id": f"net6-{number}"})
     return {"links": links, "networks": networks,
             "services": [{"type": "dns", "address": "8.8.8.8"}]}
 
