@@ -244,3 +244,26 @@ def test_ec2_delegated_prefixes_only_when_asked_for(static_sandbox, emulator):
     assert result.returncode == 0, result.stdout + result.stderr
     assert local_routes(static_sandbox) == {("172.31.17.0/28", "eth1")}
     assert local_routes(static_sandbox, 6) == {("2600:1f18:aaaa:bb01:5::/80", "eth1")}
+
+
+def test_dry_run_and_status_show_both_families(static_sandbox, emulator):
+    import json
+
+    set_scenario(emulator, dual_stack())
+    dry = run_tool(static_sandbox, emulator.url, args=["--dry-run"])
+    assert dry.returncode == 0, dry.stderr
+    assert "+ipv6.addresses 2600:1f18:aaaa:bb01::11/64" in dry.stdout
+    assert ("+ipv6.routes '2600:1f18:aaaa:bb01::/64 10 table=30200, "
+            "::/0 2600:1f18:aaaa:bb01::1 10 table=30400'") in dry.stdout
+    assert "+ipv6.routing-rules 'priority 30200 from 2600:1f18:aaaa:bb01::10/128 table 30200" \
+        in dry.stdout
+    assert policy_rules(static_sandbox, 6) == set()  # nothing changed
+
+    assert run_tool(static_sandbox, emulator.url).returncode == 0
+    status = run_tool(static_sandbox, emulator.url, args=["status", "--json"])
+    (eth1,) = [d for d in json.loads(status.stdout)["devices"] if d["interface"] == "eth1"]
+    assert eth1["in_sync"] and eth1["applied"]["ipv6"]["addresses"] == V6["eth1"]
+    assert eth1["metadata"]["ipv6_subnet"] == "2600:1f18:aaaa:bb01::/64"
+    text = run_tool(static_sandbox, emulator.url, args=["status"]).stdout
+    assert ("metadata: 172.31.16.10 172.31.16.11 172.31.16.12 in 172.31.16.0/20 "
+            "2600:1f18:aaaa:bb01::10 2600:1f18:aaaa:bb01::11 in 2600:1f18:aaaa:bb01::/64") in text
