@@ -39,6 +39,7 @@ class Scenario:
     nics: int
     make: Callable[[], dict]
     netlink: bool = False
+    ipv6: str = "disabled"  # the profiles' ipv6.method (manual: the IPv6 primary static)
 
 
 def gcp_scenario(nics: int) -> dict:
@@ -58,6 +59,8 @@ def azure_scenario(nics: int, ips: int) -> dict:
 SCENARIOS = [
     Scenario("ec2-2x3", "ec2", 2, lambda: scenarios.generate(2, 3)),
     Scenario("ec2-15x50", "ec2", 15, lambda: scenarios.generate(15, 50)),
+    Scenario("ec2-15x50+10v6", "ec2", 15, lambda: scenarios.generate(15, 50, ipv6s=10),
+             ipv6="manual"),
     Scenario("azure-8x30", "azure", 8, lambda: azure_scenario(8, 30)),
     Scenario("gcp-8", "gcp", 8, lambda: gcp_scenario(8)),
     Scenario("netlink-15x50", "ec2", 15, lambda: scenarios.generate(15, 50), netlink=True),
@@ -109,8 +112,8 @@ def bench_scenario(spec: Scenario, repeat: int, latency: float,
                    others: Dict[str, List[str]]) -> List[dict]:
     commands = {"ours": [sys.executable, "-m", "nm_cloud_setup"], **others}
     samples: Dict[tuple, List[dict]] = {}
-    with Sandbox(nics_for_scenario(spec.nics), with_nm=not spec.netlink,
-                 nm_log_level="WARN") as sandbox:
+    with Sandbox(nics_for_scenario(spec.nics, ipv6=spec.ipv6 != "disabled"),
+                 with_nm=not spec.netlink, nm_log_level="WARN") as sandbox:
         if spec.netlink:
             with sandbox.entered():
                 server = EmulatorServer(("127.0.0.1", 0), spec.make(), spec.provider)
@@ -132,7 +135,7 @@ def bench_scenario(spec: Scenario, repeat: int, latency: float,
                         for path in (sandbox.workdir / "state").glob("*"):
                             path.unlink()
                     else:
-                        sandbox.reset_profiles()
+                        sandbox.reset_profiles(ipv6=spec.ipv6)
                     for kind in ("first", "no-change"):
                         sample = one_run(sandbox, server, command, env, spec.netlink)
                         samples.setdefault((name, kind), []).append(sample)
@@ -149,11 +152,11 @@ def bench_scenario(spec: Scenario, repeat: int, latency: float,
 
 
 def table(rows: List[dict]) -> str:
-    head = f"{'scenario':<15}{'impl':<7}{'run':<10}{'wall ms':>9}{'CPU ms':>8}{'RSS MiB':>9}" \
+    head = f"{'scenario':<16}{'impl':<7}{'run':<10}{'wall ms':>9}{'CPU ms':>8}{'RSS MiB':>9}" \
            f"{'requests':>10}{'D-Bus':>7}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['scenario']:<15}{r['implementation']:<7}{r['run']:<10}"
+        lines.append(f"{r['scenario']:<16}{r['implementation']:<7}{r['run']:<10}"
                      f"{r['wall_ms']:>9.0f}{r['cpu_ms']:>8.0f}{r['rss_mib']:>9.1f}"
                      f"{r['requests']:>10.0f}{r['dbus_calls']:>7.0f}")
     return "\n".join(lines)

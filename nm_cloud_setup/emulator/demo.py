@@ -1,4 +1,4 @@
-"""The built-in demo: a throwaway VM with NetworkManager, an EC2 emulator, two runs.
+"""The built-in demo: a throwaway dual-stack VM with NetworkManager, an EC2 emulator, two runs.
 
 Run as root: ``python -m nm_cloud_setup.emulator.demo`` (or ``scripts/demo``).
 """
@@ -18,35 +18,44 @@ from nm_cloud_setup.emulator.server import EmulatorServer
 def show(sandbox: Sandbox, title: str) -> None:
     click.secho(f"\n== {title}", bold=True)
     for nic in sandbox.nics:
-        click.echo(f"  {nic.ifname} ({nic.mac}): {' '.join(sandbox.addresses(nic.ifname))}")
-    click.echo("  rules:")
-    for line in sandbox_lines(sandbox, "rule", "show"):
-        click.echo(f"    {line}")
-    click.echo("  routes in tables 30200-30999:")
-    lines = [line for line in sandbox_lines(sandbox, "route", "show", "table", "all")
-             if " table 30" in line]
-    for line in lines or ["(none)"]:
-        click.echo(f"    {line}")
+        addresses = sandbox.addresses(nic.ifname) + sandbox.addresses6(nic.ifname)
+        click.echo(f"  {nic.ifname} ({nic.mac}): {' '.join(addresses)}")
+    for family in ("-4", "-6"):
+        click.echo(f"  ip {family} rule:")
+        for line in sandbox_lines(sandbox, family, "rule", "show"):
+            click.echo(f"    {line}")
+        click.echo(f"  ip {family} routes in tables 30200-30999:")
+        lines = [line for line in sandbox_lines(sandbox, family, "route", "show", "table", "all")
+                 if " table 30" in line]
+        for line in lines or ["(none)"]:
+            click.echo(f"    {line}")
 
 
-def sandbox_lines(sandbox: Sandbox, *args: str):
-    return run("ip", "-n", sandbox.host_ns, "-4", *args).stdout.splitlines()
+def sandbox_lines(sandbox: Sandbox, family: str, *args: str):
+    return run("ip", "-n", sandbox.host_ns, family, *args).stdout.splitlines()
 
 
 @click.command()
 @click.option("--nics", default=2, show_default=True, help="NICs of the demo VM.")
 @click.option("--ips", default=3, show_default=True, help="IPv4 addresses per NIC.")
-def main(nics: int, ips: int) -> None:
-    """Run nm-cloud-setup on a throwaway VM against the EC2 metadata emulator."""
+@click.option("--ipv6s", default=2, show_default=True,
+              help="IPv6 addresses per NIC (0: IPv4 only).")
+def main(nics: int, ips: int, ipv6s: int) -> None:
+    """Run nm-cloud-setup on a throwaway dual-stack VM against the EC2 metadata emulator.
+
+    Each NIC's primaries come from DHCP and DHCPv6, the rest from the metadata.
+    """
     missing = missing_tools()
     if missing:
         raise click.ClickException(f"missing: {', '.join(missing)} (use scripts/demo)")
-    server = EmulatorServer(("127.0.0.1", 0), scenarios.generate(nics, ips, "required")).start()
-    click.echo(f"EC2 metadata emulator at {server.url}: {nics} NICs x {ips} IPv4 addresses")
+    scenario = scenarios.generate(nics, ips, "required", ipv6s=ipv6s)
+    server = EmulatorServer(("127.0.0.1", 0), scenario).start()
+    click.echo(f"EC2 metadata emulator at {server.url}: {nics} NICs x ({ips} IPv4 + {ipv6s} "
+               "IPv6 addresses)")
     try:
-        with Sandbox(nics_for_scenario(nics), tag="demo") as sandbox:
-            sandbox.reset_profiles()
-            show(sandbox, "before: DHCP gave each NIC its primary address")
+        with Sandbox(nics_for_scenario(nics, ipv6=ipv6s > 0), tag="demo") as sandbox:
+            sandbox.reset_profiles(ipv6="auto" if ipv6s else "disabled")
+            show(sandbox, "before: DHCP and DHCPv6 gave each NIC its primary addresses")
             env = sandbox.env(NM_CLOUD_SETUP_EC2="yes", NM_CLOUD_SETUP_EC2_HOST=server.url,
                               NM_CLOUD_SETUP_LOG="INFO",
                               NM_CLOUD_SETUP_STATE_DIR=str(sandbox.workdir / "state"))
