@@ -120,8 +120,11 @@ def test_openstack_files():
     network = json.loads(openstack.get(inst, "/openstack/latest/network_data.json")[2])
     assert {link["ethernet_mac_address"] for link in network["links"]} == {
         "02:00:00:00:00:01", "02:00:00:00:00:02"}
-    assert all(link["type"] and net["type"] == "ipv4"
+    assert all(link["type"] and net["type"] in ("ipv4", "ipv6")
                for link in network["links"] for net in network["networks"])
+    v6 = [net for net in network["networks"] if net["type"] == "ipv6"]  # static, as Nova's
+    assert sorted(net["ip_address"] for net in v6) == sorted(
+        a for iface in FULL["interfaces"] for a in iface.get("ipv6s", []))
     assert openstack.get(inst, "/openstack/latest/user_data")[2] == b"#cloud-config\n"
     assert openstack.get(instance(MINIMAL), "/openstack/latest/user_data") is None
 
