@@ -161,6 +161,9 @@ def test_ipv6_only_nic_gets_its_ipv6_part_without_error(static_sandbox, emulator
 def test_profile_with_ipv6_ignored_gets_only_its_ipv4_change(nm_sandbox_session, emulator):
     sandbox = nm_sandbox_session
     sandbox.reset_profiles(ipv6="ignore")
+    for nic in sandbox.nics:  # IPv6 as the system left it (an earlier profile disabled it)
+        run("ip", "netns", "exec", sandbox.host_ns, "sysctl", "-qw",
+            f"net.ipv6.conf.{nic.ifname}.disable_ipv6=0")
     run("ip", "-n", sandbox.host_ns, "-6", "addr", "add", "2001:db8:99::1/128", "dev", "eth1",
         "nodad")  # someone else's IPv6, which NetworkManager ignores too
     set_scenario(emulator, dual_stack())

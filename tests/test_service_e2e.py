@@ -151,7 +151,8 @@ def test_cloud_init_openstack_reader(lab, tokens, name):
     physical = [c for c in read["network_config"]["config"] if c["type"] == "physical"]
     assert {c["mac_address"] for c in physical} == own_macs(name)
     addresses = {s["address"] for c in physical for s in c["subnets"]}
-    assert addresses == {a for nic in VMS[name]["interfaces"] for a in nic["addresses"]}
+    assert addresses == {a for nic in VMS[name]["interfaces"]
+                         for a in nic["addresses"] + nic.get("ipv6s", [])}  # static ipv6 too
 
 
 @pytest.mark.parametrize("name", ["vm1", "vm2"])
