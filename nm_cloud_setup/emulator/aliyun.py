@@ -7,7 +7,8 @@ from typing import Any, Dict
 
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.common import (NOT_FOUND, Answer, Tokens, UpstreamPaths, as_json,
-                                            gateway, gateway6, netmask, segments, text, walk)
+                                            gateway, gateway6, netmask, segments, subnet6, text,
+                                            walk)
 
 TOKEN_HEADER = "X-aliyun-ecs-metadata-token"
 _MACS = r"/2016-01-01/meta-data/network/interfaces/macs/"
@@ -34,7 +35,7 @@ def macs(scenario: Dict[str, Any], bracketed: bool) -> Dict[str, Any]:
             ipv6s = list(iface["ipv6s"])
             result[iface["mac"].lower()].update({
                 "ipv6s": json.dumps(ipv6s) if bracketed else ipv6s,
-                "vswitch-ipv6-cidr-block": iface["ipv6_subnet"],
+                "vswitch-ipv6-cidr-block": subnet6(iface),
                 "ipv6-gateway": gateway6(iface),
             })
     return result

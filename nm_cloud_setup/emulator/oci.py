@@ -6,7 +6,7 @@ from typing import Any, Dict, List
 
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.common import (NOT_FOUND, Answer, UpstreamPaths, as_json, gateway,
-                                            gateway6, text)
+                                            gateway6, subnet6, text)
 
 UPSTREAM = UpstreamPaths(("GET", r"/opc/v2/instance"), ("GET", r"/opc/v2/vnics"))
 
@@ -25,7 +25,7 @@ def vnics(scenario: Dict[str, Any]) -> List[Dict[str, Any]]:
         }
         if iface.get("ipv6s"):
             vnic.update(ipv6Addresses=list(iface["ipv6s"]),
-                        ipv6SubnetCidrBlock=iface["ipv6_subnet"],
+                        ipv6SubnetCidrBlock=subnet6(iface),
                         ipv6VirtualRouterIp=gateway6(iface))
         if baremetal:
             vnic["nicIndex"] = iface.get("nic_index", 0)

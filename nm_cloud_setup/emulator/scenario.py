@@ -10,7 +10,7 @@ Optional per NIC: ``gateway`` (default: the first host), ``public_ipv4`` and
 ``target_instance_ips``, ``alias_ranges`` (GCP), ``mtu``, ``routes`` (a list of
 ``{"network": CIDR, "gateway": IP}``, OpenStack; IPv6 ones too), ``vlan_tag`` and
 ``nic_index`` (OCI bare metal); IPv6: ``ipv6s`` (addresses), ``ipv6_subnet``
-(needed with ``ipv6s``), ``ipv6_gateway`` (default: the first host; Azure's is
+(default: the /64 of the first), ``ipv6_gateway`` (default: the first host; Azure's is
 always its fixed link-local router), ``forwarded_ipv6s`` (GCP), ``ipv4_prefixes``
 and ``ipv6_prefixes`` (EC2's delegated prefixes).  ``addresses`` may be empty for
 an IPv6-only NIC (EC2).  Per provider:
@@ -71,8 +71,6 @@ def validate(scenario: Dict[str, Any]) -> Dict[str, Any]:
         for key in ("mac", "subnet", "addresses"):
             if key not in iface:
                 raise ValueError(f"interfaces[{i}] has no {key!r}")
-        if iface.get("ipv6s") and "ipv6_subnet" not in iface:
-            raise ValueError(f"interfaces[{i}] has 'ipv6s' but no 'ipv6_subnet'")
     for provider in ("ec2", "aliyun"):
         tokens = scenario.get(provider, {}).get("tokens", "optional")
         if tokens not in TOKEN_MODES:

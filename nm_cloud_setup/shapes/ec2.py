@@ -11,7 +11,7 @@ import json
 from typing import Any, Dict, List, Optional
 
 from nm_cloud_setup.shapes.common import Answer, raw, text
-from nm_cloud_setup.shapes.instance import ACCOUNT_ID, Instance
+from nm_cloud_setup.shapes.instance import ACCOUNT_ID, Instance, subnet6
 
 TOKEN_PATH = "/latest/api/token"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
@@ -50,8 +50,8 @@ def interface(iface: Dict[str, Any], hostname: str) -> Dict[str, Any]:
         values["public-ipv4s"] = iface["public_ipv4"]
     if iface.get("subnet"):
         values["subnet-ipv4-cidr-block"] = iface["subnet"]
-    if iface.get("ipv6_subnet"):
-        values["subnet-ipv6-cidr-blocks"] = iface["ipv6_subnet"]
+    if iface.get("ipv6_subnet") or iface.get("ipv6s"):
+        values["subnet-ipv6-cidr-blocks"] = subnet6(iface)
     for key, name in (("ipv4_prefixes", "ipv4-prefix"), ("ipv6_prefixes", "ipv6-prefix")):
         if iface.get(key):  # delegated prefixes
             values[name] = "\n".join(iface[key])

@@ -80,9 +80,15 @@ def gateway(iface: Dict[str, Any]) -> str:
     return iface.get("gateway") or str(ipaddress.ip_network(iface["subnet"])[1])
 
 
+def subnet6(iface: Dict[str, Any]) -> str:
+    """The NIC's IPv6 subnet: its ``ipv6_subnet``, else the /64 of its first IPv6 address."""
+    return iface.get("ipv6_subnet") or str(
+        ipaddress.ip_network(f"{iface['ipv6s'][0]}/64", strict=False))
+
+
 def gateway6(iface: Dict[str, Any]) -> str:
     """The NIC's IPv6 router: its ``ipv6_gateway``, else the first host of its IPv6 subnet."""
-    return iface.get("ipv6_gateway") or str(ipaddress.ip_network(iface["ipv6_subnet"])[1])
+    return iface.get("ipv6_gateway") or str(ipaddress.ip_network(subnet6(iface))[1])
 
 
 def netmask(iface: Dict[str, Any]) -> str:

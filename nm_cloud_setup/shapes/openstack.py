@@ -13,7 +13,7 @@ import uuid
 from typing import Any, Dict, Optional
 
 from nm_cloud_setup.shapes.common import Answer, as_json, raw, text
-from nm_cloud_setup.shapes.instance import Instance, gateway, gateway6, netmask
+from nm_cloud_setup.shapes.instance import Instance, gateway, gateway6, netmask, subnet6
 
 VERSIONS = ("2012-08-10", "2013-04-04", "2013-10-17", "2015-10-15", "2016-06-30",
             "2016-10-06", "2017-02-22", "2018-08-27", "latest")
@@ -59,7 +59,7 @@ def network_data(inst: Instance) -> Dict[str, Any]:
         for k, address in enumerate(iface.get("ipv6s", [])):
             networks.append({"id": f"network{number}-v6-{k}", "link": link, "type": "ipv6",
                              "ip_address": address,
-                             "netmask": str(ipaddress.ip_network(iface["ipv6_subnet"]).netmask),
+                             "netmask": str(ipaddress.ip_network(subnet6(iface)).netmask),
                              "routes": routes[6] if k == 0 else [],
                              "network_id": f"net6-{number}"})
     return {"links": links, "networks": networks,
