@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.providers import aliyun, azure, ec2, gcp, ipv6, oci, openstack
+from tests.test_provider_parsers import mutate
 
 DATA = Path(__file__).parent / "data"
 BAD = [  # (value, what the error says)
@@ -292,23 +293,6 @@ SAMPLES = {
     "openstack": ("openstack_network_data_ipv6.json",
                   lambda t: openstack.parse_network_data(t, {"FA:16:3E:00:00:01": "eth0"})),
 }
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
-                                                                 max_size=4),
-    max_leaves=20)
-
-
-def mutate(doc, data):
-    if not isinstance(doc, (dict, list)) or not doc or data.draw(st.integers(0, 5)) == 0:
-        return data.draw(json_values)
-    keys = list(doc) if isinstance(doc, dict) else list(range(len(doc)))
-    key = data.draw(st.sampled_from(keys))
-    copy = dict(doc) if isinstance(doc, dict) else list(doc)
-    copy[key] = mutate(doc[key], data)
-    return copy
-
-
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())

@@ -22,8 +22,7 @@ from nm_cloud_setup.model import InstanceData, InterfaceData
 from nm_cloud_setup.providers.base import (BulkProvider, Listed, TokenAuth, checked, parse_ipv4,
                                            parse_json, parse_netmask, per_mac_interfaces,
                                            subnet_of, unmatched, warn_outside_subnet)
-from nm_cloud_setup.providers.ipv6 import (check_in_subnet6, parse_gateway6, parse_ipv6_list,
-                                           parse_subnet6)
+from nm_cloud_setup.providers.ipv6 import ipv6_part
 
 LOG = logging.getLogger(__name__)
 
@@ -92,16 +91,8 @@ def interface_from(idx: int, mac: str, values: Any) -> InterfaceData:
 def _ipv6(values: Mapping[str, Any]) -> tuple:
     """``ipv6s`` (a JSON list, or bracketed text as ``private-ipv4s``), their vSwitch block
     and the gateway; all absent: no IPv6."""
-    addresses = parse_ipv6_list(values.get(IPV6S) or [])
-    if not addresses:
-        return (), None, None
-    block = values.get("vswitch-ipv6-cidr-block")
-    if block is None:
-        raise MetadataError("vswitch-ipv6-cidr-block is missing")
-    subnet = parse_subnet6(block)
-    check_in_subnet6(addresses, subnet)
-    gateway = values.get("ipv6-gateway")
-    return addresses, subnet, parse_gateway6(gateway) if gateway is not None else None
+    return ipv6_part(values.get(IPV6S), values.get("vswitch-ipv6-cidr-block"),
+                     values.get("ipv6-gateway"), "vswitch-ipv6-cidr-block")
 
 
 def _lenient(mac: str, values: Mapping[str, Any], key: str, what: str) -> Optional[str]:

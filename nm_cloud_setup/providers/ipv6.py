@@ -138,6 +138,21 @@ def subnet_holding(addresses: Sequence[str], blocks: Iterable[str]) -> str:
     return subnet
 
 
+def ipv6_part(addresses: Any, subnet: Any, gateway: Any,
+              subnet_key: str) -> Tuple[Tuple[str, ...], Optional[str], Optional[str]]:
+    """(addresses, subnet, gateway) of a NIC's IPv6 values as a cloud lists them: no
+    addresses means no IPv6; with some, their subnet (``subnet_key``) must be there
+    and hold them; the gateway is optional."""
+    parsed = parse_ipv6_list(addresses or [])
+    if not parsed:
+        return (), None, None
+    if subnet is None:
+        raise MetadataError(f"{subnet_key} is missing")
+    checked = parse_subnet6(subnet)
+    check_in_subnet6(parsed, checked)
+    return parsed, checked, parse_gateway6(gateway) if gateway is not None else None
+
+
 def parse_cidr6(text: Any, what: str = "range") -> str:
     """An IPv6 range (or a bare address: /128) delivered to the VM, for a local route."""
     if not isinstance(text, str):

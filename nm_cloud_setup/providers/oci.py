@@ -20,8 +20,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.ipv6 import (check_in_subnet6, parse_gateway6, parse_ipv6_list,
-                                           parse_subnet6)
+from nm_cloud_setup.providers.ipv6 import ipv6_part
 from nm_cloud_setup.providers.base import (BulkProvider, parse_ipv4, parse_json, parse_subnet,
                                            warn_outside_subnet)
 
@@ -131,18 +130,11 @@ def _addressed(iface: InterfaceData, values: Mapping[str, Optional[str]]) -> Int
 
 
 def _with_ipv6(iface: InterfaceData, vnic: Dict[str, Any]) -> InterfaceData:
-    addresses = parse_ipv6_list(vnic.get("ipv6Addresses") or [])
-    if not addresses:
-        return iface
-    subnet_text = vnic.get("ipv6SubnetCidrBlock")
-    if subnet_text is None:
-        raise MetadataError("'ipv6SubnetCidrBlock' is missing")
-    subnet = parse_subnet6(subnet_text)
-    check_in_subnet6(addresses, subnet)
-    router = vnic.get("ipv6VirtualRouterIp")
+    addresses, subnet, gateway = ipv6_part(vnic.get("ipv6Addresses"),
+                                           vnic.get("ipv6SubnetCidrBlock"),
+                                           vnic.get("ipv6VirtualRouterIp"), "'ipv6SubnetCidrBlock'")
     return dataclasses.replace(iface, ipv6_addresses=addresses, ipv6_subnet=subnet,
-                               ipv6_gateway=parse_gateway6(router) if router is not None
-                               else None)
+                               ipv6_gateway=gateway)
 
 
 def _integer(value: Any) -> bool:

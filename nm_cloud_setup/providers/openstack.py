@@ -19,7 +19,7 @@ import logging
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import MetadataError
@@ -93,17 +93,13 @@ def _ipv4_part(idx: int, mac: str, mtu: Any, networks: List[Any]) -> InterfaceDa
         addresses.append(address)
     gateway: Optional[str] = None
     routes = []
-    for net in networks:
-        routes_list = net.get("routes") or []
-        if not isinstance(routes_list, list):
-            raise MetadataError("a network's 'routes' is not a list")
-        for route in routes_list:
-            cidr = _route_cidr(route)
-            hop = parse_ipv4(field(route, "gateway", str, "route"), "gateway")
-            if cidr == "0.0.0.0/0":
-                gateway = gateway or hop
-            else:
-                routes.append((cidr, hop))
+    for route in _routes(networks):
+        cidr = _route_cidr(route)
+        hop = parse_ipv4(field(route, "gateway", str, "route"), "gateway")
+        if cidr == "0.0.0.0/0":
+            gateway = gateway or hop
+        else:
+            routes.append((cidr, hop))
     return InterfaceData(mac, idx, tuple(dict.fromkeys(addresses)), subnet, gateway=gateway,
                          routes=tuple(dict.fromkeys(routes)), mtu=mtu)
 
@@ -129,20 +125,25 @@ def _ipv6_part(mac: str, networks: List[Any]) -> Tuple[tuple, Optional[str], Opt
     check_in_subnet6(addresses, subnet)
     gateway: Optional[str] = None
     routes = []
+    for route in _routes(networks):
+        network = field(route, "network", str, "route")
+        netmask = field(route, "netmask", str, "route")
+        prefix = 0 if netmask.strip() in ("::", "0") else parse_prefix6(netmask)
+        hop = parse_gateway6(field(route, "gateway", str, "route"))
+        if prefix == 0:
+            gateway = gateway or hop
+        else:
+            routes.append((subnet6_of(parse_ipv6(network, "route network"), prefix), hop))
+    return tuple(dict.fromkeys(addresses)), subnet, gateway, tuple(dict.fromkeys(routes))
+
+
+def _routes(networks: List[Any]) -> Iterator[Any]:
+    """Every route of the networks, in order."""
     for net in networks:
         routes_list = net.get("routes") or []
         if not isinstance(routes_list, list):
             raise MetadataError("a network's 'routes' is not a list")
-        for route in routes_list:
-            network = field(route, "network", str, "route")
-            netmask = field(route, "netmask", str, "route")
-            prefix = 0 if netmask.strip() in ("::", "0") else parse_prefix6(netmask)
-            hop = parse_gateway6(field(route, "gateway", str, "route"))
-            if prefix == 0:
-                gateway = gateway or hop
-            else:
-                routes.append((subnet6_of(parse_ipv6(network, "route network"), prefix), hop))
-    return tuple(dict.fromkeys(addresses)), subnet, gateway, tuple(dict.fromkeys(routes))
+        yield from routes_list
 
 
 def _address6(net: Any) -> Tuple[str, int]:
