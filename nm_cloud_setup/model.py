@@ -98,16 +98,18 @@ class IpConfig:
 
     Entries of the two families sit side by side; ``family(6)`` is the IPv6 view.
     ``mtu`` is the one link-level item the cloud may set (OpenStack); None leaves
-    the MTU to the profile and DHCP.
+    the MTU to the profile and DHCP.  ``dns``: name servers, IPv4 ones first (as a
+    connection holds them); only a profile this tool made gets the cloud's.
     """
 
     addresses: Tuple[Address, ...] = ()
     routes: Tuple[Route, ...] = ()
     rules: Tuple[Rule, ...] = ()
     mtu: Optional[int] = None
+    dns: Tuple[str, ...] = ()
 
     def family(self, family: int) -> "IpConfig":
-        """Only the entries of one family (no MTU)."""
+        """Only the entries of one family (no MTU, no DNS)."""
         return IpConfig(_of(family, self.addresses), _of(family, self.routes),
                         _of(family, self.rules))
 
@@ -118,7 +120,7 @@ class IpConfig:
 
         return IpConfig(merged(self.addresses, other.addresses),
                         merged(self.routes, other.routes), merged(self.rules, other.rules),
-                        self.mtu)
+                        self.mtu, self.dns)
 
     def same_as(self, other: "IpConfig") -> bool:
         """Equal where it matters: each family's first (primary) address; the rest, routes
@@ -128,7 +130,7 @@ class IpConfig:
                 and frozenset(self.addresses) == frozenset(other.addresses)
                 and frozenset(self.routes) == frozenset(other.routes)
                 and frozenset(self.rules) == frozenset(other.rules)
-                and self.mtu == other.mtu)
+                and self.mtu == other.mtu and self.dns == other.dns)
 
 
 # The name the IPv4-only code used: the same class.
@@ -149,6 +151,26 @@ class Network:
 
 
 @dataclass(frozen=True)
+class VirtualLink:
+    """A VLAN or bond the metadata names (OpenStack's ``vlan`` and ``bond`` links).
+
+    ``ifname``: the device to make (``eth1.42``, ``bond0``).  A VLAN sits on the NIC
+    ``parent_mac`` or on the bond ``parent_bond`` (its ifname), with ``vlan_id``;
+    ``parent_mtu`` is its parent link's MTU.  A bond joins the NICs ``members``
+    (MACs) with ``options`` (NetworkManager's names: ``mode``, ``miimon``, ...).
+    """
+
+    kind: str
+    ifname: str
+    parent_mac: Optional[str] = None
+    parent_bond: Optional[str] = None
+    parent_mtu: Optional[int] = None
+    vlan_id: Optional[int] = None
+    members: Tuple[str, ...] = ()
+    options: Tuple[Tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class InterfaceData:
     """One NIC as the metadata service describes it.
 
@@ -161,7 +183,10 @@ class InterfaceData:
     keeps whatever configuration it has.  ``ipv6_addresses``, ``ipv6_subnet`` and
     ``ipv6_gateway`` are the IPv6 counterparts of ``addresses``, ``subnet`` and
     ``gateway``; ``extra_networks`` are further subnets of the NIC, each with its
-    own gateway.
+    own gateway.  OpenStack also says how each family is configured
+    (``ipv4_method``, ``ipv6_method``: ``manual`` for static networks, ``auto`` for
+    DHCP and SLAAC, None for no network of that family), the name servers of
+    static networks (``dns``, IPv4 first), and for a VLAN or bond, ``link``.
     """
 
     mac: str
@@ -179,6 +204,16 @@ class InterfaceData:
     ipv6_subnet: Optional[str] = None
     ipv6_gateway: Optional[str] = None
     extra_networks: Tuple[Network, ...] = ()
+    ipv4_method: Optional[str] = None
+    ipv6_method: Optional[str] = None
+    dns: Tuple[str, ...] = ()
+    link: Optional[VirtualLink] = None
+
+    @property
+    def static(self) -> bool:
+        """Configured by nobody but the metadata: a static network of either family and
+        no DHCPv4 (such a NIC gets a profile of its own when allowed)."""
+        return "manual" in (self.ipv4_method, self.ipv6_method) and self.ipv4_method != "auto"
 
     @property
     def has_addresses(self) -> bool:
@@ -269,7 +304,9 @@ class Current:
     what is applied now.  ``skip``: why to leave the device alone, in upstream's
     words, or None.  ``token``: the backend's own data for applying.
     ``families_off``: (family, reason) of each address family to leave exactly as
-    it is applied (e.g. ``ipv6.method ignore``).
+    it is applied (e.g. ``ipv6.method ignore``).  ``ours``: the profile is one this
+    tool made (a NIC, VLAN or bond of a static network): its own entries are the
+    metadata's, not the profile's.
     """
 
     label: str
@@ -278,3 +315,4 @@ class Current:
     skip: Optional[str] = None
     token: object = None
     families_off: Tuple[Tuple[int, str], ...] = ()
+    ours: bool = False

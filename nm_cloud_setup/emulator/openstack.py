@@ -15,7 +15,7 @@ PATH = "/openstack/latest/network_data.json"
 
 
 def network_data(scenario: Dict[str, Any]) -> Dict[str, Any]:
-    return shapes.network_data(instance(scenario))
+    return shapes.network_data(instance(scenario), scenario.get("openstack"))
 
 
 def write_config_drive(scenario: Dict[str, Any], root: Path) -> Path:
@@ -36,4 +36,5 @@ class OpenStackApi:
     def handle(self, method: str, path: str, headers) -> Answer:
         if method != "GET" or not (path == "/openstack" or path.startswith("/openstack/")):
             return NOT_FOUND
-        return shapes.get(instance(self.state.scenario), path) or NOT_FOUND
+        scenario = self.state.scenario
+        return shapes.get(instance(scenario), path, scenario.get("openstack")) or NOT_FOUND
