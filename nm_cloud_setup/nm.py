@@ -3,8 +3,10 @@
 A synchronous facade: each method runs its D-Bus calls to completion on a
 private event loop.  It reads devices, applied connections and the profiles'
 own settings, and reapplies IPv4 and IPv6 settings at runtime, in one Reapply
-(profiles on disk stay untouched).  What the settings mean is ``nm_settings``'
-business: here D-Bus Variants only become plain (signature, value) pairs and back.
+(profiles on disk stay untouched).  It adds, activates and deletes the profiles
+``nm_profiles`` builds (OCI's, and OpenStack's in-memory ones).  What settings
+mean is ``nm_settings``' and ``nm_profiles``' business: here D-Bus Variants only
+become plain (signature, value) pairs and back.
 """
 
 from __future__ import annotations
@@ -12,17 +14,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Awaitable, Dict, List, Mapping, Optional, TypeVar
+from typing import Any, Awaitable, Dict, List, Mapping, Optional, Sequence, Set, TypeVar
 
 from dbus_next import BusType, Message, MessageType, Variant
 from dbus_next.aio import MessageBus
 
-from nm_cloud_setup import nm_settings
+from nm_cloud_setup import nm_made, nm_profiles, nm_settings
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import (ApplyError, BackendError, NoAppliedConnectionError,
                                    NotRunningError, VersionMismatchError)
-from nm_cloud_setup.model import Address, Current, Device, IpConfig
-from nm_cloud_setup.nm_settings import WIRED, Settings, Value
+from nm_cloud_setup.model import Address, Current, Device, InterfaceData, IpConfig
+from nm_cloud_setup.nm_settings import Settings, Value
 
 LOG = logging.getLogger(__name__)
 
@@ -34,12 +36,7 @@ PROPERTIES = "org.freedesktop.DBus.Properties"
 DEVICE_TYPES_ETHERNET = (1, 20)
 DEVICE_STATE_UNAVAILABLE = 20
 DEVICE_TYPE_VLAN = 11
-ORIGIN_KEY = "org.freedesktop.NetworkManager.origin"
-SETTINGS_PATH = f"{NM_PATH}/Settings"
-ACTIVE_STATE_ACTIVATED = 2
-ACTIVE_STATE_DEACTIVATING = 3
-ACTIVE_STATE_DEACTIVATED = 4
-ACTIVATE_TIMEOUT = 10.0
+PROFILE = f"{NM}.Settings.Connection"
 
 T = TypeVar("T")
 
@@ -51,6 +48,7 @@ class _Applied:
 
     settings: Settings
     version_id: int
+    profile: Optional[str] = None  # the profile's path, kept for one of ours
 
 
 class NetworkManager:
@@ -137,19 +135,23 @@ class NetworkManager:
             raise NoAppliedConnectionError(err.message) from None
         settings = plain_settings(variants)
         skip = nm_settings.skip_reason(settings)
-        own = IpConfig() if skip else await self._own_config(device)
+        ours = nm_settings.made_for(settings) is not None
+        profile = None if skip else await self._profile_of(device)
+        own = IpConfig()
+        if profile is not None and not ours:  # ours: the metadata's entries, not the profile's
+            (own_settings,) = await self._call(profile, PROFILE, "GetSettings")
+            own = nm_settings.config_from_settings(plain_settings(own_settings))
         return Current(label=nm_settings.label(settings), own=own,
                        applied=nm_settings.config_from_settings(settings), skip=skip,
-                       token=_Applied(settings, version_id),
-                       families_off=nm_settings.families_off(settings))
+                       token=_Applied(settings, version_id, profile if ours else None),
+                       families_off=nm_settings.families_off(settings), ours=ours)
 
-    async def _own_config(self, device: Device) -> IpConfig:
+    async def _profile_of(self, device: Device) -> Optional[str]:
+        """The path of the device's active profile, if it has one."""
         active = await self._prop(device.handle, DEVICE, "ActiveConnection")
         if not active or active == "/":
-            return IpConfig()
-        profile = await self._prop(active, f"{NM}.Connection.Active", "Connection")
-        (settings,) = await self._call(profile, f"{NM}.Settings.Connection", "GetSettings")
-        return nm_settings.config_from_settings(plain_settings(settings))
+            return None
+        return await self._prop(active, f"{NM}.Connection.Active", "Connection")
 
     def device_by_name(self, ifname: str, mac: str) -> Optional[Device]:
         """The VLAN device of an OCI VNIC: a VLAN with the VNIC's MAC (as upstream finds
@@ -157,102 +159,64 @@ class NetworkManager:
         presented under ``mac``."""
         return self._run(self._device_by_name(ifname, mac))
 
-    async def _device_by_name(self, ifname: str, mac: str) -> Optional[Device]:
+    async def _device_by_name(self, ifname: str, mac: str,
+                              vlan_by_mac: bool = True) -> Optional[Device]:
         (paths,) = await self._call(NM_PATH, NM, "GetDevices")
         named = None
         for path in paths:
             (values,) = await self._call(path, PROPERTIES, "GetAll", "s", [DEVICE])
             name = values["Interface"].value
-            if (values["DeviceType"].value == DEVICE_TYPE_VLAN
+            if (vlan_by_mac and values["DeviceType"].value == DEVICE_TYPE_VLAN
                     and normalize_mac(values["HwAddress"].value) == mac):
                 return Device(mac=mac, ifname=name, handle=path)
             if name == ifname:
                 named = Device(mac=mac, ifname=name, handle=path)
         return named
 
-    # -- writing ---------------------------------------------------------------
+    def device_named(self, ifname: str, mac: str) -> Optional[Device]:
+        """The device called ``ifname`` (an OpenStack VLAN or bond), presented under
+        ``mac``; None when there is none (yet)."""
+        return self._run(self._device_by_name(ifname, mac, vlan_by_mac=False))
+
+    def interface_names(self) -> Dict[str, Optional[str]]:
+        """Every device's interface name -> its MAC (permanent, else current)."""
+        return self._run(self._interface_names())
+
+    async def _interface_names(self) -> Dict[str, Optional[str]]:
+        (paths,) = await self._call(NM_PATH, NM, "GetDevices")
+        found = await asyncio.gather(*(self._call(p, PROPERTIES, "GetAll", "s", [DEVICE])
+                                       for p in paths))
+        return {values["Interface"].value: normalize_mac(values["HwAddress"].value or "")
+                for (values,) in found}
+
+    # -- new profiles (nm_made does them, over plain calls) ---------------------
 
     def create_vlan(self, mac: str, parent_ifname: str, parent_mac: str, tag: int,
                     address: Address) -> str:
-        """OCI bare metal: a MACVLAN with ``mac`` on the physical NIC and a VLAN on top.
+        """OCI bare metal: a MACVLAN with ``mac`` on the physical NIC and a VLAN on top
+        (``nm_made.oci_vlan``).  Returns the VLAN's interface name."""
+        return nm_made.oci_vlan(self, mac, parent_ifname, parent_mac, tag, address)
 
-        Both are new profiles, added and activated (as upstream does; NetworkManager
-        1.42 refuses AddAndActivateConnection for a new virtual device, so it is
-        AddConnection then ActivateConnection).  Returns the VLAN's interface name;
-        ApplyError when one does not activate within ``ACTIVATE_TIMEOUT`` seconds.
-        """
-        return self._run(self._create_vlan(mac, parent_ifname, parent_mac, tag, address),
-                         timeout=2 * ACTIVATE_TIMEOUT + self._timeout)
+    def generated(self, device: Device) -> bool:
+        """Whether the device's active profile is NetworkManager's own default one."""
+        return nm_made.generated(self, self._run(self._profile_of(device)))
 
-    async def _create_vlan(self, mac: str, parent: str, parent_mac: str, tag: int,
-                           address: Address) -> str:
-        macvlan, vlan = f"macvlan{tag}", f"vlan{tag}"
-        steps = (
-            (f"macvlan{tag}", {
-                "connection": _connection(macvlan, "macvlan"),
-                "macvlan": {"parent": Variant("s", parent), "mode": Variant("u", 2),
-                            "tap": Variant("b", False)},
-                WIRED: {"cloned-mac-address": Variant("ay", bytes.fromhex(mac.replace(":", "")))},
-                "ipv4": {"method": Variant("s", "disabled")},
-                "ipv6": {"method": Variant("s", "disabled")},
-            }),
-            ("vlan", {
-                "connection": _connection(vlan, "vlan"),
-                "vlan": {"parent": Variant("s", macvlan), "id": Variant("u", tag)},
-                "ipv4": {"method": Variant("s", "manual"),
-                         "address-data": Variant("aa{sv}", [
-                             {"address": Variant("s", address.address),
-                              "prefix": Variant("u", address.prefix)}])},
-                "ipv6": {"method": Variant("s", "disabled")},
-            }),
-        )
-        for kind, settings in steps:
-            # As upstream: the VLAN's parent is the MACVLAN, which has the VNIC's MAC.
-            LOG.debug("config device %s: creating %s connection for VLAN %d on %s...",
-                      mac, kind, tag, parent_mac if kind != "vlan" else mac)
-            settings["user"] = {"data": Variant("a{ss}", {ORIGIN_KEY: "nm-cloud-setup"})}
-            try:
-                found = await self._profile(settings["connection"]["id"].value)
-                if found is None:
-                    (path,) = await self._call(SETTINGS_PATH, f"{NM}.Settings",
-                                               "AddConnection", "a{sa{sv}}", [settings])
-                else:  # left by an earlier run whose activation failed: not added twice
-                    path, settings["connection"]["uuid"] = found
-                (active,) = await self._call(NM_PATH, NM, "ActivateConnection", "ooo",
-                                             [path, "/", "/"])
-                await self._wait_activated(active)
-            except (_DBusError, ApplyError) as err:
-                reason = err.message if isinstance(err, _DBusError) else str(err)
-                LOG.debug("config device %s: failure to activate connection: %s", mac, reason)
-                raise ApplyError(f"failure to activate connection {kind}: {reason}") from None
-            con = settings["connection"]
-            LOG.debug('config device %s: connection "%s" (%s) created', mac, con["id"].value,
-                      con["uuid"].value)
-        return vlan
+    def make_nic(self, device: Device, iface: InterfaceData, wanted: IpConfig) -> None:
+        nm_made.make(self, nm_profiles.nic(device.ifname, iface, wanted), device)
 
-    async def _profile(self, con_id: str) -> Optional[tuple]:
-        """(path, uuid Variant) of a profile named ``con_id``, if there is one."""
-        (paths,) = await self._call(SETTINGS_PATH, f"{NM}.Settings", "ListConnections")
-        for path in paths:
-            (settings,) = await self._call(path, f"{NM}.Settings.Connection", "GetSettings")
-            con = settings.get("connection", {})
-            if _value(con.get("id"), "") == con_id:
-                return path, con.get("uuid", Variant("s", ""))
-        return None
+    def make_carrier(self, device: Device, mtu: Optional[int]) -> None:
+        nm_made.make(self, nm_profiles.carrier(device.ifname, device.mac, mtu), device)
 
-    async def _wait_activated(self, active: str) -> None:
-        deadline = self._loop.time() + ACTIVATE_TIMEOUT
-        while self._loop.time() < deadline:
-            try:
-                state = await self._prop(active, f"{NM}.Connection.Active", "State")
-            except _DBusError:
-                state = ACTIVE_STATE_DEACTIVATED  # the active connection is gone already
-            if state == ACTIVE_STATE_ACTIVATED:
-                return
-            if state >= ACTIVE_STATE_DEACTIVATING:
-                raise ApplyError("NetworkManager could not activate it (see its log)")
-            await asyncio.sleep(0.1)
-        raise ApplyError(f"not activated within {ACTIVATE_TIMEOUT:g} s")
+    def make_vlan(self, iface: InterfaceData, parent: str, wanted: IpConfig) -> None:
+        nm_made.make(self, nm_profiles.vlan(iface, parent, wanted), None)
+
+    def make_bond(self, iface: InterfaceData, wanted: IpConfig, members: List[Device]) -> None:
+        nm_made.make_bond(self, iface, wanted, members)
+
+    def remove_stale(self, named: Optional[Set[str]]) -> List[str]:
+        """Delete the in-memory profiles of ours whose device is gone, and the VLANs and
+        bonds not ``named`` (None: keep them); their interface names."""
+        return nm_made.remove_stale(self, named)
 
     def in_sync(self, current: Current, wanted: IpConfig) -> bool:
         return wanted.same_as(current.applied)
@@ -273,6 +237,9 @@ class NetworkManager:
         settings = nm_settings.with_config(applied.settings, wanted,
                                            [f for f in (4, 6) if f not in off])
         flags = nm_settings.reapply_flags(self.version(), settings)
+        if applied.profile is not None:  # ours: the in-memory profile follows (re-activation)
+            self._run(self._call(applied.profile, PROFILE, "Update2", "a{sa{sv}}ua{sv}",
+                                 [variant_settings(settings), nm_profiles.ADD_IN_MEMORY, {}]))
         LOG.debug("Reapply %s with flags %d (NetworkManager %s)", current.label, flags,
                   self.version())
         self._run(self._reapply(device, variant_settings(settings), applied.version_id, flags))
@@ -329,13 +296,16 @@ class NetworkManager:
         (value,) = await self._call(path, PROPERTIES, "Get", "ss", [interface, name])
         return value.value
 
+    def call(self, path: str, interface: str, member: str, signature: str = "",
+             body: Sequence[Any] = (), timeout: Optional[float] = None) -> List[Any]:
+        """One method call, plain values in and out (``Value`` for a Variant); an error
+        answer raises BackendError with NetworkManager's message."""
+        reply = self._run(self._call(path, interface, member, signature,
+                                     [_variant(item) for item in body]), timeout)
+        return [_plain(item) for item in reply]
 
-def _connection(name: str, kind: str) -> Dict[str, Variant]:
-    import uuid
-
-    return {"id": Variant("s", name), "uuid": Variant("s", str(uuid.uuid4())),
-            "type": Variant("s", kind), "interface-name": Variant("s", name),
-            "autoconnect": Variant("b", True)}
+    def prop(self, path: str, interface: str, name: str) -> Any:
+        return self._run(self._prop(path, interface, name))
 
 
 class _DBusError(Exception):
@@ -343,10 +313,6 @@ class _DBusError(Exception):
         super().__init__(f"{name}: {message}")
         self.name = name
         self.message = message
-
-
-def _value(variant: Optional[Variant], default: Any) -> Any:
-    return default if variant is None else variant.value
 
 
 def plain_settings(variants: Mapping[str, Mapping[str, Variant]]) -> Settings:

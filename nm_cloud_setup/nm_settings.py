@@ -8,8 +8,10 @@ back; nothing here knows D-Bus, so all of it is tested without a daemon.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
+import struct
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
 
 from nm_cloud_setup import plan
@@ -24,7 +26,12 @@ class Value(NamedTuple):
 Settings = Dict[str, Dict[str, Value]]
 
 SKIP_KEY = "org.freedesktop.nm-cloud-setup.skip"
+# User data of the profiles this tool makes for OpenStack (upstream's origin key, and
+# what each is for): they alone may be VLANs or bonds, and are removed with their device.
+ORIGIN_KEY = "org.freedesktop.NetworkManager.origin"
+MADE_FOR_KEY = "org.freedesktop.nm-cloud-setup.made-for"
 ETHERNET = WIRED = "802-3-ethernet"
+OUR_TYPES = (ETHERNET, "vlan", "bond")
 SETTING = {4: "ipv4", 6: "ipv6"}
 AF = {4: 2, 6: 10}  # AF_INET, AF_INET6
 # Methods under which NetworkManager refuses addresses of that family (its own check):
@@ -53,14 +60,23 @@ def label(settings: Settings) -> str:
     return f'"{_value(con.get("id"), "")}" ({_value(con.get("uuid"), "")})'
 
 
+def made_for(settings: Settings) -> Optional[str]:
+    """What a profile this tool made is for (``nic IFNAME MAC``...); None for others'."""
+    user_data = _value(settings.get("user", {}).get("data"), None) or {}
+    return user_data.get(MADE_FOR_KEY) or None
+
+
 def skip_reason(settings: Settings) -> Optional[str]:
-    """Why upstream leaves this applied connection alone, in its words; None to go on."""
+    """Why upstream leaves this applied connection alone, in its words; None to go on.
+
+    A VLAN or bond is configured only when this tool made its profile."""
     from nm_cloud_setup.config import parse_bool
 
     user_data = _value(settings.get("user", {}).get("data"), None)
     if user_data and parse_bool(user_data.get(SKIP_KEY, "no")):
         return f"skip applied connection due to user data {SKIP_KEY}"
-    if _value(settings.get("connection", {}).get("type"), "") != ETHERNET:
+    kind = _value(settings.get("connection", {}).get("type"), "")
+    if kind != ETHERNET and not (kind in OUR_TYPES and made_for(settings)):
         return "skip applied connection due to type mismatch"
     if "ipv4" not in settings:
         return "skip applied connection due to missing IPv4 configuration"
@@ -97,7 +113,34 @@ def config_from_settings(settings: Settings) -> IpConfig:
         routes += [_route(e) for e in _value(section.get("route-data"), [])]
         rules += [_rule(e, family) for e in _value(section.get("routing-rules"), [])]
     mtu = _value(settings.get(WIRED, {}).get("mtu"), 0)
-    return IpConfig(tuple(addresses), tuple(routes), tuple(rules), mtu or None)
+    return IpConfig(tuple(addresses), tuple(routes), tuple(rules), mtu or None,
+                    dns_servers(settings))
+
+
+def dns_servers(settings: Settings) -> Tuple[str, ...]:
+    """The connection's name servers, IPv4 then IPv6 (``dns-data``, else ``dns``)."""
+    found: List[str] = []
+    for family in FAMILIES:
+        section = settings.get(SETTING[family], {})
+        texts = _value(section.get("dns-data"), None)
+        if texts is None:
+            texts = [_dns_text(family, raw) for raw in _value(section.get("dns"), [])]
+        found += texts
+    return tuple(found)
+
+
+def _dns_text(family: int, raw: Any) -> str:
+    """``dns`` as D-Bus has it: IPv4 a uint32 in network byte order, IPv6 16 bytes."""
+    if family == 4:
+        return str(ipaddress.IPv4Address(struct.pack("=I", raw)))
+    return str(ipaddress.IPv6Address(bytes(raw)))
+
+
+def _dns_values(family: int, servers: Iterable[str]) -> Value:
+    mine = [ipaddress.ip_address(s) for s in servers if (":" in s) == (family == 6)]
+    if family == 4:
+        return Value("au", [struct.unpack("=I", a.packed)[0] for a in mine])
+    return Value("aay", [a.packed for a in mine])
 
 
 def _extra(entry: Mapping[str, Value], known: Mapping[str, str]) -> tuple:
@@ -135,6 +178,7 @@ def with_config(settings: Settings, config: IpConfig,
     NetworkManager prefers them over the new keys.  Other families stay as they are.
     """
     result = dict(settings)
+    families = tuple(families)
     for family in families:
         name = SETTING[family]
         if name not in result:
@@ -151,6 +195,12 @@ def with_config(settings: Settings, config: IpConfig,
     if config.mtu is not None or "mtu" in wired:
         wired["mtu"] = Value("u", config.mtu or 0)
         result[WIRED] = wired
+    if config.dns != dns_servers(settings):  # only then: another's DNS is never rewritten
+        for family in families:
+            if SETTING[family] in result:
+                section = {k: v for k, v in result[SETTING[family]].items() if k != "dns-data"}
+                section["dns"] = _dns_values(family, config.dns)
+                result[SETTING[family]] = section
     return result
 
 
@@ -225,6 +275,10 @@ def nmcli_command(ifname: str, applied: IpConfig, wanted: IpConfig) -> str:
     args = removals + args
     if wanted.mtu != applied.mtu:
         args += [f"{WIRED}.mtu", str(wanted.mtu or 0)]
+    if wanted.dns != applied.dns:
+        for family in FAMILIES:
+            args += [f"{SETTING[family]}.dns",
+                     ",".join(a for a in wanted.dns if (":" in a) == (family == 6))]
     if not args:  # only a primary address moved
         for family in FAMILIES:
             view = wanted.family(family)

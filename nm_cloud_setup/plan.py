@@ -190,18 +190,49 @@ def _extra_entries(iface: InterfaceData, table_subnet: int) -> IpConfig:
 
 
 def desired(iface: InterfaceData, own: IpConfig, single_address: Single,
-            families: Iterable[int] = FAMILIES, applied: Optional[IpConfig] = None) -> IpConfig:
+            families: Iterable[int] = FAMILIES, applied: Optional[IpConfig] = None,
+            ours: bool = False) -> IpConfig:
     """The profile's own entries plus the cloud's, without duplicates.
 
-    A family not in ``families`` is left exactly as ``applied`` has it.
+    A family not in ``families`` is left exactly as ``applied`` has it.  The name
+    servers are ``own``'s for a profile this tool made (``ours``: ``own`` is then
+    ``static_base``), else left as applied.
     """
     cloud = cloud_entries(iface, single_address)
     addresses = _unique_by(own.addresses + cloud.addresses, lambda a: a.address)
+    dns = own.dns if ours or applied is None else applied.dns
     wanted = IpConfig(addresses, _unique(own.routes + cloud.routes),
-                      _unique(own.rules + cloud.rules), iface.mtu or own.mtu)
+                      _unique(own.rules + cloud.rules), iface.mtu or own.mtu, dns)
     for family in set(FAMILIES) - set(families):
         wanted = wanted.with_family(family, applied or IpConfig())
     return wanted
+
+
+def static_base(iface: InterfaceData) -> IpConfig:
+    """What a NIC of static networks holds before the layout: what DHCP (or SLAAC) gives
+    a NIC elsewhere.  Each static family's addresses with the subnet's prefix, the
+    default route via its gateway and the network's routes, in the main table (the
+    profile's own metric); the MTU and the name servers (of the families the NIC has a
+    network of: a connection holds no others).  The own entries of a profile this
+    tool made (OpenStack)."""
+    addresses: List[Address] = []
+    routes: List[Route] = []
+    for family, listed, subnet, gateway in (
+            (4, iface.addresses, iface.subnet, iface.gateway),
+            (6, iface.ipv6_addresses, iface.ipv6_subnet, iface.ipv6_gateway)):
+        if not listed or subnet is None:
+            continue
+        prefix = ipaddress.ip_network(subnet).prefixlen
+        addresses += [Address(a, prefix) for a in listed]
+        if gateway:
+            routes.append(Route(ANY[family], 0, next_hop=gateway))
+        for cidr, hop in iface.routes:
+            net = ipaddress.ip_network(cidr)
+            if net.version == family:
+                routes.append(Route(str(net.network_address), net.prefixlen, next_hop=hop))
+    methods = {4: iface.ipv4_method, 6: iface.ipv6_method}
+    dns = tuple(a for a in iface.dns if methods[6 if ":" in a else 4])
+    return IpConfig(tuple(addresses), tuple(routes), (), iface.mtu, dns)
 
 
 def _unique(items: Iterable[T]) -> Tuple[T, ...]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import (TYPE_CHECKING, AbstractSet, Callable, Iterator, List, Optional, Sequence,
                     Tuple, Union)
 
-from nm_cloud_setup import __version__, choice, dmi, plan
+from nm_cloud_setup import __version__, choice, dmi, new_profiles, plan
 from nm_cloud_setup.config import PROVIDERS as PROVIDER_KEYS, Settings
 from nm_cloud_setup.errors import (BackendError, Cancelled, CloudSetupError,
                                    NoAppliedConnectionError, NotRunningError,
@@ -175,7 +175,7 @@ def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> 
         _fetch_identity(provider, instance, outcome)
     allow_new = settings.allow_new_conn
     if allow_new is None:
-        allow_new = provider.key == "oci"
+        allow_new = provider.key in ("oci", "openstack")
     configure_all(backend, instance, devices, pipe.cancel, outcome, allow_new and not pipe.dry_run,
                   pipe.dry_run, time.monotonic() + pipe.apply_budget)
     if outcome.changed:
@@ -227,20 +227,28 @@ def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[De
         with cancel.critical():
             device = by_mac.get(iface.mac)
             if iface.vlan_tag:
-                device = _vlan_device(backend, iface, by_mac, allow_new, outcome)
+                device = new_profiles.oci_vlan_device(backend, iface, by_mac, allow_new,
+                                                      outcome.errors, outcome.changed)
+            elif iface.link is not None:  # an OpenStack VLAN or bond: found by name
+                device = new_profiles.virtual_device(
+                    backend, iface, by_mac, allow_new and not dry_run,
+                    new_profiles.made_config(iface, single, families), outcome.errors,
+                    outcome.changed)
             if device is None:
                 LOG.debug("config device %s: skip because device not found", iface.mac)
                 continue
             report = DeviceReport(device.ifname, iface.mac, iface)
             outcome.devices.append(report)
             changed, error = configure_device(backend, device, iface, single, report, dry_run,
-                                              deadline, families)
+                                              deadline, families, allow_new)
         if changed:
             outcome.changed.append(device.ifname)
         if error:
             outcome.errors.append(f"{device.ifname} ({iface.mac}): {error}")
     for mac in instance.unmatched:
         LOG.debug("config device %s: skip because device not found", mac)
+    if allow_new and not dry_run:
+        new_profiles.remove_stale(backend, instance, outcome.changed)
     listed = {iface.mac for iface in instance.interfaces}
     for device in devices:
         if device.mac not in listed:  # a local NIC the metadata does not list
@@ -248,44 +256,18 @@ def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[De
                       device.mac)
 
 
-def _vlan_device(backend: Backend, iface: InterfaceData, by_mac, allow_new: bool,
-                 outcome: Outcome) -> Optional[Device]:
-    """The VLAN device of an OCI bare-metal VNIC; created (MACVLAN + VLAN) when allowed."""
-    name = f"vlan{iface.vlan_tag}"
-    find = getattr(backend, "device_by_name", None)
-    create = getattr(backend, "create_vlan", None)
-    if find is None or create is None:
-        LOG.warning("config device %s: VLAN %s is not supported by the %s backend", iface.mac,
-                    iface.vlan_tag, backend.name)
-        return None
-    device = find(name, iface.mac)
-    parent = by_mac.get(iface.parent_mac or "")
-    if device is None and allow_new and parent is None:
-        LOG.debug("config device %s: has vlan id %d but no parent device", iface.mac,
-                  iface.vlan_tag)
-    if device is not None or not allow_new or parent is None:
-        return device
-    address = plan.cloud_entries(iface).addresses[0]
-    try:
-        create(iface.mac, parent.ifname, parent.mac, iface.vlan_tag, address)
-    except BackendError as err:
-        outcome.errors.append(f"{name} ({iface.mac}): {err}")
-        return None
-    outcome.changed.append(name)
-    return find(name, iface.mac)
-
-
 def configure_device(backend: Backend, device: Device, iface: InterfaceData,
                      single: Union[bool, AbstractSet[int]],
                      report: Optional[DeviceReport] = None, dry_run: bool = False,
                      deadline: Optional[float] = None,
-                     families: AbstractSet[int] = frozenset(FAMILIES)
-                     ) -> Tuple[bool, Optional[str]]:
+                     families: AbstractSet[int] = frozenset(FAMILIES),
+                     allow_new: bool = False) -> Tuple[bool, Optional[str]]:
     """Bring one device to its planned state; (changed, error).
 
     ``single``: True, or the families for which the instance is single-address;
     ``families``: those to plan (the others stay as they are applied).  ``report``
     receives what was found and planned; with ``dry_run`` nothing is applied.
+    ``allow_new``: a NIC of static networks without a profile gets one (``new_profiles``).
     """
     report = report or DeviceReport(device.ifname, iface.mac, iface)
     mac = iface.mac
@@ -294,6 +276,8 @@ def configure_device(backend: Backend, device: Device, iface: InterfaceData,
         try:
             current = backend.current(device)
         except NoAppliedConnectionError as err:
+            if new_profiles.wanted_for(iface, allow_new):
+                return _make_nic(backend, device, iface, single, families, report, dry_run)
             LOG.debug("config device %s: device has no applied connection (%s). Skip", mac, err)
             report.skipped = f"no applied connection ({err})"
             return False, None
@@ -303,8 +287,11 @@ def configure_device(backend: Backend, device: Device, iface: InterfaceData,
             LOG.debug("config device %s: %s", mac, current.skip)
             report.skipped = current.skip
             return False, None
+        if not current.ours and new_profiles.takes_over(backend, device, iface, allow_new):
+            return _make_nic(backend, device, iface, single, families, report, dry_run)
         planned = _planned_families(mac, iface, current, families, log=attempt == 0)
-        wanted = plan.desired(iface, current.own, single, planned, current.applied)
+        own = plan.static_base(iface) if current.ours else current.own
+        wanted = plan.desired(iface, own, single, planned, current.applied, current.ours)
         report.applied, report.wanted = current.applied, wanted
         report.in_sync = in_sync = backend.in_sync(current, wanted)
         if dry_run and not in_sync:  # only a dry run or status shows them
@@ -337,6 +324,15 @@ def configure_device(backend: Backend, device: Device, iface: InterfaceData,
         return True, None
     return False, (f"the applied connection changed {MAX_REAPPLY_TRIES} times while it was "
                    "being updated; giving up until the next run")
+
+
+def _make_nic(backend: Backend, device: Device, iface: InterfaceData, single, families,
+              report: DeviceReport, dry_run: bool) -> Tuple[bool, Optional[str]]:
+    report.wanted = new_profiles.made_config(iface, single, families)
+    changed, error, report.commands = new_profiles.make_nic(backend, device, iface,
+                                                            report.wanted, dry_run)
+    report.in_sync = False
+    return changed, error
 
 
 def _set(single: Union[bool, AbstractSet[int]]) -> AbstractSet[int]:

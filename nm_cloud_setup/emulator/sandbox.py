@@ -167,6 +167,15 @@ class Sandbox(VmState):
             if nic.ifname == ifname:
                 self._add_nic(number, nic)
 
+    def plug(self, nic: Nic, number: int) -> None:
+        """Hot-plug a NIC on a static network: DHCP does not serve it (its peer
+        ``peerNUMBER``, NUMBER above the sandbox's own NICs', holds the gateway)."""
+        self._add_nic(number, nic)
+
+    def unplug(self, ifname: str) -> None:
+        """Hot-unplug a NIC (its peer goes with it)."""
+        run("ip", "-n", self.host_ns, "link", "del", ifname, check=False)
+
     def _add_nic(self, number: int, nic: Nic) -> None:
         peer = f"peer{number}"
         run("ip", "link", "add", nic.ifname, "netns", self.host_ns, "type", "veth",

@@ -1,0 +1,169 @@
+"""Adding, activating, finding and deleting profiles, over ``nm.py``'s plain calls.
+
+No D-Bus library here: ``nm.call`` and ``nm.prop`` (of ``nm.NetworkManager``) take
+and give plain values; the settings come from ``nm_profiles``.  OCI bare metal's
+profiles are upstream's (persistent, ``AddConnection``); OpenStack's are this
+tool's, in memory (``AddConnection2`` with ``IN_MEMORY``; NetworkManager 1.42
+refused ``AddAndActivateConnection`` for a new virtual device, so it is always
+add, then ``ActivateConnection``), each replacing an earlier one for the same
+thing (an activation that failed on an earlier run).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, List, Optional, Set
+
+from nm_cloud_setup import nm_profiles, nm_settings
+from nm_cloud_setup.errors import ApplyError, BackendError
+from nm_cloud_setup.model import Address, Device, InterfaceData, IpConfig
+from nm_cloud_setup.nm_profiles import Made
+from nm_cloud_setup.nm_settings import Settings, Value
+
+LOG = logging.getLogger(__name__)
+
+NM = "org.freedesktop.NetworkManager"
+NM_PATH = "/org/freedesktop/NetworkManager"
+SETTINGS_PATH = f"{NM_PATH}/Settings"
+SETTINGS = f"{NM}.Settings"
+PROFILE = f"{NM}.Settings.Connection"
+ACTIVE = f"{NM}.Connection.Active"
+ACTIVE_STATE_ACTIVATED = 2
+ACTIVE_STATE_DEACTIVATING = 3
+ACTIVATE_TIMEOUT = 10.0
+
+
+def oci_vlan(nm: Any, mac: str, parent: str, parent_mac: str, tag: int,
+             address: Address) -> str:
+    """OCI bare metal, as upstream: a MACVLAN ``macvlanTAG`` with the VNIC's MAC on the
+    physical NIC, a VLAN ``vlanTAG`` on it with the VNIC's address; both persistent,
+    each activated (within ``ACTIVATE_TIMEOUT`` s, else ApplyError).  A profile left by
+    an earlier run whose activation failed is reused.  Returns the VLAN's name."""
+    macvlan, vlan = f"macvlan{tag}", f"vlan{tag}"
+    for kind, settings in (("macvlan", nm_profiles.oci_macvlan(macvlan, parent, mac)),
+                           ("vlan", nm_profiles.oci_vlan(vlan, macvlan, tag, address))):
+        # As upstream: the VLAN's parent is the MACVLAN, which has the VNIC's MAC.
+        LOG.debug("config device %s: creating %s connection for VLAN %d on %s...", mac,
+                  kind if kind == "vlan" else macvlan, tag,
+                  parent_mac if kind != "vlan" else mac)
+        con = settings["connection"]
+        try:
+            path = _named(nm, con["id"].value, con)
+            if path is None:
+                (path,) = nm.call(SETTINGS_PATH, SETTINGS, "AddConnection", "a{sa{sv}}",
+                                  [settings])
+            activate(nm, path, "/")
+        except (BackendError, ApplyError) as err:
+            LOG.debug("config device %s: failure to activate connection: %s", mac, err)
+            raise ApplyError(f"failure to activate connection {kind}: {err}") from None
+        LOG.debug('config device %s: connection "%s" (%s) created', mac, con["id"].value,
+                  con["uuid"].value)
+    return vlan
+
+
+def _named(nm: Any, con_id: str, con: dict) -> Optional[str]:
+    """The path of a profile named ``con_id`` (its uuid copied into ``con``), if any."""
+    (paths,) = nm.call(SETTINGS_PATH, SETTINGS, "ListConnections")
+    for path in paths:
+        (settings,) = nm.call(path, PROFILE, "GetSettings")
+        found = settings.get("connection", {})
+        if found.get("id", Value("s", "")).value == con_id:
+            con["uuid"] = found.get("uuid", Value("s", ""))
+            return path
+    return None
+
+
+def generated(nm: Any, profile: Optional[str]) -> bool:
+    """Whether the profile at ``profile`` is NetworkManager's own default connection."""
+    return profile is not None and nm_profiles.generated(nm.prop(profile, PROFILE, "Flags"))
+
+
+def make(nm: Any, settings: Settings, device: Optional[Device]) -> None:
+    """Add ``settings`` in memory, instead of an earlier profile for the same thing, and
+    activate it on ``device`` (None: the virtual device it makes).  ApplyError when
+    it cannot be added or does not activate within ``ACTIVATE_TIMEOUT`` s."""
+    _activate_made(nm, settings, _add(nm, settings), device)
+
+
+def make_bond(nm: Any, iface: InterfaceData, wanted: IpConfig, members: List[Device]) -> None:
+    """The bond and its members' slave profiles; the bond activated (the kernel makes it
+    then, or refuses at once: no waiting, it may wait for its slaves' carrier), then
+    each slave, waited for."""
+    assert iface.link is not None
+    bond = nm_profiles.bond(iface, wanted)
+    bond_path = _add(nm, bond)
+    slaves = [(nm_profiles.slave(m.ifname, m.mac, iface.link.ifname), m) for m in members]
+    paths = [_add(nm, settings) for settings, _ in slaves]
+    _activate_made(nm, bond, bond_path, None, wait=False)
+    for (settings, member), path in zip(slaves, paths):
+        _activate_made(nm, settings, path, member)
+
+
+def _add(nm: Any, settings: Settings) -> str:
+    name = settings["connection"]["id"].value
+    try:
+        made_for = nm_settings.made_for(settings) or ""
+        for profile in ours(nm):
+            if nm_profiles.find([profile], made_for):
+                nm.call(profile.handle, PROFILE, "Delete")
+        (path, _) = nm.call(SETTINGS_PATH, SETTINGS, "AddConnection2", "a{sa{sv}}ua{sv}",
+                            [settings, nm_profiles.ADD_IN_MEMORY
+                             | nm_profiles.ADD_BLOCK_AUTOCONNECT, {}])
+    except BackendError as err:
+        raise ApplyError(f'failure to add connection "{name}": {err}') from None
+    LOG.debug('added in-memory connection "%s" (%s)', name, settings["connection"]["uuid"].value)
+    return path
+
+
+def _activate_made(nm: Any, settings: Settings, path: str, device: Optional[Device],
+                   wait: bool = True) -> None:
+    try:
+        activate(nm, path, device.handle if device else "/", wait)
+    except (BackendError, ApplyError) as err:
+        name = settings["connection"]["id"].value
+        raise ApplyError(f'failure to activate connection "{name}": {err}') from None
+
+
+def activate(nm: Any, path: str, device: str, wait: bool = True) -> None:
+    """Activate a profile and (``wait``) wait until it is active (ApplyError if not)."""
+    (active,) = nm.call(NM_PATH, NM, "ActivateConnection", "ooo", [path, device, "/"])
+    if not wait:  # refused at once, or on its way
+        return
+    deadline = time.monotonic() + ACTIVATE_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            state = nm.prop(active, ACTIVE, "State")
+        except BackendError:
+            state = ACTIVE_STATE_DEACTIVATING  # the active connection is gone already
+        if state == ACTIVE_STATE_ACTIVATED:
+            return
+        if state >= ACTIVE_STATE_DEACTIVATING:
+            raise ApplyError("NetworkManager could not activate it (see its log)")
+        time.sleep(0.1)
+    raise ApplyError(f"not activated within {ACTIVATE_TIMEOUT:g} s")
+
+
+def ours(nm: Any) -> List[Made]:
+    """The profiles this tool made that NetworkManager holds (with their flags)."""
+    (paths,) = nm.call(SETTINGS_PATH, SETTINGS, "ListConnections")
+    result = []
+    for path in paths:
+        (settings,) = nm.call(path, PROFILE, "GetSettings")
+        if nm_settings.made_for(settings):
+            found = nm_profiles.made(path, settings, nm.prop(path, PROFILE, "Flags"))
+            result += [found] if found else []
+    return result
+
+
+def remove_stale(nm: Any, named: Optional[Set[str]]) -> List[str]:
+    """Delete the profiles ``nm_profiles.stale`` finds; their interface names."""
+    removed = []
+    for profile in nm_profiles.stale(ours(nm), nm.interface_names(), named):
+        nm.call(profile.handle, PROFILE, "Delete")
+        LOG.info('removed the in-memory connection "%s" (%s): %s',
+                 nm_profiles.name_of(profile.ifname), profile.kind,
+                 "no longer named by the metadata" if profile.kind in ("vlan", "bond")
+                 else "its device is gone")
+        removed.append(profile.ifname)
+    return removed
