@@ -4,8 +4,10 @@ It reads a device's kernel state (both address families), lets ``ownership``
 decide the difference (only its own entries are ever removed), applies it, and
 keeps the record of what it added in ``STATE_DIR/netlink-owned.json``.  A device
 already as wanted gets no netlink change at all.  A link whose IPv6 is disabled
-(``net.ipv6.conf.IF.disable_ipv6``) gets no IPv6 change.  Uses only the pyroute2
-API that 0.7.2 (Debian 12) and 0.9 share.
+(``net.ipv6.conf.IF.disable_ipv6``) gets no IPv6 change.  A NIC of static networks
+that is down (OpenStack: nobody configures it) is brought up with its MTU and
+configured whole (``make_nic``); its name servers are left to the system's
+resolver.  Uses only the pyroute2 API that 0.7.2 (Debian 12) and 0.9 share.
 """
 
 from __future__ import annotations
@@ -88,8 +90,12 @@ class Netlink:
                          tuple(r for r in view.routes),
                          tuple(record.rules.get(device.ifname, [])))
         off = _ipv6_off(device.ifname)
+        ours = device.ifname in record.links
+        if ours:  # its MTU is this backend's too
+            owned = IpConfig(owned.addresses, owned.routes, owned.rules, links[0].get_attr(
+                "IFLA_MTU"))
         return Current(label=f'"{device.ifname}"', own=IpConfig(), applied=owned,
-                       token=(view, record), families_off=((6, off),) if off else ())
+                       token=(view, record), families_off=((6, off),) if off else (), ours=ours)
 
     def _addresses(self) -> Dict[int, List[Address]]:
         """Every address of both families, by interface: one dump per family (pyroute2
@@ -151,7 +157,8 @@ class Netlink:
 
     def in_sync(self, current: Current, wanted: IpConfig) -> bool:
         diff, after = self._changes(current, wanted)
-        return not diff and after == current.token[1]
+        mtu_ok = not current.ours or wanted.mtu in (None, current.applied.mtu)
+        return not diff and after == current.token[1] and mtu_ok
 
     def describe(self, device: Device, current: Current, wanted: IpConfig) -> List[str]:
         """The change as equivalent ``ip`` command lines."""
@@ -182,7 +189,8 @@ class Netlink:
         ahead = Record({**after.addresses, device.ifname: list(dict.fromkeys(
                            record.addresses.get(device.ifname, []) + list(diff.add_addresses)))},
                        {**after.rules, device.ifname: list(dict.fromkeys(
-                           record.rules.get(device.ifname, []) + list(diff.add_rules)))})
+                           record.rules.get(device.ifname, []) + list(diff.add_rules)))},
+                       after.links)
         self._save_record(ahead)
         index = int(device.handle)
         for rule in diff.remove_rules:
@@ -201,8 +209,45 @@ class Netlink:
             self._change("rule", "add", **_rule_args(rule))
         self._save_record(after)
         self._remember(index, diff)
-        if wanted.mtu is not None:
+        if current.ours and wanted.mtu not in (None, current.applied.mtu):
+            self._change("link", "set", index=index, mtu=wanted.mtu)
+        elif wanted.mtu is not None and not current.ours:
             LOG.debug("netlink: the MTU %d is left to the network configuration", wanted.mtu)
+
+    # -- NICs of static networks (OpenStack) -----------------------------------
+
+    def make_nic(self, device: Device, iface: Any, wanted: IpConfig) -> None:
+        """Bring up a NIC nobody configures (its networks are static) and configure it
+        whole: recorded as this backend's, then as any other device."""
+        index = int(device.handle)
+        record = self._load_record()
+        self._save_record(Record(record.addresses, record.rules,
+                                 list(dict.fromkeys(record.links + [device.ifname]))))
+        self._change("link", "set", index=index, state="up",
+                     **({"mtu": wanted.mtu} if wanted.mtu else {}))
+        if wanted.dns:
+            LOG.info("netlink %s: the name servers %s are left to the system's resolver",
+                     device.ifname, " ".join(wanted.dns))
+        current = self.current(device)
+        self.apply(device, current, wanted)
+
+    def remove_stale(self, named: object = None) -> List[str]:
+        """Forget the NICs of static networks this backend brought up whose link is gone:
+        the kernel took their addresses and routes along, their rules are removed here
+        (but those another device holds too).  Their names."""
+        record = self._load_record()
+        present = {link.get_attr("IFLA_IFNAME") for link in self._ipr.get_links()}
+        gone = [name for name in record.links if name not in present]
+        for name in gone:
+            shared = set(record.others_rules(name))
+            for rule in record.rules.get(name, []):
+                if rule not in shared:
+                    self._change("rule", "del", **_rule_args(rule))
+            record = record.without(name)
+            LOG.info("netlink: %s is gone: forgotten, its rules removed", name)
+        if gone:
+            self._save_record(record)
+        return gone
 
     def _remember(self, index: int, diff) -> None:
         """Keep the run's dump current (the next device sees this one's changes)."""

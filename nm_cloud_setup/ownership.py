@@ -20,6 +20,7 @@ from nm_cloud_setup.plan import Diff
 
 PROTO = 213  # "nm-cloud-setup" in /etc/iproute2/rt_protos.d/nm-cloud-setup.conf
 TABLE_LOCAL = 255
+TABLE_MAIN = 254
 
 
 @dataclass(frozen=True)
@@ -33,16 +34,19 @@ class KernelView:
 
 @dataclass
 class Record:
-    """Addresses and rules the backend added, per interface name."""
+    """Addresses and rules the backend added, per interface name; ``links``: the NICs of
+    static networks it brought up itself (OpenStack), whose whole configuration is its."""
 
     addresses: Dict[str, List[Address]] = field(default_factory=dict)
     rules: Dict[str, List[Rule]] = field(default_factory=dict)
+    links: List[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps({
             "version": 1,
             "addresses": {dev: [str(a) for a in items] for dev, items in self.addresses.items()},
             "rules": {dev: [_rule_dict(r) for r in items] for dev, items in self.rules.items()},
+            "links": self.links,
         }, indent=1, sort_keys=True)
 
     @classmethod
@@ -53,9 +57,16 @@ class Record:
             addresses = {dev: [_address(a) for a in items]
                          for dev, items in doc.get("addresses", {}).items()}
             rules = {dev: [Rule(**r) for r in items] for dev, items in doc.get("rules", {}).items()}
+            links = [str(name) for name in doc.get("links", [])]
         except (ValueError, TypeError, AttributeError) as err:
             raise ValueError(f"not a netlink ownership record ({err})") from None
-        return cls(addresses, rules)
+        return cls(addresses, rules, links)
+
+    def without(self, ifname: str) -> "Record":
+        """The record with nothing of ``ifname`` (its link is gone)."""
+        return Record({d: a for d, a in self.addresses.items() if d != ifname},
+                      {d: r for d, r in self.rules.items() if d != ifname},
+                      [name for name in self.links if name != ifname])
 
     def others_rules(self, ifname: str) -> Iterable[Rule]:
         for dev, items in self.rules.items():
@@ -75,10 +86,11 @@ def _address(text: str) -> Address:
 
 
 def normalize_route(route: Route) -> Route:
-    """Kernel form: ``type local`` routes live in the local table."""
-    if route.type == "local" and route.table is None:
-        return Route(route.dest, route.prefix, route.next_hop, route.metric, TABLE_LOCAL,
-                     route.type)
+    """Kernel form: ``type local`` routes live in the local table, others without a table
+    in the main one."""
+    if route.table is None:
+        return Route(route.dest, route.prefix, route.next_hop, route.metric,
+                     TABLE_LOCAL if route.type == "local" else TABLE_MAIN, route.type)
     return route
 
 
@@ -121,7 +133,7 @@ def recorded(record: Record, ifname: str, wanted: IpConfig, diff: Diff) -> Recor
     rules = [r for r in record.rules.get(ifname, []) if r not in removed_rules]
     shared = set(record.others_rules(ifname))
     rules = _unique(rules + list(diff.add_rules) + [r for r in wanted.rules if r in shared])
-    new = Record(dict(record.addresses), dict(record.rules))
+    new = Record(dict(record.addresses), dict(record.rules), list(record.links))
     new.addresses[ifname] = addresses
     new.rules[ifname] = rules
     return new

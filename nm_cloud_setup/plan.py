@@ -39,6 +39,11 @@ MAX_INTERFACES = 100
 TABLE_MAIN = 254
 METRIC = 10
 METRIC_LOCAL = 100
+# Main-table routes of a NIC of static networks: above DHCP's (NetworkManager's 100+,
+# dhclient's 0), so a NIC plugged later never takes the VM's default route; one
+# metric per NIC, so two such NICs' default routes can coexist (systemd-networkd's
+# DHCP routes use 1024).
+METRIC_STATIC_BASE = 1024
 HOST_LEN = {4: 32, 6: 128}
 ANY = {4: "0.0.0.0", 6: "::"}
 
@@ -211,12 +216,13 @@ def desired(iface: InterfaceData, own: IpConfig, single_address: Single,
 def static_base(iface: InterfaceData) -> IpConfig:
     """What a NIC of static networks holds before the layout: what DHCP (or SLAAC) gives
     a NIC elsewhere.  Each static family's addresses with the subnet's prefix, the
-    default route via its gateway and the network's routes, in the main table (the
-    profile's own metric); the MTU and the name servers (of the families the NIC has a
-    network of: a connection holds no others).  The own entries of a profile this
-    tool made (OpenStack)."""
+    default route via its gateway and the network's routes, in the main table (metric
+    ``METRIC_STATIC_BASE`` + the NIC's index); the MTU and the name servers (of the
+    families the NIC has a network of: a connection holds no others).  The own entries
+    of a profile this tool made (OpenStack)."""
     addresses: List[Address] = []
     routes: List[Route] = []
+    metric = METRIC_STATIC_BASE + iface.index
     for family, listed, subnet, gateway in (
             (4, iface.addresses, iface.subnet, iface.gateway),
             (6, iface.ipv6_addresses, iface.ipv6_subnet, iface.ipv6_gateway)):
@@ -225,11 +231,12 @@ def static_base(iface: InterfaceData) -> IpConfig:
         prefix = ipaddress.ip_network(subnet).prefixlen
         addresses += [Address(a, prefix) for a in listed]
         if gateway:
-            routes.append(Route(ANY[family], 0, next_hop=gateway))
+            routes.append(Route(ANY[family], 0, next_hop=gateway, metric=metric))
         for cidr, hop in iface.routes:
             net = ipaddress.ip_network(cidr)
             if net.version == family:
-                routes.append(Route(str(net.network_address), net.prefixlen, next_hop=hop))
+                routes.append(Route(str(net.network_address), net.prefixlen, next_hop=hop,
+                                    metric=metric))
     methods = {4: iface.ipv4_method, 6: iface.ipv6_method}
     dns = tuple(a for a in iface.dns if methods[6 if ":" in a else 4])
     return IpConfig(tuple(addresses), tuple(routes), (), iface.mtu, dns)
