@@ -78,6 +78,15 @@ def test_layers():
                                                "cli", "http_client") for o in ours), module
         if module in ("nm", "netlink"):
             assert not any(o.startswith("providers") for o in ours), module
+        if module == "nm_profiles":  # pure: the profiles this tool makes, plain values
+            assert ours <= {"model", "nm_settings"}, ours
+        if module == "nm_made":  # over nm.py's plain calls: no D-Bus, no pipeline
+            assert ours <= {"model", "errors", "nm_profiles", "nm_settings"}, ours
+        if module == "new_profiles":  # the pipeline's side: backends are passed in
+            assert ours <= {"model", "errors", "plan"}, ours
+        if module == "providers.network_data":  # pure: OpenStack's document read
+            assert ours <= {"config", "errors", "model", "providers.ipv6",
+                            "providers.listing", "providers.values"}, ours
             assert not ours & {"run", "cli", "http_client"}, module
 
 

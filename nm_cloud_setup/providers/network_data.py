@@ -69,6 +69,7 @@ def parse_network_data(text: str, macs: Mapping[str, str]) -> List[InterfaceData
     global_dns = _dns(doc.get("services"))
     nics: Dict[str, Tuple[int, str, Any]] = {}
     virtual: List[Tuple[str, Dict[str, Any]]] = []
+    position = 0  # among the links with a MAC that are no VLAN or bond: the table index
     for link in doc["links"]:
         if not isinstance(link, dict):
             continue
@@ -83,14 +84,15 @@ def parse_network_data(text: str, macs: Mapping[str, str]) -> List[InterfaceData
             LOG.debug("openstack: link %s (%s) has the unknown type %r: ignored", link_id, mac,
                       kind)
         else:
-            nics[link_id] = (len(nics), mac, link.get("mtu"))
+            nics[link_id] = (position, mac, link.get("mtu"))
+        position += 1
     result = []
     for link_id, (idx, mac, mtu) in nics.items():
         # A NIC whose networks are all DHCP or SLAAC is left to them, as before.
         if mac in macs and any(kind in STATIC for kind, _ in networks.get(link_id, ())):
             result.append(checked(mac, idx, _interface, idx, mac, mtu, networks[link_id],
                                   global_dns))
-    result += _virtual_links(virtual, nics, networks, global_dns, macs)
+    result += _virtual_links(virtual, nics, position, networks, global_dns, macs)
     return result
 
 
@@ -265,7 +267,7 @@ def _dns_of(networks: List[Any], global_dns: Tuple[str, ...]) -> Tuple[str, ...]
 # -- VLANs and bonds ---------------------------------------------------------------
 
 def _virtual_links(links: List[Tuple[str, Dict[str, Any]]],
-                   nics: Mapping[str, Tuple[int, str, Any]],
+                   nics: Mapping[str, Tuple[int, str, Any]], first: int,
                    networks: Mapping[str, List[Tuple[str, Any]]],
                    global_dns: Tuple[str, ...], macs: Mapping[str, str]) -> List[InterfaceData]:
     """The bonds (named bond0, bond1... in order, as cloud-init names them), then the
@@ -276,7 +278,7 @@ def _virtual_links(links: List[Tuple[str, Dict[str, Any]]],
     carriers = {str(link.get("vlan_link")) for _, link in links if link["type"] == "vlan"}
     result = []
     for number, (link_id, link) in enumerate(links):
-        idx = len(nics) + number
+        idx = first + number
         mac = normalize_mac(str(link.get("vlan_mac_address" if link["type"] == "vlan"
                                          else "ethernet_mac_address", "")))
         if mac is None:
