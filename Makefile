@@ -1,4 +1,5 @@
-# make install [DESTDIR=...] [PREFIX=/usr]: the package, units, dispatcher script, man page.
+# make install [DESTDIR=...] [PREFIX=/usr]: the package, units, dispatcher script, udev rule,
+# man page.
 PREFIX ?= /usr
 DESTDIR ?=
 PYTHON ?= python3
@@ -7,6 +8,8 @@ PIP_FLAGS ?=
 BINDIR = $(PREFIX)/bin
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 DISPATCHERDIR ?= $(PREFIX)/lib/NetworkManager/dispatcher.d
+UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
+LIBEXECDIR ?= $(PREFIX)/libexec
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 
@@ -28,6 +31,9 @@ install:
 	install -m 644 systemd/nm-cloud-setup.timer "$(DESTDIR)$(UNITDIR)/"
 	sed 's|@bindir@|$(BINDIR)|g' systemd/nm-cloud-metadata.service.in > "$(DESTDIR)$(UNITDIR)/nm-cloud-metadata.service"
 	install -m 755 dispatcher.d/90-nm-cloud-setup.sh "$(DESTDIR)$(DISPATCHERDIR)/"
+	install -d "$(DESTDIR)$(UDEVRULESDIR)" "$(DESTDIR)$(LIBEXECDIR)"
+	sed 's|@libexecdir@|$(LIBEXECDIR)|g' udev/90-nm-cloud-setup.rules.in > "$(DESTDIR)$(UDEVRULESDIR)/90-nm-cloud-setup.rules"
+	install -m 755 udev/nm-cloud-setup-hotplug.sh "$(DESTDIR)$(LIBEXECDIR)/nm-cloud-setup-hotplug"
 	ln -sf ../90-nm-cloud-setup.sh "$(DESTDIR)$(DISPATCHERDIR)/pre-up.d/90-nm-cloud-setup.sh"
 	install -m 644 man/nm-cloud-setup.8 "$(DESTDIR)$(MANDIR)/man8/"
 	install -d "$(DESTDIR)$(SYSCONFDIR)/iproute2/rt_protos.d"

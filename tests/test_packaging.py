@@ -84,26 +84,104 @@ def test_dispatcher_script_is_clean_sh():
     assert result.returncode == 0, result.stdout
 
 
-@pytest.mark.parametrize("action, enabled, expected", [
-    ("pre-up", True, "restart nm-cloud-setup.service"),
-    ("dhcp4-change", True, "--no-block restart nm-cloud-setup.service"),
-    ("up", True, None),
-    ("pre-up", False, None),
-    ("dhcp4-change", False, None),
-])
-def test_dispatcher_actions(tmp_path, action, enabled, expected):
-    """The script with a stand-in systemctl that records what it is asked."""
+def stand_ins(tmp_path: Path, enabled: bool) -> tuple:
+    """systemctl and systemd-run that record what they are asked; (env, log)."""
     log = tmp_path / "calls"
-    fake = tmp_path / "systemctl"
-    fake.write_text(f'#!/bin/sh\necho "$*" >> {log}\n'
-                    f'case "$*" in *is-enabled*) exit {0 if enabled else 1};; esac\nexit 0\n')
-    fake.chmod(0o755)
-    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
-    result = subprocess.run(["sh", str(DISPATCHER), "eth1", action], env=env)
+    for tool in ("systemctl", "systemd-run"):
+        fake = tmp_path / tool
+        fake.write_text(f'#!/bin/sh\necho "{tool} $*" >> {log}\n'
+                        f'case "$*" in *is-enabled*) exit {0 if enabled else 1};; esac\n'
+                        'exit 0\n')
+        fake.chmod(0o755)
+    return {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}, log
+
+
+def restarts(log: Path) -> list:
+    return [c for c in (log.read_text().splitlines() if log.exists() else []) if "restart" in c]
+
+
+@pytest.mark.parametrize("action, enabled, connection, expected", [
+    ("pre-up", True, "eth1", "systemctl restart nm-cloud-setup.service"),
+    ("dhcp4-change", True, "eth1", "systemctl --no-block restart nm-cloud-setup.service"),
+    ("up", True, "eth1", None),
+    ("pre-up", False, "eth1", None),
+    ("dhcp4-change", False, "eth1", None),
+    # a profile nm-cloud-setup made holds its whole plan (and its maker waits for it)
+    ("pre-up", True, "nm-cloud-setup eth3", None),
+])
+def test_dispatcher_actions(tmp_path, action, enabled, connection, expected):
+    """The script with a stand-in systemctl that records what it is asked."""
+    env, log = stand_ins(tmp_path, enabled)
+    result = subprocess.run(["sh", str(DISPATCHER), "eth1", action],
+                            env={**env, "CONNECTION_ID": connection})
     assert result.returncode == 0
-    calls = log.read_text().splitlines() if log.exists() else []
-    restarts = [c for c in calls if "restart" in c]
-    assert restarts == ([expected] if expected else [])
+    assert restarts(log) == ([expected] if expected else [])
+
+
+HOTPLUG = ROOT / "udev" / "nm-cloud-setup-hotplug.sh"
+RULE = ROOT / "udev" / "90-nm-cloud-setup.rules.in"
+
+
+def test_hotplug_helper_is_clean_sh():
+    assert subprocess.run(["sh", "-n", str(HOTPLUG)]).returncode == 0
+    need("shellcheck")
+    result = subprocess.run(["shellcheck", "-s", "sh", str(HOTPLUG)], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("devpath, enabled, expected", [
+    ("/devices/pci0000:00/0000:00:05.0/virtio3/net/ens5", True, [
+        "systemctl --no-block restart nm-cloud-setup.service",
+        "systemd-run --quiet --no-block --on-active=20 --timer-property=AccuracySec=1s "
+        "systemctl --no-block restart nm-cloud-setup.service"]),
+    ("/devices/pci0000:00/0000:00:05.0/virtio3/net/ens5", False, []),
+    ("/devices/virtual/net/eth3.42", True, []),  # a VLAN, a bond, a container's veth
+    ("", True, []),
+])
+def test_hotplug_helper_reruns_the_service_now_and_20_s_later(tmp_path, devpath, enabled,
+                                                              expected):
+    env, log = stand_ins(tmp_path, enabled)
+    result = subprocess.run(["sh", str(HOTPLUG)], env={**env, "DEVPATH": devpath,
+                                                       "ACTION": "add", "INTERFACE": "ens5"})
+    assert result.returncode == 0
+    assert restarts(log) == expected
+
+
+@pytest.mark.parametrize("action, runs", [("add", True), ("remove", True), ("change", False),
+                                          ("move", False)])
+def test_udev_rule_as_udevadm_reads_it(tmp_path, action, runs):
+    """udev itself does not run here: ``udevadm test`` simulates an event on a veth in a
+    scratch namespace, in a private mount namespace where the shipped rule is the only
+    one (nothing of the machine's own udev is touched)."""
+    from tests.conftest import require_root
+
+    require_root(with_nm=False)
+    need("udevadm")
+    need("unshare")
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "90-nm-cloud-setup.rules").write_text(
+        RULE.read_text().replace("@libexecdir@", "/usr/libexec"))
+    ns = f"ncs-udev-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "add", "eth9", "type", "veth", "peer", "name",
+                        "peer9"], check=True)
+        script = (f"mount -t tmpfs none /run && mount -t tmpfs none /usr/lib/udev/rules.d && "
+                  f"mount --bind {rules} /etc/udev/rules.d && "
+                  f"udevadm test --action={action} /sys/class/net/eth9")
+        result = subprocess.run(["ip", "netns", "exec", ns, "unshare", "-m", "--propagation",
+                                 "private", "sh", "-c", script], capture_output=True, text=True)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Reading rules file: /etc/udev/rules.d/90-nm-cloud-setup.rules" in output
+    about_ours = [line for line in output.splitlines() if "90-nm-cloud-setup.rules:" in line]
+    assert not [line for line in about_ours if "invalid" in line.lower()
+                or "ignor" in line.lower()], output  # udevadm's complaints name file:line
+    assert ("run: '/usr/libexec/nm-cloud-setup-hotplug'" in output) is runs, output
 
 
 def test_man_page_lints_clean():
@@ -144,10 +222,15 @@ def test_make_install_lays_out_the_expected_files(tmp_path):
                  "usr/lib/systemd/system/nm-cloud-setup.timer",
                  "usr/lib/NetworkManager/dispatcher.d/90-nm-cloud-setup.sh",
                  "usr/lib/NetworkManager/dispatcher.d/pre-up.d/90-nm-cloud-setup.sh",
+                 "usr/lib/udev/rules.d/90-nm-cloud-setup.rules",
+                 "usr/libexec/nm-cloud-setup-hotplug",
                  "usr/share/man/man8/nm-cloud-setup.8",
                  "etc/iproute2/rt_protos.d/nm-cloud-setup.conf"):
         assert (dest / path).exists(), path
     service = (dest / "usr/lib/systemd/system/nm-cloud-setup.service").read_text()
     assert "ExecStart=/usr/bin/nm-cloud-setup\n" in service
     assert os.access(dest / "usr/lib/NetworkManager/dispatcher.d/90-nm-cloud-setup.sh", os.X_OK)
+    assert os.access(dest / "usr/libexec/nm-cloud-setup-hotplug", os.X_OK)
+    rule = (dest / "usr/lib/udev/rules.d/90-nm-cloud-setup.rules").read_text()
+    assert 'RUN+="/usr/libexec/nm-cloud-setup-hotplug"' in rule
     assert list(dest.glob("usr/lib/python3*/site-packages/nm_cloud_setup/cli.py"))
