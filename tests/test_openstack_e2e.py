@@ -15,7 +15,7 @@ import pytest
 
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.openstack import write_config_drive
-from nm_cloud_setup.emulator.sandbox import Nic
+from nm_cloud_setup.emulator.sandbox import Nic, Sandbox
 from nm_cloud_setup.errors import NoAppliedConnectionError
 from tests.conftest import BOTH_DAEMONS, run_tool
 from tests.kernel import policy_routes, policy_rules
@@ -244,3 +244,31 @@ def test_vlan_and_bond_links_become_in_memory_profiles(nm_sandbox, make_emulator
     assert run(nm_sandbox, emulator).returncode == 0
     left = profiles(nm_sandbox)
     assert not [name for name in left if "bond" in name or "eth3.42" in name], left
+
+
+def test_networkmanagers_default_profile_waiting_for_dhcp_is_taken_over(nm_daemon_id,
+                                                                      make_emulator):
+    """A VM whose NetworkManager makes its default profile ("Wired connection 1", DHCP)
+    for a new NIC: on a static network that waits for a DHCP server that is not there."""
+    from tests.conftest import NM_DAEMONS, require_root
+
+    require_root()
+    sandbox = Sandbox([], nm_root=NM_DAEMONS[nm_daemon_id])
+    (sandbox.workdir / "nm" / "conf.d").mkdir(parents=True)
+    (sandbox.workdir / "nm" / "conf.d" / "auto-default.conf").write_text(
+        "[main]\nno-auto-default=\n")
+    emulator = make_emulator("openstack", {"interfaces": [dict(scenarios.nic(2, 1), mtu=1450)]})
+    with sandbox:
+        sandbox.plug(ETH3, 10)
+        deadline = time.monotonic() + 10
+        while "Wired connection 1" not in profiles(sandbox):
+            assert time.monotonic() < deadline, sandbox.nmcli("connection").stdout
+            time.sleep(0.1)
+        assert _state(sandbox, "eth3").startswith("connecting"), _state(sandbox, "eth3")
+
+        result = run(sandbox, emulator)
+
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert profiles(sandbox)["nm-cloud-setup eth3"][1] == "eth3"
+        assert sandbox.addresses("eth3") == ["172.31.48.10/20"]
+        assert "reapply" not in run(sandbox, emulator).stdout
