@@ -237,11 +237,14 @@ class InstanceData:
     """What one provider said about the whole instance.
 
     ``unmatched``: MACs the metadata lists that are no local NIC's (not fetched).
+    ``dhcp``: local NICs the metadata leaves to DHCP alone (OpenStack's
+    ``ipv4_dhcp``): no data of theirs to apply, but NICs all the same.
     """
 
     provider: str
     interfaces: Tuple[InterfaceData, ...] = field(default_factory=tuple)
     unmatched: Tuple[str, ...] = ()
+    dhcp: Tuple[str, ...] = ()
 
     def by_mac(self, mac: str) -> Optional[InterfaceData]:
         for iface in self.interfaces:

@@ -57,12 +57,14 @@ def is_single_address(instance: InstanceData, family: int = 4) -> bool:
     Then that family gets no addresses, rules or tables (DHCP, SLAAC or DHCPv6 did
     it all), only locally delivered routes.  For IPv4, as upstream, a NIC with only
     locally delivered routes counts as a NIC, and so do the listed NICs that are no
-    local NIC's (upstream fetches and counts them).  If any NIC's data failed, the
-    answer is unknown: callers check ``instance.failed`` first.
+    local NIC's (upstream fetches and counts them); so does a NIC the metadata leaves
+    to DHCP (OpenStack: a static NIC next to it needs its own tables all the same).
+    If any NIC's data failed, the answer is unknown: callers check ``instance.failed``
+    first.
     """
     if family == 4:
         nics = [iface for iface in instance.interfaces if iface.valid]
-        others = len(instance.unmatched)
+        others = len(instance.unmatched) + len(instance.dhcp)
     else:
         nics = [iface for iface in instance.interfaces if iface.has_ipv6_addresses]
         others = 0

@@ -272,3 +272,21 @@ def test_networkmanagers_default_profile_waiting_for_dhcp_is_taken_over(nm_daemo
         assert profiles(sandbox)["nm-cloud-setup eth3"][1] == "eth3"
         assert sandbox.addresses("eth3") == ["172.31.48.10/20"]
         assert "reapply" not in run(sandbox, emulator).stdout
+
+
+def test_the_hotplug_demo(nm_daemon_id):
+    """``scripts/demo --openstack-hotplug``, whose output the README shows."""
+    from nm_cloud_setup.emulator import hotplug_demo
+    from tests.conftest import NM_DAEMONS, require_root
+
+    require_root()
+    lines = []
+    status = hotplug_demo.demo(lines.append, lines.append, NM_DAEMONS[nm_daemon_id])
+    text = "\n".join(lines)
+    assert status == 0, text
+    assert "added an in-memory profile for eth2: 172.31.32.10/20, name servers 172.31.32.2 " \
+           "8.8.8.8" in text
+    assert "manual\n172.31.32.2,8.8.8.8\n1450" in text
+    assert "30401:\tfrom 172.31.32.10 lookup 30401" in text  # eth1 (DHCP) counts as a NIC
+    assert 'removed the in-memory connection "nm-cloud-setup eth2" (nic): its device is ' \
+           "gone" in text

@@ -40,7 +40,9 @@ def sandbox_lines(sandbox: Sandbox, family: str, *args: str):
 @click.option("--ips", default=3, show_default=True, help="IPv4 addresses per NIC.")
 @click.option("--ipv6s", default=2, show_default=True,
               help="IPv6 addresses per NIC (0: IPv4 only).")
-def main(nics: int, ips: int, ipv6s: int) -> None:
+@click.option("--openstack-hotplug", is_flag=True,
+              help="Instead: OpenStack, a NIC without DHCP plugged into the running VM.")
+def main(nics: int, ips: int, ipv6s: int, openstack_hotplug: bool) -> None:
     """Run nm-cloud-setup on a throwaway dual-stack VM against the EC2 metadata emulator.
 
     Each NIC's primaries come from DHCP and DHCPv6, the rest from the metadata.
@@ -48,6 +50,12 @@ def main(nics: int, ips: int, ipv6s: int) -> None:
     missing = missing_tools()
     if missing:
         raise click.ClickException(f"missing: {', '.join(missing)} (use scripts/demo)")
+    if openstack_hotplug:
+        from nm_cloud_setup.emulator import hotplug_demo
+
+        status = hotplug_demo.main()
+        click.echo("\nThe namespaces are gone again; nothing on this machine was changed.")
+        sys.exit(status)
     scenario = scenarios.generate(nics, ips, "required", ipv6s=ipv6s)
     server = EmulatorServer(("127.0.0.1", 0), scenario).start()
     click.echo(f"EC2 metadata emulator at {server.url}: {nics} NICs x ({ips} IPv4 + {ipv6s} "

@@ -353,6 +353,24 @@ def _vlan(link: Dict[str, Any], nics: Mapping[str, Tuple[int, str, Any]],
                        vlan_id=vlan_id)
 
 
+def dhcp_macs(text: str, macs: Mapping[str, str]) -> Tuple[str, ...]:
+    """The local NICs whose IPv4 networks are all DHCP (and that have one): left to it."""
+    try:
+        doc = json.loads(text)
+        networks = _networks_by_link(doc["networks"])
+        links = [link for link in doc["links"] if isinstance(link, dict)]
+    except (ValueError, TypeError, KeyError):
+        return ()
+    found = []
+    for link in links:
+        mac = normalize_mac(str(link.get("ethernet_mac_address", "")))
+        kinds = {kind for kind, _ in networks.get(str(link.get("id")), ())}
+        if mac in macs and "ipv4_dhcp" in kinds and not kinds & set(STATIC) \
+                and _kind(link) not in ("vlan", "bond"):
+            found.append(mac)
+    return tuple(dict.fromkeys(found))
+
+
 def named_macs(text: str) -> FrozenSet[str]:
     """The MACs of the document's NIC links (empty for a document that does not parse)."""
     try:

@@ -20,7 +20,7 @@ from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InstanceData
 from nm_cloud_setup.providers.base import BulkProvider
 from nm_cloud_setup.providers.network_data import (  # noqa: F401 - re-exported
-    named_macs, parse_network_data)
+    dhcp_macs, named_macs, parse_network_data)
 
 LOG = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ class OpenStack(BulkProvider):
             except CloudSetupError as err:
                 LOG.warning("openstack: %s: not on the config drive, and the metadata service "
                             "cannot be asked (%s)", ", ".join(sorted(missing)), err)
-        return InstanceData(self.name, tuple(parse_network_data(text, macs)))
+        return InstanceData(self.name, tuple(parse_network_data(text, macs)),
+                            dhcp=dhcp_macs(text, macs))
 
     def _from_config_drive(self) -> Optional[str]:
         return self.config_drive_file(PATH)
