@@ -58,7 +58,7 @@ def _config(config: Optional[IpConfig]) -> Optional[Dict[str, Any]]:
     """IPv4's entries at the top (as before IPv6 came), IPv6's under ``ipv6``."""
     if config is None:
         return None
-    return {**_entries(config.family(4)), "mtu": config.mtu,
+    return {**_entries(config.family(4)), "mtu": config.mtu, "dns": list(config.dns),
             "ipv6": _entries(config.family(6))}
 
 
@@ -154,6 +154,10 @@ def _metadata(iface: InterfaceData) -> str:
                          + (f" via {net.gateway}" if net.gateway else ""))
     if iface.local_routes:
         parts.append("local " + " ".join(iface.local_routes))
+    if iface.dns:
+        parts.append("dns " + " ".join(iface.dns))
+    if iface.link is not None:
+        parts.insert(0, f"{iface.link.kind} {iface.link.ifname}:")
     return " ".join(parts) or "(nothing)"
 
 

@@ -176,7 +176,7 @@ def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> 
     allow_new = settings.allow_new_conn
     if allow_new is None:
         allow_new = provider.key in ("oci", "openstack")
-    configure_all(backend, instance, devices, pipe.cancel, outcome, allow_new and not pipe.dry_run,
+    configure_all(backend, instance, devices, pipe.cancel, outcome, allow_new,
                   pipe.dry_run, time.monotonic() + pipe.apply_budget)
     if outcome.changed:
         LOG.info("some changes were applied for provider %s", provider.name)
@@ -227,7 +227,8 @@ def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[De
         with cancel.critical():
             device = by_mac.get(iface.mac)
             if iface.vlan_tag:
-                device = new_profiles.oci_vlan_device(backend, iface, by_mac, allow_new,
+                device = new_profiles.oci_vlan_device(backend, iface, by_mac,
+                                                      allow_new and not dry_run,
                                                       outcome.errors, outcome.changed)
             elif iface.link is not None:  # an OpenStack VLAN or bond: found by name
                 device = new_profiles.virtual_device(

@@ -92,9 +92,9 @@ def profiles(sandbox) -> dict:
             (line.replace("\\:", "\x00").split(":") for line in out.splitlines())}
 
 
-def run(sandbox, emulator, drive=None):
+def run(sandbox, emulator, drive=None, args=()):
     extra = {"NM_CLOUD_SETUP_OPENSTACK_CONFIG_DRIVE": str(drive)} if drive else {}
-    return run_tool(sandbox, emulator.url, provider="openstack", extra=extra)
+    return run_tool(sandbox, emulator.url, provider="openstack", extra=extra, args=args)
 
 
 @pytest.mark.parametrize("source", ["metadata-service", "config-drive"])
@@ -144,6 +144,11 @@ def test_a_hot_plugged_nic_without_dhcp_gets_an_in_memory_profile(nm_sandbox, ma
 def test_a_changed_address_is_reapplied_to_the_same_profile(nm_sandbox, make_emulator, plug):
     emulator = make_emulator("openstack", scenario())
     plug(ETH3)
+    dry = run(nm_sandbox, emulator, args=["--dry-run"])
+    assert dry.returncode == 0, dry.stderr
+    assert "eth3 (02:00:00:00:00:03): differs\n  add an in-memory profile for eth3: " \
+           "172.31.48.10/20, name servers 192.0.2.53 8.8.8.8" in dry.stdout, dry.stdout
+    assert "nm-cloud-setup eth3" not in profiles(nm_sandbox)  # a dry run changes nothing
     assert run(nm_sandbox, emulator).returncode == 0
 
     set_scenario(emulator, scenario(eth3_addresses=("172.31.48.20", "172.31.48.21")))
@@ -240,7 +245,9 @@ def test_vlan_and_bond_links_become_in_memory_profiles(nm_sandbox, make_emulator
     assert result.returncode == (0 if nm_sandbox.has_link("eth3.42")
                                  and nm_sandbox.has_link("bond0") else 1), output
 
-    del emulator.state.scenario["openstack"]["links"]  # the metadata names them no more
+    unnamed = links_scenario()
+    del unnamed["openstack"]["links"]  # the metadata names them no more
+    set_scenario(emulator, unnamed)
     assert run(nm_sandbox, emulator).returncode == 0
     left = profiles(nm_sandbox)
     assert not [name for name in left if "bond" in name or "eth3.42" in name], left
