@@ -148,6 +148,7 @@ def test_hotplug_helper_reruns_the_service_now_and_20_s_later(tmp_path, devpath,
     assert restarts(log) == expected
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("action, runs", [("add", True), ("remove", True), ("change", False),
                                           ("move", False)])
 def test_udev_rule_as_udevadm_reads_it(tmp_path, action, runs):

@@ -53,7 +53,8 @@ def main(nics: int, ips: int, ipv6s: int, openstack_hotplug: bool) -> None:
     if openstack_hotplug:
         from nm_cloud_setup.emulator import hotplug_demo
 
-        status = hotplug_demo.main()
+        status = hotplug_demo.demo(click.echo,
+                                   lambda text: click.secho(f"\n== {text}", bold=True))
         click.echo("\nThe namespaces are gone again; nothing on this machine was changed.")
         sys.exit(status)
     scenario = scenarios.generate(nics, ips, "required", ipv6s=ipv6s)

@@ -10,7 +10,7 @@ and it runs once more.
 from __future__ import annotations
 
 import sys
-from typing import Callable, Sequence
+from typing import Callable
 
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.sandbox import Nic, Sandbox, nics_for_scenario, run, run_measured
@@ -73,9 +73,3 @@ def demo(echo: Callable[[str], None], title: Callable[[str], None],
     finally:
         server.shutdown()
         server.server_close()
-
-
-def main(argv: Sequence[str] = ()) -> int:
-    import click
-
-    return demo(click.echo, lambda text: click.secho(f"\n== {text}", bold=True))
