@@ -77,19 +77,29 @@ class Netlink:
         return result
 
     def current(self, device: Device) -> Current:
+        """What this backend owns on the device and is in the kernel, in the plan's form.
+
+        The token is the link index: deciding and applying read the run's live view
+        and record, so a Current read before other devices changed stays usable.
+        """
         index = int(device.handle)
         links = self._ipr.get_links(index)
         if not links or not links[0]["flags"] & IFF_UP:
             raise NoAppliedConnectionError(f'link "{device.ifname}" is down or gone')
-        view = KernelView(tuple(self._addresses().get(index, [])),
-                          tuple(self._routes().get(index, [])), tuple(self._rules()))
+        view = self._view(index)
         record = self._load_record()
-        owned = IpConfig(tuple(record.addresses.get(device.ifname, [])),
-                         tuple(r for r in view.routes),
-                         tuple(record.rules.get(device.ifname, [])))
+        present, rules = set(view.addresses), set(view.rules)
+        owned = IpConfig(
+            tuple(a for a in record.addresses.get(device.ifname, []) if a in present),
+            tuple(ownership.plan_route(r) for r in view.routes),
+            tuple(r for r in record.rules.get(device.ifname, []) if r in rules))
         off = _ipv6_off(device.ifname)
-        return Current(label=f'"{device.ifname}"', own=IpConfig(), applied=owned,
-                       token=(view, record), families_off=((6, off),) if off else ())
+        return Current(label=f'"{device.ifname}"', own=IpConfig(), applied=owned, token=index,
+                       families_off=((6, off),) if off else ())
+
+    def _view(self, index: int) -> KernelView:
+        return KernelView(tuple(self._addresses().get(index, [])),
+                          tuple(self._routes().get(index, [])), tuple(self._rules()))
 
     def _addresses(self) -> Dict[int, List[Address]]:
         """Every address of both families, by interface: one dump per family (pyroute2
@@ -140,18 +150,20 @@ class Netlink:
     # -- deciding --------------------------------------------------------------
 
     def _changes(self, current: Current, wanted: IpConfig):
-        """The diff and the record after it, computed once per (current, wanted): the
-        pipeline asks in_sync, then describe or apply, with the same two."""
-        if self._last is None or self._last[0] is not current or self._last[1] is not wanted:
-            view, record = current.token
+        """The diff and the record after it, from the live view and record, computed once
+        per (current, wanted, record): the pipeline asks in_sync, then describe or apply,
+        with the same two.  Every apply saves a new record."""
+        record = self._load_record()
+        key = (current, wanted, record)
+        if self._last is None or any(a is not b for a, b in zip(self._last[0], key)):
             ifname = current.label.strip('"')
-            diff = ownership.changes(view, record, ifname, wanted)
-            self._last = (current, wanted, diff, ownership.recorded(record, ifname, wanted, diff))
-        return self._last[2], self._last[3]
+            diff = ownership.changes(self._view(current.token), record, ifname, wanted)
+            self._last = (key, diff, ownership.recorded(record, ifname, wanted, diff))
+        return self._last[1], self._last[2]
 
     def in_sync(self, current: Current, wanted: IpConfig) -> bool:
         diff, after = self._changes(current, wanted)
-        return not diff and after == current.token[1]
+        return not diff and after == self._load_record()
 
     def describe(self, device: Device, current: Current, wanted: IpConfig) -> List[str]:
         """The change as equivalent ``ip`` command lines."""
@@ -168,8 +180,8 @@ class Netlink:
     # -- writing ---------------------------------------------------------------
 
     def apply(self, device: Device, current: Current, wanted: IpConfig) -> None:
-        record = current.token[1]
         diff, after = self._changes(current, wanted)
+        record = self._load_record()
         for label, items in (("add address", diff.add_addresses), ("add route", diff.add_routes),
                              ("add rule", diff.add_rules),
                              ("remove address", diff.remove_addresses),
@@ -307,4 +319,3 @@ def _rule_text(rule: Rule) -> str:
 
 def _describe(args: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in args.items() if k not in ("family", "protocol"))
-

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Awaitable, Dict, List, Mapping, Optional, TypeVar
+from typing import Any, Awaitable, Collection, Dict, List, Mapping, Optional, Set, TypeVar
 
 from dbus_next import BusType, Message, MessageType, Variant
 from dbus_next.aio import MessageBus
@@ -40,6 +40,7 @@ ACTIVE_STATE_ACTIVATED = 2
 ACTIVE_STATE_DEACTIVATING = 3
 ACTIVE_STATE_DEACTIVATED = 4
 ACTIVATE_TIMEOUT = 10.0
+REMOVAL_WAIT = 2.0
 
 T = TypeVar("T")
 
@@ -142,6 +143,52 @@ class NetworkManager:
                        applied=nm_settings.config_from_settings(settings), skip=skip,
                        token=_Applied(settings, version_id),
                        families_off=nm_settings.families_off(settings))
+
+    async def _own_config(self, device: Device) -> IpConfig:
+        active = await self._prop(device.handle, DEVICE, "ActiveConnection")
+        if not active or active == "/":
+            return IpConfig()
+        profile = await self._prop(active, f"{NM}.Connection.Active", "Connection")
+        (settings,) = await self._call(profile, f"{NM}.Settings.Connection", "GetSettings")
+        return nm_settings.config_from_settings(plain_settings(settings))
+
+    def wait_removed(self, device: Device, addresses: Collection[str],
+                     timeout: float = REMOVAL_WAIT) -> bool:
+        """Wait until none of ``addresses`` is on the device any more; False after ``timeout``.
+
+        NetworkManager answers Reapply before it commits to the kernel.  Its IP4Config
+        and IP6Config objects follow the kernel, so they tell when a removal is done:
+        only then may another device be given the address.
+        """
+        async def wait() -> bool:
+            deadline = self._loop.time() + timeout
+            while True:
+                if not await self._holds_any(device, set(addresses)):
+                    return True
+                if self._loop.time() >= deadline:
+                    return False
+                await asyncio.sleep(0.02)
+
+        return self._run(wait(), timeout=timeout + self._timeout)
+
+    async def _holds_any(self, device: Device, addresses: Set[str]) -> bool:
+        for family in ("4", "6"):
+            held = await self._addresses(device, family)
+            if held is None or addresses & set(held):
+                return True  # the config object went away meanwhile: read again
+        return False
+
+    async def _addresses(self, device: Device, family: str) -> Optional[List[str]]:
+        """The device's addresses in the kernel, as NetworkManager sees them (its IP config
+        objects follow the kernel); None when the object went away meanwhile."""
+        path = await self._prop(device.handle, DEVICE, f"Ip{family}Config")
+        if not path or path == "/":
+            return []
+        try:
+            data = await self._prop(path, f"{NM}.IP{family}Config", "AddressData")
+        except _DBusError:
+            return None
+        return [entry["address"].value for entry in data]
 
     async def _own_config(self, device: Device) -> IpConfig:
         active = await self._prop(device.handle, DEVICE, "ActiveConnection")

@@ -82,6 +82,13 @@ def normalize_route(route: Route) -> Route:
     return route
 
 
+def plan_route(route: Route) -> Route:
+    """The plan's form of a kernel route: ``type local`` routes name no table."""
+    if route.type == "local" and route.table == TABLE_LOCAL:
+        return Route(route.dest, route.prefix, route.next_hop, route.metric, None, route.type)
+    return route
+
+
 def changes(view: KernelView, record: Record, ifname: str, wanted: IpConfig) -> Diff:
     """The netlink changes that bring one device to ``wanted`` without touching others' entries.
 

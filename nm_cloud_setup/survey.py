@@ -1,0 +1,263 @@
+"""Reading and planning every device of a run, before anything changes.
+
+Each NIC in the metadata is read (the backend's ``current``) and planned
+(``plan.desired``); the devices not in sync are ``Pending``.  NICs whose metadata
+failed or is missing are read too, for what they hold: nothing they hold is given
+to another NIC, except what the metadata now gives another NIC (a move they
+missed), which they give up.  Log lines keep upstream nm-cloud-setup's wording.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import (TYPE_CHECKING, AbstractSet, Callable, Dict, List, Optional, Sequence, Set,
+                    Tuple, Union)
+
+from nm_cloud_setup import plan
+from nm_cloud_setup.cancel import Cancellation
+from nm_cloud_setup.errors import BackendError, NoAppliedConnectionError
+from nm_cloud_setup.model import FAMILIES, Current, Device, InstanceData, InterfaceData, IpConfig
+from nm_cloud_setup.outcome import DeviceReport, Outcome
+
+if TYPE_CHECKING:
+    from nm_cloud_setup.run import Backend
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Planner:
+    """A device's wanted state.
+
+    ``single``: True, or the families for which the instance is single-address;
+    ``families``: those to plan (the others stay as they are applied).
+    """
+
+    single: Union[bool, AbstractSet[int]]
+    families: AbstractSet[int] = frozenset(FAMILIES)
+
+    def __call__(self, iface: InterfaceData, current: Current, log: bool = False) -> IpConfig:
+        planned = _planned_families(iface.mac, iface, current, self.families, log)
+        return plan.desired(iface, current.own, self.single, planned, current.applied)
+
+
+Planned = Callable[[Current], IpConfig]  # a device's wanted state, from what it has
+
+
+@dataclass
+class Pending:
+    """A device that needs a change: read and planned, not yet (fully) applied."""
+
+    device: Device
+    planned: Planned
+    current: Optional[Current]  # None once applied: read again before the next step
+    wanted: IpConfig
+    loses: bool
+    gains: bool
+    failed: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.device.ifname} ({self.device.mac})"
+
+
+@dataclass
+class Run:
+    """What one run's apply phases share."""
+
+    backend: "Backend"
+    planner: Planner
+    cancel: Cancellation
+    outcome: Outcome
+    deadline: Optional[float]
+    # ifname -> the addresses it holds or routes from (plan.claimed)
+    holding: Dict[str, Set[str]] = field(default_factory=dict)
+    elsewhere: Set[str] = field(default_factory=set)  # addresses leaving for another device
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    def result(self, pending: Pending, changed: bool, error: Optional[str]) -> None:
+        if changed and pending.device.ifname not in self.outcome.changed:
+            self.outcome.changed.append(pending.device.ifname)
+        if error:
+            pending.failed = True
+            self.outcome.errors.append(f"{pending.name}: {error}")
+
+
+def read_all(work: Run, instance: InstanceData, devices: Sequence[Device], allow_new: bool,
+             dry_run: bool) -> List[Pending]:
+    """Read and plan every device in the metadata; those that need a change."""
+    by_mac = {d.mac: d for d in devices}
+    pending = []
+    for number, iface in enumerate(instance.interfaces):
+        if work.out_of_time():
+            left = len(instance.interfaces) - number
+            work.outcome.errors.append(f"the apply time budget is used up; {left} NIC(s) left "
+                                       "for the next run")
+            return []
+        if iface.error is not None:
+            LOG.debug("config device %s: skip because meta data not successfully fetched",
+                      iface.mac)
+            LOG.warning("config device %s: keeping its configuration: %s", iface.mac,
+                        iface.error)
+            work.outcome.errors.append(f"{iface.mac}: {iface.error}")
+            continue
+        if not work.planner.families:
+            LOG.warning("config device %s: not changed: other NICs' data is missing, so it is "
+                        "unknown whether this instance has several addresses", iface.mac)
+            continue
+        if iface.index >= plan.MAX_INTERFACES:
+            LOG.debug("config device %s: skip because number of supported interfaces reached",
+                      iface.mac)
+            continue
+        device = by_mac.get(iface.mac)
+        if iface.vlan_tag:
+            with work.cancel.critical():
+                device = _vlan_device(work.backend, iface, by_mac, allow_new, work.outcome)
+        if device is None:
+            LOG.debug("config device %s: skip because device not found", iface.mac)
+            continue
+        report = DeviceReport(device.ifname, iface.mac, iface)
+        work.outcome.devices.append(report)
+        found, error = plan_device(work.backend, device, iface, work.planner, report, dry_run)
+        if error:
+            work.outcome.errors.append(f"{device.ifname} ({iface.mac}): {error}")
+        if found is not None:
+            work.holding[device.ifname] = set(plan.claimed(found.current.applied))
+            if not report.in_sync:
+                pending.append(found)
+    for mac in instance.unmatched:
+        LOG.debug("config device %s: skip because device not found", mac)
+    listed = {iface.mac for iface in instance.interfaces}
+    for device in devices:
+        if device.mac not in listed:  # a local NIC the metadata does not list
+            LOG.debug("config device %s: skip because meta data not successfully fetched",
+                      device.mac)
+    return pending
+
+
+def plan_device(backend: "Backend", device: Device, iface: InterfaceData, planner: Planner,
+                report: DeviceReport, dry_run: bool) -> Tuple[Optional[Pending], Optional[str]]:
+    """Read one device and plan it: (the device, None), or (None, None) when it is skipped,
+    or (None, error).  ``report`` receives what was found and planned."""
+    mac = iface.mac
+    LOG.debug('config device %s: configuring "%s" (%s)...', mac, device.ifname, device.handle)
+    current, error = read(backend, device, mac, report)
+    if current is None:
+        return None, error
+    wanted = planner(iface, current, log=True)
+    report.applied, report.wanted = current.applied, wanted
+    report.in_sync = in_sync = backend.in_sync(current, wanted)
+    found = Pending(device, lambda now: planner(iface, now), current, wanted,
+                    plan.loses(current.applied, wanted), plan.gains(current.applied, wanted))
+    if dry_run and not in_sync:  # only a dry run or status shows them
+        report.commands = backend.describe(device, current, wanted)
+    if in_sync:
+        reason = " because there are not multiple IP addresses" if 4 in _set(planner.single) \
+            else ""
+        LOG.debug("config device %s: device needs no update to applied connection %s%s. "
+                  "Skip", mac, current.label, reason)
+    elif dry_run:
+        LOG.debug("config device %s: would reapply connection %s (dry run)", mac, current.label)
+    elif not found.loses and not found.gains:  # only the order or the MTU changes
+        found.gains = True
+    return found, None
+
+
+def read(backend: "Backend", device: Device, mac: str,
+         report: Optional[DeviceReport] = None) -> Tuple[Optional[Current], Optional[str]]:
+    """The device's current state: (current, None), (None, None) if skipped, (None, error)."""
+    try:
+        current = backend.current(device)
+    except NoAppliedConnectionError as err:
+        LOG.debug("config device %s: device has no applied connection (%s). Skip", mac, err)
+        if report is not None:
+            report.skipped = f"no applied connection ({err})"
+        return None, None
+    except BackendError as err:
+        return None, f"cannot read the device: {err}"
+    if current.skip:
+        LOG.debug("config device %s: %s", mac, current.skip)
+        if report is not None:
+            report.skipped = current.skip
+        return None, None
+    return current, None
+
+
+def read_others(work: Run, devices: Sequence[Device], instance: InstanceData,
+                pending: List[Pending]) -> List[Pending]:
+    """The devices not read yet: NICs whose metadata failed or is missing keep their
+    configuration, except the addresses the metadata now gives another NIC (a move the
+    NIC missed): those it gives up.  Until then the other NIC does not get them."""
+    arriving = {a for p in pending if p.current is not None
+                for a in set(plan.held(p.wanted)) - set(plan.held(p.current.applied))}
+    release = []
+    for device in devices:
+        if device.ifname in work.holding:
+            continue
+        iface = instance.by_mac(device.mac)
+        if iface is not None and iface.error is None and work.planner.families:
+            continue  # read above, or deliberately skipped (no applied connection, ...)
+        current, error = read(work.backend, device, device.mac)
+        if current is None:
+            LOG.debug("config device %s: cannot tell what it holds (%s)", device.mac, error)
+            continue
+        work.holding[device.ifname] = set(plan.claimed(current.applied))
+        given = sorted(set(plan.held(current.applied)) & arriving)
+        if given:
+            LOG.info("config device %s: giving up %s: the metadata gives it to another NIC",
+                     device.mac, ", ".join(given))
+            release.append(Pending(
+                device, lambda now, given=given: plan.withheld(now.applied, given), current,
+                plan.withheld(current.applied, given), loses=True, gains=False))
+    return release
+
+
+def _set(single: Union[bool, AbstractSet[int]]) -> AbstractSet[int]:
+    if isinstance(single, bool):
+        return set(FAMILIES) if single else set()
+    return single
+
+
+def _planned_families(mac: str, iface: InterfaceData, current: Current,
+                      families: AbstractSet[int], log: bool) -> AbstractSet[int]:
+    """``families`` without those the device's configuration leaves off; the first time,
+    a debug line for each such family the cloud has data for."""
+    planned = set(families)
+    for family, reason in current.families_off:
+        planned.discard(family)
+        has_data = iface.addresses_of(family) or any(
+            (":" in cidr) == (family == 6) for cidr in iface.local_routes)
+        if log and has_data:
+            LOG.debug("config device %s: IPv%d left as it is: %s", mac, family, reason)
+    return planned
+
+
+def _vlan_device(backend: "Backend", iface: InterfaceData, by_mac, allow_new: bool,
+                 outcome: Outcome) -> Optional[Device]:
+    """The VLAN device of an OCI bare-metal VNIC; created (MACVLAN + VLAN) when allowed."""
+    name = f"vlan{iface.vlan_tag}"
+    find = getattr(backend, "device_by_name", None)
+    create = getattr(backend, "create_vlan", None)
+    if find is None or create is None:
+        LOG.warning("config device %s: VLAN %s is not supported by the %s backend", iface.mac,
+                    iface.vlan_tag, backend.name)
+        return None
+    device = find(name, iface.mac)
+    parent = by_mac.get(iface.parent_mac or "")
+    if device is None and allow_new and parent is None:
+        LOG.debug("config device %s: has vlan id %d but no parent device", iface.mac,
+                  iface.vlan_tag)
+    if device is not None or not allow_new or parent is None:
+        return device
+    address = plan.cloud_entries(iface).addresses[0]
+    try:
+        create(iface.mac, parent.ifname, parent.mac, iface.vlan_tag, address)
+    except BackendError as err:
+        outcome.errors.append(f"{name} ({iface.mac}): {err}")
+        return None
+    outcome.changed.append(name)
+    return find(name, iface.mac)
