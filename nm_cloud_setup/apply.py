@@ -56,6 +56,7 @@ def configure_all(backend: "Backend", instance: InstanceData, devices: Sequence[
     pending = read_all(work, instance, devices, allow_new, dry_run)
     if dry_run or not pending:
         return
+    cancel.check(changed=False)
     if any(p.gains for p in pending):
         pending += read_others(work, devices, instance, pending)
     moving, work.elsewhere = _moving(pending)

@@ -146,7 +146,11 @@ def main() -> None:
     """The console entry point.  The usual invocation (no arguments: the timer, the
     dispatcher) skips the command-line parser and its import entirely."""
     if len(sys.argv) <= 1:
-        sys.exit(run_once(os.environ))
+        status = run_once(os.environ)
+        # The run is over: a SIGTERM now must not turn its status into death by signal
+        # (Python gives the signal its default action again while it shuts down).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.exit(status)
     _commands()()
 
 

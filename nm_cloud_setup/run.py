@@ -65,7 +65,7 @@ class Pipeline:
 def run(pipe: Pipeline) -> Outcome:
     LOG.debug("nm-cloud-setup %s starting...", __version__)
     outcome = Outcome()
-    provider = detect(pipe, outcome)
+    provider = pipe.cancel.interruptible(lambda: detect(pipe, outcome))
     if provider is None:
         # As upstream: a warning when a provider was enabled but did not answer.
         LOG.log(logging.WARNING if pipe.settings.enabled else logging.INFO,
@@ -84,6 +84,7 @@ def run(pipe: Pipeline) -> Outcome:
         outcome.errors.append(f"failure to talk to NetworkManager: {err}")
         return outcome
     try:
+        pipe.cancel.check(changed=False)
         _configure(pipe, provider, backend, outcome)
     finally:
         backend.close()
@@ -101,7 +102,8 @@ def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> 
     LOG.debug("found interfaces: %s", ", ".join(sorted(d.mac for d in devices)) or "none")
     LOG.debug("get-config: starting")
     try:
-        instance = provider.get_config({d.mac: d.ifname for d in devices})
+        instance = pipe.cancel.interruptible(
+            lambda: provider.get_config({d.mac: d.ifname for d in devices}))
     except CloudSetupError as err:
         if isinstance(err, Cancelled):
             LOG.debug("get-config: cancelled")
@@ -114,9 +116,9 @@ def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> 
     LOG.debug("meta data received")
     outcome.instance = instance
     pipe.on_metadata(instance)
-    pipe.cancel.check()
+    pipe.cancel.check(changed=False)
     if pipe.with_identity:
-        _fetch_identity(provider, instance, outcome)
+        pipe.cancel.interruptible(lambda: _fetch_identity(provider, instance, outcome))
     allow_new = settings.allow_new_conn
     if allow_new is None:
         allow_new = provider.key == "oci"
