@@ -201,6 +201,8 @@ class Netlink:
             self._change("rule", "del", **_rule_args(rule))
         for route in diff.remove_routes:
             self._change("route", "del", **_route_args(route, index))
+        if any(a.family == 4 for a in diff.remove_addresses):
+            _promote_secondaries(device.ifname)
         for address in diff.remove_addresses:
             self._change("addr", "del", index=index, address=address.address,
                          prefixlen=address.prefix)
@@ -277,6 +279,23 @@ def _ipv6_off(ifname: str) -> str:
     except OSError:
         return "the kernel has no IPv6"
     return f"net.ipv6.conf.{ifname}.disable_ipv6 is 1" if disabled == "1" else ""
+
+
+def _promote_secondaries(ifname: str) -> None:
+    """Let the kernel keep a subnet's other IPv4 addresses when its first one is removed.
+
+    Otherwise removing the address the kernel counts as the subnet's primary removes
+    every secondary of that subnet with it, wanted or not.  systemd turns this on for
+    all interfaces by default; a namespace or a minimal image may not.
+    """
+    path = Path("/proc/sys/net/ipv4/conf") / ifname / "promote_secondaries"
+    try:
+        if path.read_text().strip() == "0":
+            path.write_text("1")
+            LOG.debug("netlink %s: promote_secondaries turned on", ifname)
+    except OSError as err:
+        LOG.warning("netlink %s: cannot turn on promote_secondaries (%s): removing an "
+                    "address may take others of its subnet with it", ifname, err.strerror)
 
 
 def _route_args(route: Route, index: int) -> dict:

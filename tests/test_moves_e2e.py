@@ -112,3 +112,24 @@ def test_moved_address_is_never_on_two_nics(vm, after, counts):
     assert reapplies(result.stdout) == counts
     again = run()
     assert again.returncode == 0 and reapplies(again.stdout) == {}
+
+
+# -- what the soak found (tests/soak): each a regression test here -----------------------
+
+
+def test_removing_the_first_address_of_a_subnet_keeps_the_others(vm):
+    """With the metadata's /22 and DHCP's /20, 172.31.16.11/22 is the first address of its
+    subnet: the kernel removes every other address of that subnet with it, unless told."""
+    sandbox, emulator, run = vm
+    wide = scenario([10, 11, 12, 13], [20])
+    for iface in wide["interfaces"]:
+        iface["subnet"] = "172.31.16.0/22"
+    with emulator.state.lock:
+        emulator.state.scenario = wide
+    assert run().returncode == 0
+    wide["interfaces"][0]["addresses"].remove("172.31.16.11")
+    result = run()
+    assert result.returncode == 0, result.stdout + result.stderr
+    sandbox.settle()
+    assert {"172.31.16.12/22", "172.31.16.13/22"} <= set(sandbox.addresses("eth1"))
+    assert "172.31.16.11/22" not in sandbox.addresses("eth1")
