@@ -83,7 +83,10 @@ class Netlink:
         and record, so a Current read before other devices changed stays usable.
         """
         index = int(device.handle)
-        links = self._ipr.get_links(index)
+        try:
+            links = self._ipr.get_links(index)
+        except NetlinkError:  # unplugged since the list was made
+            links = []
         if not links or not links[0]["flags"] & IFF_UP:
             raise NoAppliedConnectionError(f'link "{device.ifname}" is down or gone')
         view = self._view(index)
