@@ -31,7 +31,7 @@ from nm_cloud_setup.errors import BackendError, VersionMismatchError
 from nm_cloud_setup.model import FAMILIES, Current, Device, InstanceData, InterfaceData, IpConfig
 from nm_cloud_setup.outcome import DeviceReport, Outcome
 from nm_cloud_setup.survey import (Pending, Planned, Planner, Run, plan_device, read, read_all,
-                                   read_others)
+                                   read_others, remove_leftovers)
 
 if TYPE_CHECKING:
     from typing import Sequence
@@ -53,6 +53,8 @@ def configure_all(backend: "Backend", instance: InstanceData, devices: Sequence[
     # such a family is left as it is on every NIC.
     families = set(FAMILIES) - (single if instance.failed else set())
     work = Run(backend, Planner(single, families), cancel, outcome, deadline)
+    if not dry_run:
+        remove_leftovers(work, devices)
     pending = read_all(work, instance, devices, allow_new, dry_run)
     if dry_run or not pending:
         return

@@ -15,7 +15,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from pyroute2 import IPRoute, NetlinkError
 
@@ -220,6 +220,24 @@ class Netlink:
         self._remember(index, diff)
         if wanted.mtu is not None:
             LOG.debug("netlink: the MTU %d is left to the network configuration", wanted.mtu)
+
+    def remove_leftovers(self, devices: Sequence[Device]) -> List[str]:
+        """Remove the rules this backend added for interfaces that are gone; their names."""
+        record = self._load_record()
+        listed = {d.ifname for d in devices}
+        gone = [name for name in sorted(set(record.addresses) | set(record.rules))
+                if (record.addresses.get(name) or record.rules.get(name))
+                and name not in listed and not self._ipr.link_lookup(ifname=name)]
+        if not gone:
+            return []
+        remove, after = ownership.leftovers(record, gone, self._rules())
+        for rule in remove:
+            LOG.debug("netlink: remove rule %s of %s, which is gone", rule, ", ".join(gone))
+            self._change("rule", "del", **_rule_args(rule))
+        self._save_record(after)
+        removed = set(remove)
+        self._rules()[:] = [r for r in self._rules() if r not in removed]
+        return gone
 
     def _remember(self, index: int, diff) -> None:
         """Keep the run's dump current (the next device sees this one's changes)."""

@@ -134,5 +134,22 @@ def recorded(record: Record, ifname: str, wanted: IpConfig, diff: Diff) -> Recor
     return new
 
 
+def leftovers(record: Record, gone: Iterable[str], kernel_rules: Iterable[Rule]
+              ) -> Tuple[List[Rule], Record]:
+    """The rules to remove for interfaces that are gone, and the record without them.
+
+    A NIC unplugged takes its addresses and routes with it, not its rules: left, they
+    would send an address the cloud gives to another NIC to the gone NIC's tables.  A
+    rule another interface also holds (the shared 30350 one) stays.
+    """
+    gone = set(gone)
+    kept = {r for dev, items in record.rules.items() if dev not in gone for r in items}
+    present = set(kernel_rules)
+    remove = _unique([r for dev in sorted(gone) for r in record.rules.get(dev, [])
+                      if r in present and r not in kept])
+    return remove, Record({d: a for d, a in record.addresses.items() if d not in gone},
+                          {d: r for d, r in record.rules.items() if d not in gone})
+
+
 def _unique(items: List) -> List:
     return list(dict.fromkeys(items))

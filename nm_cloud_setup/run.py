@@ -42,7 +42,8 @@ if TYPE_CHECKING:  # typing.Protocol costs import time; the annotations need it 
         def describe(self, device: Device, current: Current, wanted: IpConfig) -> List[str]: ...
 
         # Optional: wait_removed(device, addresses) -> bool, for a backend that commits
-        # after answering (NetworkManager).
+        # after answering (NetworkManager); remove_leftovers(devices) -> [ifname], for what
+        # it left of NICs that are gone.
 
         def close(self) -> None: ...
 

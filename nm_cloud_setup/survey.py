@@ -4,7 +4,8 @@ Each NIC in the metadata is read (the backend's ``current``) and planned
 (``plan.desired``); the devices not in sync are ``Pending``.  NICs whose metadata
 failed or is missing are read too, for what they hold: nothing they hold is given
 to another NIC, except what the metadata now gives another NIC (a move they
-missed), which they give up.  Log lines keep upstream nm-cloud-setup's wording.
+missed), which they give up.  What the backend left of NICs that are gone is
+removed first.  Log lines keep upstream nm-cloud-setup's wording.
 """
 
 from __future__ import annotations
@@ -85,6 +86,24 @@ class Run:
         if error:
             pending.failed = True
             self.outcome.errors.append(f"{pending.name}: {error}")
+
+
+def remove_leftovers(work: Run, devices: Sequence[Device]) -> None:
+    """What the backend added for NICs that are gone (unplugged): their rules would send
+    their addresses, given to another NIC later, to the gone NIC's tables."""
+    remove = getattr(work.backend, "remove_leftovers", None)
+    if remove is None:
+        return
+    work.cancel.check(changed=False)
+    with work.cancel.critical():
+        try:
+            gone = remove(devices)
+        except BackendError as err:
+            work.outcome.errors.append(f"cannot remove what was left of gone NICs: {err}")
+            return
+    for ifname in gone:
+        LOG.info("removed what was configured for %s, which is gone", ifname)
+        work.outcome.changed.append(ifname)
 
 
 def read_all(work: Run, instance: InstanceData, devices: Sequence[Device], allow_new: bool,

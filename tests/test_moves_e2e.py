@@ -12,7 +12,7 @@ from typing import Dict, Iterator, List
 
 import pytest
 
-from nm_cloud_setup.emulator.sandbox import Nic, Sandbox
+from nm_cloud_setup.emulator.sandbox import Nic, Sandbox, run as sandbox_run
 from nm_cloud_setup.emulator.server import EmulatorServer
 from tests.conftest import require_root, run_in_vm, run_tool
 from tests.kernel import expected_layout, policy_routes, policy_rules
@@ -115,6 +115,27 @@ def test_moved_address_is_never_on_two_nics(vm, after, counts):
 
 
 # -- what the soak found (tests/soak): each a regression test here -----------------------
+
+
+def test_an_unplugged_nic_leaves_no_rules_behind(vm):
+    sandbox, emulator, run = vm
+    assert run().returncode == 0
+    sandbox_run("ip", "-n", sandbox.host_ns, "link", "del", "eth2")
+    try:
+        with emulator.state.lock:  # 21 and 22 go to eth1 once eth2 is gone
+            emulator.state.scenario = scenario([10, 11, 21, 22], [20])
+        result = run()
+        assert result.returncode == 0, result.stdout + result.stderr
+        sandbox.settle()
+        assert not {r for r in policy_rules(sandbox) if r[2] in ("30201", "30401")}
+        assert sandbox.addresses("eth1") == ["172.31.16.10/20", "172.31.16.11/20",
+                                             "172.31.16.21/20", "172.31.16.22/20"]
+    finally:
+        sandbox.readd_nic("eth2")
+        if sandbox.with_nm:
+            sandbox.nmcli("--wait", "20", "connection", "up", "eth2", check=False)
+        else:
+            sandbox.assign_primaries()
 
 
 def test_removing_the_first_address_of_a_subnet_keeps_the_others(vm):
