@@ -83,7 +83,8 @@ def _make_backend(settings: Settings):
         from nm_cloud_setup.errors import NotRunningError
         from nm_cloud_setup.nm import NetworkManager
 
-        nm = NetworkManager(settings.bus_address, settings.session_bus)
+        nm = NetworkManager(settings.bus_address, settings.session_bus,
+                            state_dir=Path(settings.state_dir), kernel=_kernel_rules)
         try:
             nm.connect()
             return nm
@@ -96,6 +97,13 @@ def _make_backend(settings: Settings):
     from nm_cloud_setup.netlink import Netlink
 
     return Netlink(Path(settings.state_dir))
+
+
+def _kernel_rules():
+    """For the NetworkManager backend, only when NetworkManager forgot what it was given."""
+    from nm_cloud_setup.netlink import KernelRules
+
+    return KernelRules()
 
 
 def _on_sigterm(cancel) -> None:

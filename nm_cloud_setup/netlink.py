@@ -135,20 +135,9 @@ class Netlink:
         return by_oif
 
     def _rules(self) -> List[Rule]:
-        if self._all_rules is not None:
-            return self._all_rules
-        rules = []
-        for family, af in AF.items():
-            for msg in self._ipr.get_rules(family=af):
-                suppress = msg.get_attr("FRA_SUPPRESS_PREFIXLEN")
-                rules.append(Rule(
-                    priority=msg.get_attr("FRA_PRIORITY") or 0,
-                    table=msg.get_attr("FRA_TABLE") or msg["table"],
-                    from_addr=msg.get_attr("FRA_SRC"), from_len=msg["src_len"],
-                    suppress_prefixlength=None if suppress in (None, 0xFFFFFFFF) else suppress,
-                    family=family))
-        self._all_rules = rules
-        return rules
+        if self._all_rules is None:
+            self._all_rules = _rules_of(self._ipr)
+        return self._all_rules
 
     # -- deciding --------------------------------------------------------------
 
@@ -319,6 +308,21 @@ def _promote_secondaries(ifname: str) -> None:
                     "address may take others of its subnet with it", ifname, err.strerror)
 
 
+def _rules_of(ipr) -> List[Rule]:
+    """Every rule of both families."""
+    rules = []
+    for family, af in AF.items():
+        for msg in ipr.get_rules(family=af):
+            suppress = msg.get_attr("FRA_SUPPRESS_PREFIXLEN")
+            rules.append(Rule(
+                priority=msg.get_attr("FRA_PRIORITY") or 0,
+                table=msg.get_attr("FRA_TABLE") or msg["table"],
+                from_addr=msg.get_attr("FRA_SRC"), from_len=msg["src_len"],
+                suppress_prefixlength=None if suppress in (None, 0xFFFFFFFF) else suppress,
+                family=family))
+    return rules
+
+
 def _route_args(route: Route, index: int) -> dict:
     args = {"family": AF[route.family], "dst": f"{route.dest}/{route.prefix}", "oif": index,
             "proto": ownership.PROTO, "table": route.table or 254}
@@ -333,9 +337,10 @@ def _route_args(route: Route, index: int) -> dict:
     return args
 
 
-def _rule_args(rule: Rule) -> dict:
-    args = {"family": AF[rule.family], "priority": rule.priority, "table": rule.table,
-            "protocol": ownership.PROTO}
+def _rule_args(rule: Rule, proto: Optional[int] = ownership.PROTO) -> dict:
+    args = {"family": AF[rule.family], "priority": rule.priority, "table": rule.table}
+    if proto is not None:
+        args["protocol"] = proto
     if rule.from_addr:
         args.update(src=rule.from_addr, src_len=rule.from_len)
     if rule.suppress_prefixlength is not None:
@@ -359,3 +364,33 @@ def _rule_text(rule: Rule) -> str:
 
 def _describe(args: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in args.items() if k not in ("family", "protocol"))
+
+
+class KernelRules:
+    """The kernel's rules and links, for the NetworkManager backend: rules it had given
+    NetworkManager, which forgot them in a restart, outlive their NIC; only the
+    kernel can tell, and only the kernel can remove them then."""
+
+    def __init__(self) -> None:
+        try:
+            self._ipr = IPRoute()
+        except (OSError, NetlinkError) as err:
+            raise BackendError(f"cannot open a netlink socket ({err})") from None
+
+    def rules(self) -> List[Rule]:
+        return _rules_of(self._ipr)
+
+    def links(self) -> List[str]:
+        return [link.get_attr("IFLA_IFNAME") for link in self._ipr.get_links()]
+
+    def delete(self, rules: Sequence[Rule]) -> None:
+        for rule in rules:
+            try:
+                self._ipr.rule("del", **_rule_args(rule, proto=None))
+            except NetlinkError as err:
+                if err.code not in (errno.ENOENT, errno.ESRCH):
+                    raise ApplyError(f"netlink rule del {rule} failed: "
+                                     f"{os.strerror(err.code)}") from None
+
+    def close(self) -> None:
+        self._ipr.close()

@@ -10,14 +10,17 @@ business: here D-Bus Variants only become plain (signature, value) pairs and bac
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Any, Awaitable, Collection, Dict, List, Mapping, Optional, Set, TypeVar
+from pathlib import Path
+from typing import (Any, Awaitable, Callable, Collection, Dict, List, Mapping, Optional,
+                    Sequence, Set, TypeVar)
 
 from dbus_next import BusType, Message, MessageType, Variant
 from dbus_next.aio import MessageBus
 
-from nm_cloud_setup import nm_settings
+from nm_cloud_setup import nm_record, nm_settings, plan
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import (ApplyError, BackendError, NoAppliedConnectionError,
                                    NotRunningError, VersionMismatchError)
@@ -52,6 +55,8 @@ class _Applied:
 
     settings: Settings
     version_id: int
+    applied: IpConfig = IpConfig()  # as NetworkManager has it
+    forgotten: IpConfig = IpConfig()  # given before a restart, still on the device
 
 
 class NetworkManager:
@@ -60,8 +65,12 @@ class NetworkManager:
     name = "nm"
 
     def __init__(self, bus_address: Optional[str] = None, session_bus: bool = False,
-                 call_timeout: float = 10.0) -> None:
+                 call_timeout: float = 10.0, state_dir: Optional[Path] = None,
+                 kernel: Optional[Callable[[], Any]] = None) -> None:
         self._address = bus_address
+        # What it gave each device; ``kernel`` makes a netlink.KernelRules when needed.
+        self._memory = nm_record.Memory(state_dir, kernel)
+        self._interfaces: Set[str] = set()  # every device's, as devices() last saw them
         self._bus_type = BusType.SESSION if session_bus else BusType.SYSTEM
         self._timeout = call_timeout
         self._loop = asyncio.new_event_loop()
@@ -88,6 +97,7 @@ class NetworkManager:
             raise NotRunningError("NetworkManager is not running")
 
     def close(self) -> None:
+        self._memory.close()
         if self._bus is not None:
             self._bus.disconnect()
             self._bus = None
@@ -110,6 +120,7 @@ class NetworkManager:
         props = await asyncio.gather(*(self._call(p, PROPERTIES, "GetAll", "s", [DEVICE])
                                        for p in paths))
         result = []
+        self._interfaces = {values["Interface"].value for (values,) in props}
         for path, (values,) in zip(paths, props):
             if (values["DeviceType"].value not in DEVICE_TYPES_ETHERNET
                     or values["State"].value < DEVICE_STATE_UNAVAILABLE):
@@ -126,9 +137,16 @@ class NetworkManager:
     def current(self, device: Device) -> Current:
         """The applied connection and the profile's own settings, both families.
 
-        Raises NoAppliedConnectionError when the device has none.
+        Raises NoAppliedConnectionError when the device has none.  ``applied`` includes
+        what NetworkManager forgot in a restart but the device still holds.
         """
-        return self._run(self._current(device))
+        current = self._run(self._current(device))
+        token = current.token
+        forgotten = self._memory.still_there(token.forgotten)  # netlink: outside the loop
+        if forgotten == token.forgotten:
+            return current
+        return dataclasses.replace(current, applied=plan.merged(token.applied, forgotten),
+                                   token=dataclasses.replace(token, forgotten=forgotten))
 
     async def _current(self, device: Device) -> Current:
         try:
@@ -139,18 +157,27 @@ class NetworkManager:
         settings = plain_settings(variants)
         skip = nm_settings.skip_reason(settings)
         own = IpConfig() if skip else await self._own_config(device)
+        applied = nm_settings.config_from_settings(settings)
+        forgotten = IpConfig() if skip else await self._forgotten(device, settings, applied)
         return Current(label=nm_settings.label(settings), own=own,
-                       applied=nm_settings.config_from_settings(settings), skip=skip,
-                       token=_Applied(settings, version_id),
+                       applied=plan.merged(applied, forgotten), skip=skip,
+                       token=_Applied(settings, version_id, applied, forgotten),
                        families_off=nm_settings.families_off(settings))
 
-    async def _own_config(self, device: Device) -> IpConfig:
-        active = await self._prop(device.handle, DEVICE, "ActiveConnection")
-        if not active or active == "/":
+    async def _forgotten(self, device: Device, settings: Settings,
+                         applied: IpConfig) -> IpConfig:
+        """What this tool gave the device before NetworkManager restarted, still there."""
+        given = self._memory.given(device.ifname, _uuid(settings))
+        if given is None or not plan.loses(given, applied):
             return IpConfig()
-        profile = await self._prop(active, f"{NM}.Connection.Active", "Connection")
-        (settings,) = await self._call(profile, f"{NM}.Settings.Connection", "GetSettings")
-        return nm_settings.config_from_settings(plain_settings(settings))
+        present = [a for family in ("4", "6") for a in await self._addresses(device, family)
+                   or ()]
+        return nm_record.forgotten(given, applied, present)
+
+    def remove_leftovers(self, devices: Sequence[Device]) -> List[str]:
+        """Rules given for NICs that are gone, and forgotten by NetworkManager in a restart
+        (so it left them): removed from the kernel directly.  The NICs' names."""
+        return self._memory.remove_leftovers({d.ifname for d in devices} | self._interfaces)
 
     def wait_removed(self, device: Device, addresses: Collection[str],
                      timeout: float = REMOVAL_WAIT) -> bool:
@@ -302,7 +329,7 @@ class NetworkManager:
         raise ApplyError(f"not activated within {ACTIVATE_TIMEOUT:g} s")
 
     def in_sync(self, current: Current, wanted: IpConfig) -> bool:
-        return wanted.same_as(current.applied)
+        return wanted.same_as(current.token.applied)
 
     def describe(self, device: Device, current: Current, wanted: IpConfig) -> List[str]:
         """The change as an equivalent ``nmcli device modify`` line."""
@@ -317,12 +344,28 @@ class NetworkManager:
         applied = current.token
         assert isinstance(applied, _Applied)
         off = {family for family, _ in current.families_off}
-        settings = nm_settings.with_config(applied.settings, wanted,
-                                           [f for f in (4, 6) if f not in off])
+        families = [f for f in (4, 6) if f not in off]
+        base, version_id = applied.settings, applied.version_id
+        if plan.loses(applied.forgotten, wanted):
+            # NetworkManager removes only what it knows: hand it back first.
+            LOG.debug("config device %s: NetworkManager forgot entries it had been given "
+                      "(it restarted): handing them back to remove them", device.mac)
+            self._reapply_settings(device, current.label, nm_settings.with_config(
+                base, plan.merged(applied.applied, applied.forgotten), families), version_id)
+            variants, version_id = self._run(self._call(device.handle, DEVICE,
+                                                        "GetAppliedConnection", "u", [0]))
+            base = plain_settings(variants)
+        given = nm_record.Given(_uuid(base), plan.without(wanted, current.own))
+        self._memory.write(device.ifname, given, ahead=True)
+        self._reapply_settings(device, current.label,
+                               nm_settings.with_config(base, wanted, families), version_id)
+        self._memory.write(device.ifname, given)
+
+    def _reapply_settings(self, device: Device, label: str, settings: Settings,
+                          version_id: int) -> None:
         flags = nm_settings.reapply_flags(self.version(), settings)
-        LOG.debug("Reapply %s with flags %d (NetworkManager %s)", current.label, flags,
-                  self.version())
-        self._run(self._reapply(device, variant_settings(settings), applied.version_id, flags))
+        LOG.debug("Reapply %s with flags %d (NetworkManager %s)", label, flags, self.version())
+        self._run(self._reapply(device, variant_settings(settings), version_id, flags))
 
     async def _reapply(self, device: Device, settings: Dict, version_id: int,
                        flags: int) -> None:
@@ -394,6 +437,11 @@ class _DBusError(Exception):
 
 def _value(variant: Optional[Variant], default: Any) -> Any:
     return default if variant is None else variant.value
+
+
+def _uuid(settings: Settings) -> str:
+    uuid = settings.get("connection", {}).get("uuid")
+    return "" if uuid is None else str(uuid.value)
 
 
 def plain_settings(variants: Mapping[str, Mapping[str, Variant]]) -> Settings:

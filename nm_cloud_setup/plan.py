@@ -318,3 +318,22 @@ def claimed(config: IpConfig) -> List[str]:
     return held(config) + [item.from_addr for name in _entry_fields(config)
                            for item in getattr(config, name)
                            if isinstance(item, Rule) and item.from_addr]
+
+
+def merged(config: IpConfig, more: IpConfig) -> IpConfig:
+    """``config`` plus the entries of ``more`` it lacks (after its own, in their order)."""
+    changes = {}
+    for name in _entry_fields(config):
+        present = set(getattr(config, name))
+        changes[name] = getattr(config, name) + tuple(
+            item for item in getattr(more, name) if item not in present)
+    return dataclasses.replace(config, **changes)
+
+
+def without(config: IpConfig, other: IpConfig) -> IpConfig:
+    """The entries of ``config`` that ``other`` does not hold (the rest of ``config`` as is)."""
+    changes = {}
+    for name in _entry_fields(config):
+        drop = set(getattr(other, name))
+        changes[name] = tuple(item for item in getattr(config, name) if item not in drop)
+    return dataclasses.replace(config, **changes)

@@ -117,6 +117,46 @@ def test_moved_address_is_never_on_two_nics(vm, after, counts):
 # -- what the soak found (tests/soak): each a regression test here -----------------------
 
 
+def in_vm_emulator(sandbox, scenario) -> EmulatorServer:
+    with sandbox.entered():
+        server = EmulatorServer(("127.0.0.1", 0), scenario)
+    return server.start()
+
+
+def test_what_networkmanager_forgot_in_a_restart_is_still_removed(nm_same_subnet):
+    """A restart makes NetworkManager forget Reapply's changes but leaves them in the
+    kernel; a later move must neither leave the address's old rules behind nor put the
+    address on two NICs."""
+    sandbox = nm_same_subnet
+    sandbox.reset_profiles()
+    for path in (sandbox.workdir / "state").glob("*"):
+        path.unlink()
+    emulator = in_vm_emulator(sandbox, START)
+    run = lambda: run_in_vm(sandbox, emulator.url, {"NM_CLOUD_SETUP_BACKEND": "nm"})  # noqa: E731
+    try:
+        assert run().returncode == 0
+        sandbox.stop_nm()
+        sandbox.start_nm()
+        for nic in sandbox.nics:
+            sandbox.nmcli("--wait", "20", "connection", "up", nic.ifname, check=False)
+        after = scenario([10, 11, 22], [20, 21])  # 12 removed, 22 moved to eth1
+        with emulator.state.lock:
+            emulator.state.scenario = after
+        with KernelWatch(sandbox, {0: "eth1", 1: "eth2"}) as watch:
+            result = run()
+        sandbox.settle()
+    finally:
+        emulator.shutdown()
+        emulator.server_close()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "NetworkManager forgot entries it had been given" in result.stdout
+    assert not watch.timeline.violations, "\n".join(watch.timeline.violations + watch.lines)
+    assert sandbox.addresses("eth1") == ["172.31.16.10/20", "172.31.16.11/20", "172.31.16.22/20"]
+    assert sandbox.addresses("eth2") == ["172.31.16.20/20", "172.31.16.21/20"]
+    rules, routes = expected_layout(after["interfaces"], {n.mac: n.ifname for n in sandbox.nics})
+    assert policy_rules(sandbox) == rules and policy_routes(sandbox) == routes
+
+
 def test_an_unplugged_nic_leaves_no_rules_behind(vm):
     sandbox, emulator, run = vm
     assert run().returncode == 0
