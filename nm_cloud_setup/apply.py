@@ -12,6 +12,9 @@ rules, its routes) is taken away before any device is given what arrives:
    device still holds (its removal failed, or its metadata could not be read) is
    withheld, with an error, until a later run finds it free.
 
+While some NIC's metadata is missing, no address leaves any NIC: it may be moving
+to that one (``survey.Planner``).
+
 SIGTERM: a device being applied is always finished first.  When an address moves
 between devices, the whole of both phases is one critical section, so a move is
 never cut in half (taken from one NIC, not yet given to the other).
@@ -52,7 +55,8 @@ def configure_all(backend: "Backend", instance: InstanceData, devices: Sequence[
     # With a NIC's data missing, a family that looks single-address may not be:
     # such a family is left as it is on every NIC.
     families = set(FAMILIES) - (single if instance.failed else set())
-    work = Run(backend, Planner(single, families), cancel, outcome, deadline)
+    work = Run(backend, Planner(single, families, bool(instance.failed)), cancel, outcome,
+               deadline)
     if not dry_run:
         remove_leftovers(work, devices)
     pending = read_all(work, instance, devices, allow_new, dry_run)

@@ -337,3 +337,15 @@ def without(config: IpConfig, other: IpConfig) -> IpConfig:
         drop = set(getattr(other, name))
         changes[name] = tuple(item for item in getattr(config, name) if item not in drop)
     return dataclasses.replace(config, **changes)
+
+
+def departing(current: IpConfig, wanted: IpConfig) -> IpConfig:
+    """The addresses ``current`` holds and ``wanted`` does not (by IP), with the rules that
+    route from them: what a run would take off the device."""
+    gone = set(held(current)) - set(held(wanted))
+    changes = {}
+    for name in _entry_fields(current):
+        changes[name] = tuple(item for item in getattr(current, name)
+                              if getattr(item, "address", None) in gone
+                              or getattr(item, "from_addr", None) in gone)
+    return dataclasses.replace(current, **changes)

@@ -33,14 +33,24 @@ class Planner:
     """A device's wanted state.
 
     ``single``: True, or the families for which the instance is single-address;
-    ``families``: those to plan (the others stay as they are applied).
+    ``families``: those to plan (the others stay as they are applied).  ``hold_back``:
+    some NIC's metadata is missing, so an address leaving a device may be moving to
+    that NIC: it stays where it is for now.
     """
 
     single: Union[bool, AbstractSet[int]]
     families: AbstractSet[int] = frozenset(FAMILIES)
+    hold_back: bool = False
 
     def __call__(self, iface: InterfaceData, current: Current, log: bool = False) -> IpConfig:
         planned = _planned_families(iface.mac, iface, current, self.families, log)
+        wanted = self.cloud(iface, current, planned)
+        if self.hold_back:
+            wanted = plan.merged(wanted, plan.departing(current.applied, wanted))
+        return wanted
+
+    def cloud(self, iface: InterfaceData, current: Current, planned: AbstractSet[int]
+              ) -> IpConfig:
         return plan.desired(iface, current.own, self.single, planned, current.applied)
 
 
@@ -168,6 +178,13 @@ def plan_device(backend: "Backend", device: Device, iface: InterfaceData, planne
     if current is None:
         return None, error
     wanted = planner(iface, current, log=True)
+    if planner.hold_back:
+        planned = _planned_families(mac, iface, current, planner.families, False)
+        held_back = plan.held(plan.departing(current.applied,
+                                             planner.cloud(iface, current, planned)))
+        if held_back:
+            LOG.warning("config device %s: keeping %s for now: another NIC's metadata is "
+                        "missing, and it may have moved there", mac, ", ".join(held_back))
     report.applied, report.wanted = current.applied, wanted
     report.in_sync = in_sync = backend.in_sync(current, wanted)
     found = Pending(device, lambda now: planner(iface, now), current, wanted,

@@ -190,3 +190,17 @@ def test_rules_left_on_a_nic_hold_their_address_back_too():
     outcome = backend.configure(nic(1, 10, 21), nic(2, 20))
     assert backend.holding()["eth1"] == ["10.0.0.10"]
     assert "10.0.0.21 still on eth2" in outcome.errors[1]
+
+
+def test_while_a_nics_metadata_is_missing_no_address_leaves_the_others():
+    """10.0.0.11 leaves eth1: removed from the cloud, or moved to eth2, whose data failed?
+    Unknown, so it stays until a run sees all; what arrives is added meanwhile."""
+    backend = started(nic(1, 10, 11), nic(2, 20, 21))
+    outcome = backend.configure(nic(1, 10, 12), nic(2, error="HTTP 500"))
+    assert backend.holding()["eth1"] == ["10.0.0.10", "10.0.0.11", "10.0.0.12"]
+    assert "HTTP 500" in outcome.errors[0]
+    # The next run that sees every NIC moves it.
+    assert backend.configure(nic(1, 10, 12), nic(2, 20, 21, 11)).ok
+    assert not backend.violations
+    assert backend.holding() == {"eth1": ["10.0.0.10", "10.0.0.12"],
+                                 "eth2": ["10.0.0.11", "10.0.0.20", "10.0.0.21"]}

@@ -411,6 +411,14 @@ def test_withheld_drops_the_address_and_its_rules_only():
     assert plan.held(rules_only) == [] and plan.claimed(rules_only) == ["10.0.1.12"]
 
 
+def test_departing_is_the_addresses_that_go_with_their_rules():
+    current, wanted = config(A10, A11, A12), config(A10, A11)
+    gone = plan.departing(current, wanted)
+    assert gone.addresses == (A12,) and gone.routes == ()
+    assert {r.from_addr for r in gone.rules} == {"10.0.1.12"} and len(gone.rules) == 2
+    assert plan.merged(wanted, gone).same_as(current)
+    assert plan.departing(wanted, current) == Ipv4Config()
+
 
 HOSTS = [f"10.0.1.{h}" for h in range(10, 16)] + [f"fd00::{h}" for h in range(10, 14)]
 
