@@ -4,8 +4,9 @@ Run as root: ``sudo .venv/bin/python bench/choice.py [--repeat N] [--latency MS]
 NetworkManager in a throwaway namespace; emulators on loopback, each request delayed by
 ``--latency`` (the emulator's latency knob).  The cloud is OpenStack (or Hetzner); the other
 providers' hosts answer 404 (a metadata server that is not theirs) except Aliyun's, which
-accepts connections and never answers (100.100.100.200 unreachable).  Each setup: one run
-to configure, then ``--repeat`` no-change runs; the median wall time is printed.
+accepts connections and never answers (100.100.100.200 unreachable).  One run
+to configure, then ``--repeat`` rounds of one no-change run per setup (interleaved, so that
+the machine's drift touches every setup alike); the median wall time is printed.
 """
 
 from __future__ import annotations
@@ -49,16 +50,11 @@ def environment(sandbox: Sandbox, made: Dict[str, EmulatorServer], hosts: Dict[s
     return sandbox.env(**env)
 
 
-def measure(sandbox: Sandbox, env: dict, repeat: int) -> float:
-    command = [sys.executable, "-m", "nm_cloud_setup"]
-    walls = []
-    for number in range(repeat + 1):
-        result = run_measured(command, env)
-        if result.returncode != 0:
-            raise SystemExit(f"run failed ({result.returncode}): {result.stdout}{result.stderr}")
-        if number:  # the first run configures; the rest are no-change runs
-            walls.append(result.wall * 1000)
-    return statistics.median(walls)
+def once(env: dict) -> float:
+    result = run_measured([sys.executable, "-m", "nm_cloud_setup"], env)
+    if result.returncode != 0:
+        raise SystemExit(f"run failed ({result.returncode}): {result.stdout}{result.stderr}")
+    return result.wall * 1000
 
 
 def everyone(cloud: str) -> Dict[str, str]:
@@ -96,16 +92,23 @@ def main(argv: Optional[List[str]] = None) -> None:
         raise SystemExit("run as root: the benchmark makes network namespaces")
     made = servers(args.latency / 1000)
     print(f"emulator latency {args.latency:g} ms per request; median of {args.repeat} "
-          "no-change runs")
+          "no-change runs, the setups interleaved round by round")
     try:
         with Sandbox(nics_for_scenario(2), nm_log_level="WARN") as sandbox:
-            for label, hosts, dmi_value in SETUPS:
+            sandbox.reset_profiles()
+            envs = []
+            for _, hosts, dmi_value in SETUPS:
                 dmi = Path(tempfile.mkdtemp(dir=sandbox.workdir))
                 if dmi_value:
                     (dmi / dmi_value[0]).write_text(dmi_value[1] + "\n")
-                sandbox.reset_profiles()
-                env = environment(sandbox, made, hosts, str(dmi))
-                print(f"{label:<62}{measure(sandbox, env, args.repeat):>8.0f} ms", flush=True)
+                envs.append(environment(sandbox, made, hosts, str(dmi)))
+            once(envs[0])  # configures: every cloud here serves the same NICs, so the
+            walls: List[List[float]] = [[] for _ in SETUPS]  # later runs change nothing
+            for _ in range(args.repeat):
+                for number, env in enumerate(envs):
+                    walls[number].append(once(env))
+            for (label, _, _), measured in zip(SETUPS, walls):
+                print(f"{label:<62}{statistics.median(measured):>8.0f} ms", flush=True)
     finally:
         for server in made.values():
             server.shutdown()

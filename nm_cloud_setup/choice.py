@@ -8,15 +8,21 @@ Here the winner is the first detected provider in this order:
 2. then ``ORDER``: OpenStack before EC2 (an OpenStack cloud answers EC2's API
    too, never the reverse), then upstream's order, then DigitalOcean, Hetzner.
 
-When the run waits: for the DMI-named provider, until its detection ends (as if
-it were the only one enabled: a run with all providers enabled is no slower
-than with that one alone).  For any other provider earlier in the order than
-the best one detected so far: at most ``GRACE`` seconds from the moment that
-best one is known (and the DMI-named one has failed, if there is one).  A
-provider still silent then (an unreachable 100.100.100.200 that only times
-out) is passed over.  With no provider detected, the run waits for every
-probe to end, each bounded by its own detection budget.  DMI never stops a
-probe.
+The DMI-named provider is probed first, alone, for up to ``HEAD_START``
+seconds: when it answers within them, no other answer could change the choice,
+so the others are not probed and the run costs what a run with that provider
+alone costs.  When it fails, or has not answered by then, every other enabled
+provider is probed too: DMI never stops a provider that could be chosen from
+being probed (EC2-compatible servers run on plain QEMU, whose DMI names no
+cloud; a wrong DMI name costs at most ``HEAD_START``).
+
+When the run waits: for the DMI-named provider, until its detection ends.  For
+any other provider earlier in the order than the best one detected so far: at
+most ``GRACE`` seconds from the moment that best one is known (and the
+DMI-named one has failed, if there is one).  A provider still silent then (an
+unreachable 100.100.100.200 that only times out) is passed over.  With no
+provider detected, the run waits for every probe to end, each bounded by its
+own detection budget.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ LOG = logging.getLogger(__name__)
 
 ORDER = ("openstack", "ec2", "azure", "gcp", "aliyun", "oci", "digitalocean", "hetzner")
 GRACE = 1.0
+HEAD_START = 0.5
 
 
 def order_for(enabled: Sequence[str], preferred: Optional[str]) -> List[str]:
@@ -59,27 +66,58 @@ def probe(provider) -> bool:
 
 def choose(make: Callable[[str], object], order: Sequence[str], preferred: Optional[str],
            grace: float = GRACE, detect: Callable[[object], bool] = probe,
-           clock: Callable[[], float] = time.monotonic) -> Optional[Tuple[str, object]]:
-    """Probe the providers of ``order`` at once; (key, provider) of the one chosen, or None.
+           clock: Callable[[], float] = time.monotonic,
+           head_start: float = HEAD_START) -> Optional[Tuple[str, object]]:
+    """Probe the providers of ``order``; (key, provider) of the one chosen, or None.
 
-    Each provider is made (its module imported) in its own probe's thread, the
-    DMI-named one's first, so the others cost the chosen one no time.
+    ``preferred`` (the DMI-named provider) gets ``head_start`` seconds alone; then,
+    unless it was detected, all the others are probed at once.  Each provider is
+    made (its module imported) in its own probe's thread.
     """
     if len(order) == 1:
         provider = make(order[0])
         return (order[0], provider) if detect(provider) else None
     results: "queue.Queue" = queue.Queue()
     made: Dict[str, object] = {}
-    for key in order:
+
+    def start(key: str) -> None:
         threading.Thread(target=_probe_into, args=(results, key, make, made, detect),
                          daemon=True).start()
-    chosen = _wait(results, order, preferred, grace, clock)
+
+    verdicts: Dict[str, object] = {}
+    if preferred in order:
+        start(preferred)
+        verdict = _first_verdict(results, head_start)
+        if verdict is True:
+            LOG.debug("provider choice: %s, named by DMI, was detected: no other provider "
+                      "could be chosen over it, so none is probed", preferred)
+            return preferred, made[preferred]
+        if verdict is None:
+            LOG.debug("provider choice: %s, named by DMI, has not answered within %g s; "
+                      "probing the others too", preferred, head_start)
+        else:
+            verdicts[preferred] = verdict
+    for key in order:
+        if key != preferred:
+            start(key)
+    chosen = _wait(results, order, preferred, grace, clock, verdicts)
     return (chosen, made[chosen]) if chosen is not None else None
 
 
+def _first_verdict(results: "queue.Queue", timeout: float) -> Optional[bool]:
+    """The one probe's verdict within ``timeout``, or None; a probe's exception is raised."""
+    try:
+        _, verdict = results.get(timeout=timeout)
+    except queue.Empty:
+        return None
+    if isinstance(verdict, BaseException):
+        raise verdict
+    return bool(verdict)
+
+
 def _wait(results: "queue.Queue", order: Sequence[str], preferred: Optional[str],
-          grace: float, clock: Callable[[], float]) -> Optional[str]:
-    verdicts: Dict[str, object] = {}
+          grace: float, clock: Callable[[], float],
+          verdicts: Dict[str, object]) -> Optional[str]:
     deadline: Optional[float] = None
     while True:
         best = next((key for key in order if verdicts.get(key) is True), None)

@@ -83,7 +83,8 @@ def _make_backend(settings: Settings):
         from nm_cloud_setup.errors import NotRunningError
         from nm_cloud_setup.nm import NetworkManager
 
-        nm = NetworkManager(settings.bus_address, settings.session_bus)
+        nm = NetworkManager(settings.bus_address, settings.session_bus,
+                            state_dir=Path(settings.state_dir), kernel=_kernel_rules)
         try:
             nm.connect()
             return nm
@@ -96,6 +97,13 @@ def _make_backend(settings: Settings):
     from nm_cloud_setup.netlink import Netlink
 
     return Netlink(Path(settings.state_dir))
+
+
+def _kernel_rules():
+    """For the NetworkManager backend, only when NetworkManager forgot what it was given."""
+    from nm_cloud_setup.netlink import KernelRules
+
+    return KernelRules()
 
 
 def _on_sigterm(cancel) -> None:
@@ -146,7 +154,11 @@ def main() -> None:
     """The console entry point.  The usual invocation (no arguments: the timer, the
     dispatcher) skips the command-line parser and its import entirely."""
     if len(sys.argv) <= 1:
-        sys.exit(run_once(os.environ))
+        status = run_once(os.environ)
+        # The run is over: a SIGTERM now must not turn its status into death by signal
+        # (Python gives the signal its default action again while it shuts down).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.exit(status)
     _commands()()
 
 

@@ -17,7 +17,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from pyroute2 import IPRoute, NetlinkError
 
@@ -79,23 +79,36 @@ class Netlink:
         return result
 
     def current(self, device: Device) -> Current:
+        """What this backend owns on the device and is in the kernel, in the plan's form.
+
+        The token is the link index: deciding and applying read the run's live view
+        and record, so a Current read before other devices changed stays usable.
+        """
         index = int(device.handle)
-        links = self._ipr.get_links(index)
+        try:
+            links = self._ipr.get_links(index)
+        except NetlinkError:  # unplugged since the list was made
+            links = []
         if not links or not links[0]["flags"] & IFF_UP:
             raise NoAppliedConnectionError(f'link "{device.ifname}" is down or gone')
-        view = KernelView(tuple(self._addresses().get(index, [])),
-                          tuple(self._routes().get(index, [])), tuple(self._rules()))
+        view = self._view(index)
         record = self._load_record()
-        owned = IpConfig(tuple(record.addresses.get(device.ifname, [])),
-                         tuple(r for r in view.routes),
-                         tuple(record.rules.get(device.ifname, [])))
+        present, rules = set(view.addresses), set(view.rules)
+        owned = IpConfig(
+            tuple(a for a in record.addresses.get(device.ifname, []) if a in present),
+            tuple(ownership.plan_route(r) for r in view.routes),
+            tuple(r for r in record.rules.get(device.ifname, []) if r in rules))
         off = _ipv6_off(device.ifname)
         ours = device.ifname in record.links
         if ours:  # its MTU is this backend's too
             owned = IpConfig(owned.addresses, owned.routes, owned.rules, links[0].get_attr(
                 "IFLA_MTU"))
-        return Current(label=f'"{device.ifname}"', own=IpConfig(), applied=owned,
-                       token=(view, record), families_off=((6, off),) if off else (), ours=ours)
+        return Current(label=f'"{device.ifname}"', own=IpConfig(), applied=owned, token=index,
+                       families_off=((6, off),) if off else (), ours=ours)
+
+    def _view(self, index: int) -> KernelView:
+        return KernelView(tuple(self._addresses().get(index, [])),
+                          tuple(self._routes().get(index, [])), tuple(self._rules()))
 
     def _addresses(self) -> Dict[int, List[Address]]:
         """Every address of both families, by interface: one dump per family (pyroute2
@@ -128,37 +141,28 @@ class Netlink:
         return by_oif
 
     def _rules(self) -> List[Rule]:
-        if self._all_rules is not None:
-            return self._all_rules
-        rules = []
-        for family, af in AF.items():
-            for msg in self._ipr.get_rules(family=af):
-                suppress = msg.get_attr("FRA_SUPPRESS_PREFIXLEN")
-                rules.append(Rule(
-                    priority=msg.get_attr("FRA_PRIORITY") or 0,
-                    table=msg.get_attr("FRA_TABLE") or msg["table"],
-                    from_addr=msg.get_attr("FRA_SRC"), from_len=msg["src_len"],
-                    suppress_prefixlength=None if suppress in (None, 0xFFFFFFFF) else suppress,
-                    family=family))
-        self._all_rules = rules
-        return rules
+        if self._all_rules is None:
+            self._all_rules = _rules_of(self._ipr)
+        return self._all_rules
 
     # -- deciding --------------------------------------------------------------
 
     def _changes(self, current: Current, wanted: IpConfig):
-        """The diff and the record after it, computed once per (current, wanted): the
-        pipeline asks in_sync, then describe or apply, with the same two."""
-        if self._last is None or self._last[0] is not current or self._last[1] is not wanted:
-            view, record = current.token
+        """The diff and the record after it, from the live view and record, computed once
+        per (current, wanted, record): the pipeline asks in_sync, then describe or apply,
+        with the same two.  Every apply saves a new record."""
+        record = self._load_record()
+        key = (current, wanted, record)
+        if self._last is None or any(a is not b for a, b in zip(self._last[0], key)):
             ifname = current.label.strip('"')
-            diff = ownership.changes(view, record, ifname, wanted)
-            self._last = (current, wanted, diff, ownership.recorded(record, ifname, wanted, diff))
-        return self._last[2], self._last[3]
+            diff = ownership.changes(self._view(current.token), record, ifname, wanted)
+            self._last = (key, diff, ownership.recorded(record, ifname, wanted, diff))
+        return self._last[1], self._last[2]
 
     def in_sync(self, current: Current, wanted: IpConfig) -> bool:
         diff, after = self._changes(current, wanted)
         mtu_ok = not current.ours or wanted.mtu in (None, current.applied.mtu)
-        return not diff and after == current.token[1] and mtu_ok
+        return not diff and after == self._load_record() and mtu_ok
 
     def describe(self, device: Device, current: Current, wanted: IpConfig) -> List[str]:
         """The change as equivalent ``ip`` command lines."""
@@ -175,8 +179,8 @@ class Netlink:
     # -- writing ---------------------------------------------------------------
 
     def apply(self, device: Device, current: Current, wanted: IpConfig) -> None:
-        record = current.token[1]
         diff, after = self._changes(current, wanted)
+        record = self._load_record()
         for label, items in (("add address", diff.add_addresses), ("add route", diff.add_routes),
                              ("add rule", diff.add_rules),
                              ("remove address", diff.remove_addresses),
@@ -197,6 +201,8 @@ class Netlink:
             self._change("rule", "del", **_rule_args(rule))
         for route in diff.remove_routes:
             self._change("route", "del", **_route_args(route, index))
+        if any(a.family == 4 for a in diff.remove_addresses):
+            _promote_secondaries(device.ifname)
         for address in diff.remove_addresses:
             self._change("addr", "del", index=index, address=address.address,
                          prefixlen=address.prefix)
@@ -237,16 +243,31 @@ class Netlink:
         (but those another device holds too).  Their names."""
         record = self._load_record()
         present = {link.get_attr("IFLA_IFNAME") for link in self._ipr.get_links()}
-        gone = [name for name in record.links if name not in present]
+        return self._forget([name for name in record.links if name not in present])
+
+    def remove_leftovers(self, devices: Sequence[Device]) -> List[str]:
+        """Remove the rules this backend added for interfaces that are gone; their names."""
+        record = self._load_record()
+        listed = {d.ifname for d in devices}
+        gone = [name for name in sorted(set(record.addresses) | set(record.rules))
+                if (record.addresses.get(name) or record.rules.get(name))
+                and name not in listed and not self._ipr.link_lookup(ifname=name)]
+        return self._forget(gone)
+
+    def _forget(self, gone: List[str]) -> List[str]:
+        """Remove the rules of the interfaces ``gone`` (but those another one holds too)
+        and forget them; ``gone``."""
+        if not gone:
+            return []
         for name in gone:
-            shared = set(record.others_rules(name))
-            for rule in record.rules.get(name, []):
-                if rule not in shared:
-                    self._change("rule", "del", **_rule_args(rule))
-            record = record.without(name)
             LOG.info("netlink: %s is gone: forgotten, its rules removed", name)
-        if gone:
-            self._save_record(record)
+        remove, after = ownership.leftovers(self._load_record(), gone, self._rules())
+        for rule in remove:
+            LOG.debug("netlink: remove rule %s of %s, which is gone", rule, ", ".join(gone))
+            self._change("rule", "del", **_rule_args(rule))
+        self._save_record(after)
+        removed = set(remove)
+        self._rules()[:] = [r for r in self._rules() if r not in removed]
         return gone
 
     def _remember(self, index: int, diff) -> None:
@@ -312,6 +333,38 @@ def _ipv6_off(ifname: str) -> str:
     return f"net.ipv6.conf.{ifname}.disable_ipv6 is 1" if disabled == "1" else ""
 
 
+def _promote_secondaries(ifname: str) -> None:
+    """Let the kernel keep a subnet's other IPv4 addresses when its first one is removed.
+
+    Otherwise removing the address the kernel counts as the subnet's primary removes
+    every secondary of that subnet with it, wanted or not.  systemd turns this on for
+    all interfaces by default; a namespace or a minimal image may not.
+    """
+    path = Path("/proc/sys/net/ipv4/conf") / ifname / "promote_secondaries"
+    try:
+        if path.read_text().strip() == "0":
+            path.write_text("1")
+            LOG.debug("netlink %s: promote_secondaries turned on", ifname)
+    except OSError as err:
+        LOG.warning("netlink %s: cannot turn on promote_secondaries (%s): removing an "
+                    "address may take others of its subnet with it", ifname, err.strerror)
+
+
+def _rules_of(ipr) -> List[Rule]:
+    """Every rule of both families."""
+    rules = []
+    for family, af in AF.items():
+        for msg in ipr.get_rules(family=af):
+            suppress = msg.get_attr("FRA_SUPPRESS_PREFIXLEN")
+            rules.append(Rule(
+                priority=msg.get_attr("FRA_PRIORITY") or 0,
+                table=msg.get_attr("FRA_TABLE") or msg["table"],
+                from_addr=msg.get_attr("FRA_SRC"), from_len=msg["src_len"],
+                suppress_prefixlength=None if suppress in (None, 0xFFFFFFFF) else suppress,
+                family=family))
+    return rules
+
+
 def _route_args(route: Route, index: int) -> dict:
     args = {"family": AF[route.family], "dst": f"{route.dest}/{route.prefix}", "oif": index,
             "proto": ownership.PROTO, "table": route.table or 254}
@@ -326,9 +379,10 @@ def _route_args(route: Route, index: int) -> dict:
     return args
 
 
-def _rule_args(rule: Rule) -> dict:
-    args = {"family": AF[rule.family], "priority": rule.priority, "table": rule.table,
-            "protocol": ownership.PROTO}
+def _rule_args(rule: Rule, proto: Optional[int] = ownership.PROTO) -> dict:
+    args = {"family": AF[rule.family], "priority": rule.priority, "table": rule.table}
+    if proto is not None:
+        args["protocol"] = proto
     if rule.from_addr:
         args.update(src=rule.from_addr, src_len=rule.from_len)
     if rule.suppress_prefixlength is not None:
@@ -353,3 +407,32 @@ def _rule_text(rule: Rule) -> str:
 def _describe(args: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in args.items() if k not in ("family", "protocol"))
 
+
+class KernelRules:
+    """The kernel's rules and links, for the NetworkManager backend: rules it had given
+    NetworkManager, which forgot them in a restart, outlive their NIC; only the
+    kernel can tell, and only the kernel can remove them then."""
+
+    def __init__(self) -> None:
+        try:
+            self._ipr = IPRoute()
+        except (OSError, NetlinkError) as err:
+            raise BackendError(f"cannot open a netlink socket ({err})") from None
+
+    def rules(self) -> List[Rule]:
+        return _rules_of(self._ipr)
+
+    def links(self) -> List[str]:
+        return [link.get_attr("IFLA_IFNAME") for link in self._ipr.get_links()]
+
+    def delete(self, rules: Sequence[Rule]) -> None:
+        for rule in rules:
+            try:
+                self._ipr.rule("del", **_rule_args(rule, proto=None))
+            except NetlinkError as err:
+                if err.code not in (errno.ENOENT, errno.ESRCH):
+                    raise ApplyError(f"netlink rule del {rule} failed: "
+                                     f"{os.strerror(err.code)}") from None
+
+    def close(self) -> None:
+        self._ipr.close()

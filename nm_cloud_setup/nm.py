@@ -12,14 +12,17 @@ become plain (signature, value) pairs and back.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Any, Awaitable, Dict, List, Mapping, Optional, Sequence, Set, TypeVar
+from pathlib import Path
+from typing import (Any, Awaitable, Callable, Collection, Dict, List, Mapping, Optional,
+                    Sequence, Set, TypeVar)
 
 from dbus_next import BusType, Message, MessageType, Variant
 from dbus_next.aio import MessageBus
 
-from nm_cloud_setup import nm_made, nm_profiles, nm_settings
+from nm_cloud_setup import nm_made, nm_profiles, nm_record, nm_settings, plan
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import (ApplyError, BackendError, NoAppliedConnectionError,
                                    NotRunningError, VersionMismatchError)
@@ -37,6 +40,7 @@ DEVICE_TYPES_ETHERNET = (1, 20)
 DEVICE_STATE_UNAVAILABLE = 20
 DEVICE_TYPE_VLAN = 11
 PROFILE = f"{NM}.Settings.Connection"
+REMOVAL_WAIT = 2.0
 
 T = TypeVar("T")
 
@@ -49,6 +53,8 @@ class _Applied:
     settings: Settings
     version_id: int
     profile: Optional[str] = None  # the profile's path, kept for one of ours
+    applied: IpConfig = IpConfig()  # as NetworkManager has it
+    forgotten: IpConfig = IpConfig()  # given before a restart, still on the device
 
 
 class NetworkManager:
@@ -57,8 +63,12 @@ class NetworkManager:
     name = "nm"
 
     def __init__(self, bus_address: Optional[str] = None, session_bus: bool = False,
-                 call_timeout: float = 10.0) -> None:
+                 call_timeout: float = 10.0, state_dir: Optional[Path] = None,
+                 kernel: Optional[Callable[[], Any]] = None) -> None:
         self._address = bus_address
+        # What it gave each device; ``kernel`` makes a netlink.KernelRules when needed.
+        self._memory = nm_record.Memory(state_dir, kernel)
+        self._interfaces: Set[str] = set()  # every device's, as devices() last saw them
         self._bus_type = BusType.SESSION if session_bus else BusType.SYSTEM
         self._timeout = call_timeout
         self._loop = asyncio.new_event_loop()
@@ -85,6 +95,7 @@ class NetworkManager:
             raise NotRunningError("NetworkManager is not running")
 
     def close(self) -> None:
+        self._memory.close()
         if self._bus is not None:
             self._bus.disconnect()
             self._bus = None
@@ -107,6 +118,7 @@ class NetworkManager:
         props = await asyncio.gather(*(self._call(p, PROPERTIES, "GetAll", "s", [DEVICE])
                                        for p in paths))
         result = []
+        self._interfaces = {values["Interface"].value for (values,) in props}
         for path, (values,) in zip(paths, props):
             if (values["DeviceType"].value not in DEVICE_TYPES_ETHERNET
                     or values["State"].value < DEVICE_STATE_UNAVAILABLE):
@@ -123,9 +135,16 @@ class NetworkManager:
     def current(self, device: Device) -> Current:
         """The applied connection and the profile's own settings, both families.
 
-        Raises NoAppliedConnectionError when the device has none.
+        Raises NoAppliedConnectionError when the device has none.  ``applied`` includes
+        what NetworkManager forgot in a restart but the device still holds.
         """
-        return self._run(self._current(device))
+        current = self._run(self._current(device))
+        token = current.token
+        forgotten = self._memory.still_there(token.forgotten)  # netlink: outside the loop
+        if forgotten == token.forgotten:
+            return current
+        return dataclasses.replace(current, applied=plan.merged(token.applied, forgotten),
+                                   token=dataclasses.replace(token, forgotten=forgotten))
 
     async def _current(self, device: Device) -> Current:
         try:
@@ -141,10 +160,66 @@ class NetworkManager:
         if profile is not None and not ours:  # ours: the metadata's entries, not the profile's
             (own_settings,) = await self._call(profile, PROFILE, "GetSettings")
             own = nm_settings.config_from_settings(plain_settings(own_settings))
+        applied = nm_settings.config_from_settings(settings)
+        forgotten = IpConfig() if skip else await self._forgotten(device, settings, applied)
         return Current(label=nm_settings.label(settings), own=own,
-                       applied=nm_settings.config_from_settings(settings), skip=skip,
-                       token=_Applied(settings, version_id, profile if ours else None),
+                       applied=plan.merged(applied, forgotten), skip=skip,
+                       token=_Applied(settings, version_id, profile if ours else None, applied,
+                                      forgotten),
                        families_off=nm_settings.families_off(settings), ours=ours)
+
+    async def _forgotten(self, device: Device, settings: Settings,
+                         applied: IpConfig) -> IpConfig:
+        """What this tool gave the device before NetworkManager restarted, still there."""
+        given = self._memory.given(device.ifname, _uuid(settings))
+        if given is None or not plan.loses(given, applied):
+            return IpConfig()
+        present = [a for family in ("4", "6") for a in await self._addresses(device, family)
+                   or ()]
+        return nm_record.forgotten(given, applied, present)
+
+    def remove_leftovers(self, devices: Sequence[Device]) -> List[str]:
+        """Rules given for NICs that are gone, and forgotten by NetworkManager in a restart
+        (so it left them): removed from the kernel directly.  The NICs' names."""
+        return self._memory.remove_leftovers({d.ifname for d in devices} | self._interfaces)
+
+    def wait_removed(self, device: Device, addresses: Collection[str],
+                     timeout: float = REMOVAL_WAIT) -> bool:
+        """Wait until none of ``addresses`` is on the device any more; False after ``timeout``.
+
+        NetworkManager answers Reapply before it commits to the kernel.  Its IP4Config
+        and IP6Config objects follow the kernel, so they tell when a removal is done:
+        only then may another device be given the address.
+        """
+        async def wait() -> bool:
+            deadline = self._loop.time() + timeout
+            while True:
+                if not await self._holds_any(device, set(addresses)):
+                    return True
+                if self._loop.time() >= deadline:
+                    return False
+                await asyncio.sleep(0.02)
+
+        return self._run(wait(), timeout=timeout + self._timeout)
+
+    async def _holds_any(self, device: Device, addresses: Set[str]) -> bool:
+        for family in ("4", "6"):
+            held = await self._addresses(device, family)
+            if held is None or addresses & set(held):
+                return True  # the config object went away meanwhile: read again
+        return False
+
+    async def _addresses(self, device: Device, family: str) -> Optional[List[str]]:
+        """The device's addresses in the kernel, as NetworkManager sees them (its IP config
+        objects follow the kernel); None when the object went away meanwhile."""
+        path = await self._prop(device.handle, DEVICE, f"Ip{family}Config")
+        if not path or path == "/":
+            return []
+        try:
+            data = await self._prop(path, f"{NM}.IP{family}Config", "AddressData")
+        except _DBusError:
+            return None
+        return [entry["address"].value for entry in data]
 
     async def _profile_of(self, device: Device) -> Optional[str]:
         """The path of the device's active profile, if it has one."""
@@ -219,7 +294,7 @@ class NetworkManager:
         return nm_made.remove_stale(self, named)
 
     def in_sync(self, current: Current, wanted: IpConfig) -> bool:
-        return wanted.same_as(current.applied)
+        return wanted.same_as(current.token.applied)
 
     def describe(self, device: Device, current: Current, wanted: IpConfig) -> List[str]:
         """The change as an equivalent ``nmcli device modify`` line."""
@@ -234,15 +309,31 @@ class NetworkManager:
         applied = current.token
         assert isinstance(applied, _Applied)
         off = {family for family, _ in current.families_off}
-        settings = nm_settings.with_config(applied.settings, wanted,
-                                           [f for f in (4, 6) if f not in off])
-        flags = nm_settings.reapply_flags(self.version(), settings)
+        families = [f for f in (4, 6) if f not in off]
+        base, version_id = applied.settings, applied.version_id
+        if plan.loses(applied.forgotten, wanted):
+            # NetworkManager removes only what it knows: hand it back first.
+            LOG.debug("config device %s: NetworkManager forgot entries it had been given "
+                      "(it restarted): handing them back to remove them", device.mac)
+            self._reapply_settings(device, current.label, nm_settings.with_config(
+                base, plan.merged(applied.applied, applied.forgotten), families), version_id)
+            variants, version_id = self._run(self._call(device.handle, DEVICE,
+                                                        "GetAppliedConnection", "u", [0]))
+            base = plain_settings(variants)
+        given = nm_record.Given(_uuid(base), plan.without(wanted, current.own))
+        self._memory.write(device.ifname, given, ahead=True)
+        final = nm_settings.with_config(base, wanted, families)
         if applied.profile is not None:  # ours: the in-memory profile follows (re-activation)
             self._run(self._call(applied.profile, PROFILE, "Update2", "a{sa{sv}}ua{sv}",
-                                 [variant_settings(settings), nm_profiles.ADD_IN_MEMORY, {}]))
-        LOG.debug("Reapply %s with flags %d (NetworkManager %s)", current.label, flags,
-                  self.version())
-        self._run(self._reapply(device, variant_settings(settings), applied.version_id, flags))
+                                 [variant_settings(final), nm_profiles.ADD_IN_MEMORY, {}]))
+        self._reapply_settings(device, current.label, final, version_id)
+        self._memory.write(device.ifname, given)
+
+    def _reapply_settings(self, device: Device, label: str, settings: Settings,
+                          version_id: int) -> None:
+        flags = nm_settings.reapply_flags(self.version(), settings)
+        LOG.debug("Reapply %s with flags %d (NetworkManager %s)", label, flags, self.version())
+        self._run(self._reapply(device, variant_settings(settings), version_id, flags))
 
     async def _reapply(self, device: Device, settings: Dict, version_id: int,
                        flags: int) -> None:
@@ -313,6 +404,11 @@ class _DBusError(Exception):
         super().__init__(f"{name}: {message}")
         self.name = name
         self.message = message
+
+
+def _uuid(settings: Settings) -> str:
+    uuid = settings.get("connection", {}).get("uuid")
+    return "" if uuid is None else str(uuid.value)
 
 
 def plain_settings(variants: Mapping[str, Mapping[str, Variant]]) -> Settings:

@@ -94,6 +94,13 @@ def normalize_route(route: Route) -> Route:
     return route
 
 
+def plan_route(route: Route) -> Route:
+    """The plan's form of a kernel route: ``type local`` routes name no table."""
+    if route.type == "local" and route.table == TABLE_LOCAL:
+        return Route(route.dest, route.prefix, route.next_hop, route.metric, None, route.type)
+    return route
+
+
 def changes(view: KernelView, record: Record, ifname: str, wanted: IpConfig) -> Diff:
     """The netlink changes that bring one device to ``wanted`` without touching others' entries.
 
@@ -137,6 +144,24 @@ def recorded(record: Record, ifname: str, wanted: IpConfig, diff: Diff) -> Recor
     new.addresses[ifname] = addresses
     new.rules[ifname] = rules
     return new
+
+
+def leftovers(record: Record, gone: Iterable[str], kernel_rules: Iterable[Rule]
+              ) -> Tuple[List[Rule], Record]:
+    """The rules to remove for interfaces that are gone, and the record without them.
+
+    A NIC unplugged takes its addresses and routes with it, not its rules: left, they
+    would send an address the cloud gives to another NIC to the gone NIC's tables.  A
+    rule another interface also holds (the shared 30350 one) stays.
+    """
+    gone = set(gone)
+    kept = {r for dev, items in record.rules.items() if dev not in gone for r in items}
+    present = set(kernel_rules)
+    remove = _unique([r for dev in sorted(gone) for r in record.rules.get(dev, [])
+                      if r in present and r not in kept])
+    return remove, Record({d: a for d, a in record.addresses.items() if d not in gone},
+                          {d: r for d, r in record.rules.items() if d not in gone},
+                          [name for name in record.links if name not in gone])
 
 
 def _unique(items: List) -> List:

@@ -63,6 +63,14 @@ def test_layers():
             assert ours <= {"model"}
         if module == "nm_settings":  # pure: plain values in and out, no D-Bus
             assert ours <= {"model", "plan", "config"}, ours
+        if module == "outcome":
+            assert ours <= {"model", "dmi"}, ours
+        if module == "cancel":
+            assert ours <= {"errors"}, ours
+        if module in ("apply", "survey"):  # any backend, through the run's protocol
+            assert ours <= {"plan", "model", "errors", "outcome", "cancel", "survey", "run"}, ours
+        if module == "nm_record":  # no D-Bus, no netlink: the kernel is handed in
+            assert ours <= {"plan", "model"}, ours
         if module == "providers.ipv6":
             assert ours <= {"errors"}, ours
         if module.startswith("providers"):

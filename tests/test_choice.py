@@ -74,17 +74,40 @@ class Timetable:
         time.sleep(delay)
         return verdict
 
-    def choose(self, preferred=None, grace=0.3):
+    def choose(self, preferred=None, grace=0.3, head_start=choice.HEAD_START):
         order = choice.order_for(list(self.plan), preferred)
-        started = time.monotonic()
-        chosen = choice.choose(lambda key: key, order, preferred, grace, self.detect)
-        return chosen and chosen[0], time.monotonic() - started
+        self.began = time.monotonic()
+        chosen = choice.choose(lambda key: key, order, preferred, grace, self.detect,
+                               head_start=head_start)
+        return chosen and chosen[0], time.monotonic() - self.began
 
 
 def test_dmi_named_provider_wins_even_when_it_answers_last():
+    """Past its head start the others are probed and answer first: it still wins."""
     for _ in range(20):
-        key, _ = Timetable(openstack=(0.0, True), ec2=(0.15, True)).choose(preferred="ec2")
-        assert key == "ec2"
+        table = Timetable(openstack=(0.0, True), ec2=(0.15, True))
+        key, _ = table.choose(preferred="ec2", head_start=0.05)
+        assert key == "ec2" and "openstack" in table.started
+
+
+def test_dmi_named_provider_detected_within_its_head_start_leaves_the_others_unprobed():
+    table = Timetable(ec2=(0.1, True), openstack=(0.0, True), aliyun=(5, None))
+    key, took = table.choose(preferred="ec2")
+    assert key == "ec2" and took < 0.3
+    assert set(table.started) == {"ec2"}  # no other answer could have changed the choice
+
+
+def test_dmi_named_provider_slow_the_others_start_after_the_head_start():
+    table = Timetable(ec2=(0.4, False), openstack=(0.0, True))
+    key, _ = table.choose(preferred="ec2", head_start=0.2)
+    assert key == "openstack"
+    assert 0.15 < table.started["openstack"] - table.began < 0.35
+
+
+def test_dmi_named_provider_failing_fast_the_others_start_at_once():
+    table = Timetable(ec2=(0.05, False), openstack=(0.0, True))
+    key, took = table.choose(preferred="ec2", head_start=5)
+    assert key == "openstack" and took < 0.5
 
 
 def test_dmi_named_provider_costs_no_more_than_alone():

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from nm_cloud_setup import choice
 from nm_cloud_setup.emulator import scenario as scenarios
 from tests.conftest import run_tool
 
@@ -39,19 +40,33 @@ def run_both(sandbox, ec2, openstack, dmi):
 
 def test_dmi_says_openstack_and_openstack_wins_20_of_20_though_it_answers_later(
         nm_sandbox, both, tmp_path):
+    """OpenStack answers after its head start: EC2 is probed too and answers first."""
     ec2, openstack = both
     with openstack.state.lock:
-        openstack.state.latency = 0.25  # EC2's token arrives first every time
+        openstack.state.latency = choice.HEAD_START + 0.2
     dmi = dmi_dir(tmp_path, sys_vendor="OpenStack Foundation", product_name="OpenStack Nova")
     for number in range(20):
         result = run_both(nm_sandbox, ec2, openstack, dmi)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "<info>  provider openstack chosen (named by DMI)" in result.stdout, result.stdout
-        assert "provider ec2 detected" in result.stdout  # both answered
+        assert "provider ec2 detected" in result.stdout  # both answered, EC2 first
         assert nm_sandbox.addresses("eth1") == ["172.31.16.10/20", "172.31.16.11/20",
                                                 "172.31.16.12/20"]
         assert ("reapply connection" in result.stdout) == (number == 0)
     assert EC2_LISTING not in ec2.state.paths  # EC2's configuration was never fetched
+
+
+def test_dmi_named_provider_answering_in_time_costs_the_others_nothing(nm_sandbox, both,
+                                                                       tmp_path):
+    ec2, openstack = both
+    dmi = dmi_dir(tmp_path, product_name="OpenStack Nova")
+    for _ in range(5):
+        result = run_both(nm_sandbox, ec2, openstack, dmi)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "<info>  provider openstack chosen (named by DMI)" in result.stdout
+        assert "so none is probed" in result.stdout
+        assert len(nm_sandbox.addresses("eth1")) == 3
+    assert ec2.state.requests == 0  # EC2, enabled too, was never asked
 
 
 @pytest.mark.parametrize("slow, dmi, chosen, addresses", [

@@ -345,3 +345,127 @@ def test_dual_stack_planning_is_a_fixed_point(data, own, single, count):
     first = plan.desired(data, own, single)
     again = plan.desired(data, first, single)
     assert again.same_as(first) and not plan.diff(first, again)
+
+
+# -- moving entries between devices: the intermediate state ----------------------
+
+A10, A11, A12, A13 = (Address(f"10.0.1.{h}", 24) for h in (10, 11, 12, 13))
+
+
+def config(*addresses: Address, mtu=None) -> Ipv4Config:
+    """Addresses with upstream's rules and routes for them (table index 0)."""
+    data = iface(addresses=tuple(a.address for a in addresses),
+                 subnet=str(ipaddress.ip_interface(str(addresses[0])).network) if addresses
+                 else None)
+    entries = plan.cloud_entries(data) if addresses else Ipv4Config()
+    return Ipv4Config(addresses, entries.routes, entries.rules, mtu)
+
+
+@pytest.mark.parametrize("current, wanted, kept, loses, gains", [
+    # nothing applied yet (a first run): nothing kept, all arrives
+    (Ipv4Config(), config(A10, A11), Ipv4Config(), False, True),
+    # only removals: the intermediate is the wanted state itself
+    (config(A10, A11, A12), config(A10, A11), config(A10, A11), True, False),
+    # only additions: the intermediate is what is there
+    (config(A10, A11), config(A10, A11, A12), config(A10, A11), False, True),
+    # one leaves, one arrives: A12 and its rules go first, A13 comes later
+    (config(A10, A11, A12), config(A10, A11, A13), config(A10, A11), True, True),
+    # the primary stays first, whatever order the device had
+    (Ipv4Config((A11, A10)), Ipv4Config((A10, A11, A13)), Ipv4Config((A10, A11)), False, True),
+    # a changed prefix is a removal and an addition of the same address (its rules stay)
+    (config(A10, A11), config(Address("10.0.1.10", 22), Address("10.0.1.11", 22)),
+     Ipv4Config(rules=config(A10, A11).rules), True, True),
+    # the MTU is not an entry: wanted's, neither lost nor gained
+    (config(A10, A11, mtu=1500), config(A10, A11, mtu=9001), config(A10, A11, mtu=9001),
+     False, False),
+    (Ipv4Config(), Ipv4Config(), Ipv4Config(), False, False),
+])
+def test_kept(current, wanted, kept, loses, gains):
+    assert plan.kept(current, wanted) == kept
+    assert plan.loses(current, wanted) is loses
+    assert plan.gains(current, wanted) is gains
+
+
+def test_kept_keeps_the_profile_and_the_shared_rule():
+    own = Ipv4Config(routes=(Route("198.51.100.0", 24, next_hop="10.0.1.254"),),
+                     rules=(Rule(100, 200, "192.0.2.7", 32),))
+    current = plan.desired(iface(addresses=("10.0.1.10", "10.0.1.11")), own, False)
+    wanted = plan.desired(iface(addresses=("10.0.1.10", "10.0.1.12")), own, False)
+    kept = plan.kept(current, wanted)
+    assert own.routes[0] in kept.routes and own.rules[0] in kept.rules
+    assert Rule(30350, 254, suppress_prefixlength=0) in kept.rules
+    assert {a.address for a in kept.addresses} == {"10.0.1.10"}
+    assert not {r.from_addr for r in kept.rules} & {"10.0.1.11", "10.0.1.12"}
+
+
+def test_withheld_drops_the_address_and_its_rules_only():
+    wanted = config(A10, A11, A12)
+    result = plan.withheld(wanted, {"10.0.1.12"})
+    assert result.addresses == (A10, A11)
+    assert result.routes == wanted.routes
+    assert set(result.rules) == {r for r in wanted.rules if r.from_addr != "10.0.1.12"}
+    assert plan.withheld(wanted, ()) is wanted
+    assert plan.held(result) == ["10.0.1.10", "10.0.1.11"]
+    rules_only = Ipv4Config(rules=(Rule(30200, 30200, "10.0.1.12", 32),
+                                   Rule(30350, 254, suppress_prefixlength=0)))
+    assert plan.held(rules_only) == [] and plan.claimed(rules_only) == ["10.0.1.12"]
+
+
+def test_departing_is_the_addresses_that_go_with_their_rules():
+    current, wanted = config(A10, A11, A12), config(A10, A11)
+    gone = plan.departing(current, wanted)
+    assert gone.addresses == (A12,) and gone.routes == ()
+    assert {r.from_addr for r in gone.rules} == {"10.0.1.12"} and len(gone.rules) == 2
+    assert plan.merged(wanted, gone).same_as(current)
+    assert plan.departing(wanted, current) == Ipv4Config()
+
+
+HOSTS = [f"10.0.1.{h}" for h in range(10, 16)] + [f"fd00::{h}" for h in range(10, 14)]
+
+entry_pools = st.builds(  # both families side by side, as IpConfig holds them
+    lambda addresses, routes, rules, mtu: Ipv4Config(tuple(addresses), tuple(routes),
+                                                     tuple(rules), mtu),
+    st.lists(st.sampled_from(HOSTS).map(lambda a: Address(a, 64 if ":" in a else 24)) |
+             st.builds(Address, st.sampled_from(HOSTS[:6]), st.sampled_from([20, 24])),
+             unique_by=lambda a: a.address, max_size=6),
+    st.lists(st.builds(Route, st.sampled_from(["10.0.1.0", "0.0.0.0", "fd00::", "::"]),
+                       st.sampled_from([0, 24, 64]), table=st.sampled_from([30200, 30400, None])),
+             unique=True, max_size=4),
+    st.lists(st.sampled_from([None] + HOSTS).flatmap(lambda src: st.builds(
+        Rule, st.sampled_from([30200, 30350, 30400]), st.sampled_from([254, 30200]),
+        st.just(src), st.just(0 if src is None else 128 if ":" in src else 32),
+        family=st.just(6 if src and ":" in src else 4))), unique=True, max_size=5),
+    st.none() | st.sampled_from([1500, 9001]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(entry_pools, entry_pools)
+def test_kept_is_what_stays_in_wanteds_order(current, wanted):
+    kept = plan.kept(current, wanted)
+    for name in ("addresses", "routes", "rules"):
+        mine, theirs, stays = getattr(current, name), getattr(wanted, name), getattr(kept, name)
+        assert set(stays) == set(mine) & set(theirs)  # current minus what leaves
+        assert list(stays) == [item for item in theirs if item in set(mine)]  # wanted's order
+    # From current to kept only removes; from kept to wanted only adds.
+    step1, step2 = plan.diff(current, kept), plan.diff(kept, wanted)
+    assert not (step1.add_addresses or step1.add_routes or step1.add_rules)
+    assert not (step2.remove_addresses or step2.remove_routes or step2.remove_rules)
+    assert not plan.gains(current, kept) and not plan.loses(kept, wanted)
+    change = plan.diff(current, wanted)
+    assert plan.loses(current, wanted) is bool(
+        change.remove_addresses or change.remove_routes or change.remove_rules)
+    assert plan.gains(current, wanted) is bool(
+        change.add_addresses or change.add_routes or change.add_rules)
+    if wanted.addresses and wanted.addresses[0] in current.addresses:
+        assert kept.addresses[0] == wanted.addresses[0]  # the primary stays first
+    assert kept.mtu == wanted.mtu
+
+
+@settings(max_examples=300, deadline=None)
+@given(entry_pools, st.sets(st.sampled_from(HOSTS)))
+def test_withheld_removes_exactly_the_blocked_addresses(wanted, blocked):
+    result = plan.withheld(wanted, blocked)
+    assert set(plan.held(result)) == set(plan.held(wanted)) - blocked
+    assert set(result.rules) == {r for r in wanted.rules if r.from_addr not in blocked}
+    assert result.routes == wanted.routes and result.mtu == wanted.mtu

@@ -1,7 +1,8 @@
 """A real NetworkManager for a sandbox: the machine's own, or another version in a chroot.
 
 The daemon runs in the sandbox's host namespace, in a private mount namespace
-(its own ``/run/NetworkManager``, a read-only ``/sys`` so that it does not wait
+(its own ``/run/NetworkManager``, kept across restarts as on a real machine, a
+read-only ``/sys`` so that it does not wait
 for udev, its state directory in the sandbox).  With ``root`` (a debootstrap
 tree, e.g. Debian 13's NetworkManager 1.52 built by ``scripts/setup.sh``), it
 runs from that tree instead: tmpfs on ``ROOT/run`` and ``ROOT/tmp``, the
@@ -54,7 +55,7 @@ def script(workdir: Path, log_level: str, root: Optional[Path] = None) -> str:
     Writes the daemon's configuration under ``workdir/nm``.
     """
     nm_dir = workdir / "nm"
-    for sub in ("conf.d", "system-conf.d", "keyfiles", "lib"):
+    for sub in ("conf.d", "system-conf.d", "keyfiles", "lib", "run"):
         (nm_dir / sub).mkdir(parents=True, exist_ok=True)
     config = nm_dir / "NetworkManager.conf"
     config.write_text(_NM_CONFIG.format(keyfile_dir=nm_dir / "keyfiles", log_level=log_level))
@@ -63,12 +64,16 @@ def script(workdir: Path, log_level: str, root: Optional[Path] = None) -> str:
               f"--intern-config={nm_dir / 'intern.conf'} --state-file={nm_dir / 'state'} "
               f"--pid-file={nm_dir / 'nm.pid'}")
     if root is None:
-        return ("mkdir -p /run/NetworkManager && mount -t tmpfs tmpfs /run/NetworkManager && "
+        # Its /run directory outlives a restart, as on a real machine: a restarted daemon
+        # takes its devices over again instead of calling them external.
+        return ("mkdir -p /run/NetworkManager && "
+                f"mount --bind {nm_dir / 'run'} /run/NetworkManager && "
                 "mount -o remount,bind,ro /sys && "
                 f"mount --bind {nm_dir / 'lib'} /var/lib/NetworkManager && exec {daemon}")
     r = shlex.quote(str(root))
     return " && ".join([
         f"mount -t tmpfs tmpfs {r}/run", f"mkdir -p {r}/run/NetworkManager",
+        f"mount --bind {nm_dir / 'run'} {r}/run/NetworkManager",
         f"mount -t tmpfs tmpfs {r}/tmp",
         f"mkdir -p {r}{workdir}", f"mount --bind {workdir} {r}{workdir}",
         f"mount --rbind /proc {r}/proc", f"mount --rbind /dev {r}/dev",

@@ -234,7 +234,7 @@ class Sandbox(VmState):
         raise RuntimeError("NetworkManager did not come up within 30 s")
 
     def _wait_managed(self, deadline: float) -> None:
-        names = {nic.ifname for nic in self.nics}
+        names = {nic.ifname for nic in self.nics if self.has_link(nic.ifname)}  # plugged ones
         while time.monotonic() < deadline:
             out = self.nmcli("-t", "-f", "DEVICE,STATE", "device", check=False).stdout
             states = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
