@@ -25,6 +25,8 @@ from nm_cloud_setup import ownership
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import ApplyError, BackendError, NoAppliedConnectionError
 from nm_cloud_setup.model import Address, Current, Device, IpConfig, Route, Rule
+from nm_cloud_setup.netlink_requests import (describe as describe_args, route_args, route_text,
+                                            rule_args, rule_text)
 from nm_cloud_setup.ownership import KernelView, Record
 
 LOG = logging.getLogger(__name__)
@@ -35,7 +37,6 @@ ANY = {4: "0.0.0.0", 6: "::"}
 ARPHRD_ETHER = 1
 IFF_UP = 0x1
 RTN_UNICAST, RTN_LOCAL = 1, 2
-SCOPE_UNIVERSE, SCOPE_LINK, SCOPE_HOST = 0, 253, 254
 ETHERNET_KINDS = (None, "veth")
 RECORD = "netlink-owned.json"
 
@@ -168,12 +169,12 @@ class Netlink:
         """The change as equivalent ``ip`` command lines."""
         diff, _ = self._changes(current, wanted)
         dev = device.ifname
-        lines = [f"ip -{r.family} rule del {_rule_text(r)}" for r in diff.remove_rules]
-        lines += [f"ip -{r.family} route del {_route_text(r, dev)}" for r in diff.remove_routes]
+        lines = [f"ip -{r.family} rule del {rule_text(r)}" for r in diff.remove_rules]
+        lines += [f"ip -{r.family} route del {route_text(r, dev)}" for r in diff.remove_routes]
         lines += [f"ip -{a.family} addr del {a} dev {dev}" for a in diff.remove_addresses]
         lines += [f"ip -{a.family} addr add {a} dev {dev}" for a in diff.add_addresses]
-        lines += [f"ip -{r.family} route add {_route_text(r, dev)}" for r in diff.add_routes]
-        lines += [f"ip -{r.family} rule add {_rule_text(r)}" for r in diff.add_rules]
+        lines += [f"ip -{r.family} route add {route_text(r, dev)}" for r in diff.add_routes]
+        lines += [f"ip -{r.family} rule add {rule_text(r)}" for r in diff.add_rules]
         return lines or [f"# {dev}: only the ownership record changes"]
 
     # -- writing ---------------------------------------------------------------
@@ -198,9 +199,9 @@ class Netlink:
         self._save_record(ahead)
         index = int(device.handle)
         for rule in diff.remove_rules:
-            self._change("rule", "del", **_rule_args(rule))
+            self._change("rule", "del", **rule_args(rule))
         for route in diff.remove_routes:
-            self._change("route", "del", **_route_args(route, index))
+            self._change("route", "del", **route_args(route, index))
         if any(a.family == 4 for a in diff.remove_addresses):
             _promote_secondaries(device.ifname)
         for address in diff.remove_addresses:
@@ -210,9 +211,9 @@ class Netlink:
             self._change("addr", "add", index=index, address=address.address,
                          prefixlen=address.prefix)
         for route in diff.add_routes:
-            self._change("route", "add", **_route_args(route, index))
+            self._change("route", "add", **route_args(route, index))
         for rule in diff.add_rules:
-            self._change("rule", "add", **_rule_args(rule))
+            self._change("rule", "add", **rule_args(rule))
         self._save_record(after)
         self._remember(index, diff)
         if current.ours and wanted.mtu not in (None, current.applied.mtu):
@@ -264,7 +265,7 @@ class Netlink:
         remove, after = ownership.leftovers(self._load_record(), gone, self._rules())
         for rule in remove:
             LOG.debug("netlink: remove rule %s of %s, which is gone", rule, ", ".join(gone))
-            self._change("rule", "del", **_rule_args(rule))
+            self._change("rule", "del", **rule_args(rule))
         self._save_record(after)
         removed = set(remove)
         self._rules()[:] = [r for r in self._rules() if r not in removed]
@@ -293,7 +294,7 @@ class Netlink:
             there = command == "add" and err.code == errno.EEXIST
             if gone or there:
                 return
-            raise ApplyError(f"netlink {kind} {command} {_describe(args)} failed: "
+            raise ApplyError(f"netlink {kind} {command} {describe_args(args)} failed: "
                              f"{os.strerror(err.code)}") from None
 
     # -- the record ------------------------------------------------------------
@@ -365,49 +366,6 @@ def _rules_of(ipr) -> List[Rule]:
     return rules
 
 
-def _route_args(route: Route, index: int) -> dict:
-    args = {"family": AF[route.family], "dst": f"{route.dest}/{route.prefix}", "oif": index,
-            "proto": ownership.PROTO, "table": route.table or 254}
-    if route.metric is not None:
-        args["priority"] = route.metric
-    if route.next_hop:
-        args["gateway"] = route.next_hop
-    if route.type == "local":
-        args.update(type=RTN_LOCAL, scope=SCOPE_HOST)
-    elif not route.next_hop:
-        args["scope"] = SCOPE_LINK
-    return args
-
-
-def _rule_args(rule: Rule, proto: Optional[int] = ownership.PROTO) -> dict:
-    args = {"family": AF[rule.family], "priority": rule.priority, "table": rule.table}
-    if proto is not None:
-        args["protocol"] = proto
-    if rule.from_addr:
-        args.update(src=rule.from_addr, src_len=rule.from_len)
-    if rule.suppress_prefixlength is not None:
-        args["suppress_prefixlen"] = rule.suppress_prefixlength
-    return args
-
-
-def _route_text(route: Route, dev: str) -> str:
-    text = f"{'local ' if route.type == 'local' else ''}{route.dest}/{route.prefix}"
-    if route.next_hop:
-        text += f" via {route.next_hop}"
-    text += f" dev {dev} table {route.table or 254}"
-    if route.metric is not None:
-        text += f" metric {route.metric}"
-    return text + f" proto {ownership.PROTO}"
-
-
-def _rule_text(rule: Rule) -> str:
-    return f"{rule} proto {ownership.PROTO}"  # Rule's own text is ip-rule syntax
-
-
-def _describe(args: dict) -> str:
-    return " ".join(f"{k}={v}" for k, v in args.items() if k not in ("family", "protocol"))
-
-
 class KernelRules:
     """The kernel's rules and links, for the NetworkManager backend: rules it had given
     NetworkManager, which forgot them in a restart, outlive their NIC; only the
@@ -428,7 +386,7 @@ class KernelRules:
     def delete(self, rules: Sequence[Rule]) -> None:
         for rule in rules:
             try:
-                self._ipr.rule("del", **_rule_args(rule, proto=None))
+                self._ipr.rule("del", **rule_args(rule, proto=None))
             except NetlinkError as err:
                 if err.code not in (errno.ENOENT, errno.ESRCH):
                     raise ApplyError(f"netlink rule del {rule} failed: "

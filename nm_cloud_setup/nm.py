@@ -38,7 +38,6 @@ PROPERTIES = "org.freedesktop.DBus.Properties"
 # Ethernet, and veth (libnm's NMDeviceVeth is an NMDeviceEthernet, as upstream counts it).
 DEVICE_TYPES_ETHERNET = (1, 20)
 DEVICE_STATE_UNAVAILABLE = 20
-DEVICE_TYPE_VLAN = 11
 PROFILE = f"{NM}.Settings.Connection"
 REMOVAL_WAIT = 2.0
 
@@ -232,37 +231,12 @@ class NetworkManager:
         """The VLAN device of an OCI VNIC: a VLAN with the VNIC's MAC (as upstream finds
         the ones it made, whatever their names), else any device named ``ifname``;
         presented under ``mac``."""
-        return self._run(self._device_by_name(ifname, mac))
-
-    async def _device_by_name(self, ifname: str, mac: str,
-                              vlan_by_mac: bool = True) -> Optional[Device]:
-        (paths,) = await self._call(NM_PATH, NM, "GetDevices")
-        named = None
-        for path in paths:
-            (values,) = await self._call(path, PROPERTIES, "GetAll", "s", [DEVICE])
-            name = values["Interface"].value
-            if (vlan_by_mac and values["DeviceType"].value == DEVICE_TYPE_VLAN
-                    and normalize_mac(values["HwAddress"].value) == mac):
-                return Device(mac=mac, ifname=name, handle=path)
-            if name == ifname:
-                named = Device(mac=mac, ifname=name, handle=path)
-        return named
+        return nm_made.device_by_name(self, ifname, mac)
 
     def device_named(self, ifname: str, mac: str) -> Optional[Device]:
         """The device called ``ifname`` (an OpenStack VLAN or bond), presented under
         ``mac``; None when there is none (yet)."""
-        return self._run(self._device_by_name(ifname, mac, vlan_by_mac=False))
-
-    def interface_names(self) -> Dict[str, Optional[str]]:
-        """Every device's interface name -> its MAC (permanent, else current)."""
-        return self._run(self._interface_names())
-
-    async def _interface_names(self) -> Dict[str, Optional[str]]:
-        (paths,) = await self._call(NM_PATH, NM, "GetDevices")
-        found = await asyncio.gather(*(self._call(p, PROPERTIES, "GetAll", "s", [DEVICE])
-                                       for p in paths))
-        return {values["Interface"].value: normalize_mac(values["HwAddress"].value or "")
-                for (values,) in found}
+        return nm_made.device_by_name(self, ifname, mac, vlan_by_mac=False)
 
     # -- new profiles (nm_made does them, over plain calls) ---------------------
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, List, Optional, Set
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 from nm_cloud_setup import nm_profiles, nm_settings
+from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import ApplyError, BackendError
 from nm_cloud_setup.model import Address, Device, InterfaceData, IpConfig
 from nm_cloud_setup.nm_profiles import Made
@@ -32,6 +33,9 @@ ACTIVE = f"{NM}.Connection.Active"
 ACTIVE_STATE_ACTIVATED = 2
 ACTIVE_STATE_DEACTIVATING = 3
 ACTIVATE_TIMEOUT = 10.0
+DEVICE = f"{NM}.Device"
+PROPERTIES = "org.freedesktop.DBus.Properties"
+DEVICE_TYPE_VLAN = 11
 
 
 def oci_vlan(nm: Any, mac: str, parent: str, parent_mac: str, tag: int,
@@ -156,10 +160,35 @@ def ours(nm: Any) -> List[Made]:
     return result
 
 
+def device_by_name(nm: Any, ifname: str, mac: str, vlan_by_mac: bool = True
+                   ) -> Optional[Device]:
+    """The device named ``ifname``, or (``vlan_by_mac``) a VLAN with ``mac``, which wins;
+    presented under ``mac``."""
+    named = None
+    for path, values in _devices(nm):
+        name = values["Interface"].value
+        if (vlan_by_mac and values["DeviceType"].value == DEVICE_TYPE_VLAN
+                and normalize_mac(values["HwAddress"].value) == mac):
+            return Device(mac=mac, ifname=name, handle=path)
+        if name == ifname:
+            named = Device(mac=mac, ifname=name, handle=path)
+    return named
+
+
+def _devices(nm: Any) -> Iterator[Tuple[str, Dict[str, Value]]]:
+    """(path, its Device properties) of every device."""
+    (paths,) = nm.call(NM_PATH, NM, "GetDevices")
+    for path in paths:
+        (values,) = nm.call(path, PROPERTIES, "GetAll", "s", [DEVICE])
+        yield path, values
+
+
 def remove_stale(nm: Any, named: Optional[Set[str]]) -> List[str]:
     """Delete the profiles ``nm_profiles.stale`` finds; their interface names."""
     removed = []
-    for profile in nm_profiles.stale(ours(nm), nm.interface_names(), named):
+    names = {values["Interface"].value: normalize_mac(values["HwAddress"].value or "")
+             for _, values in _devices(nm)}
+    for profile in nm_profiles.stale(ours(nm), names, named):
         nm.call(profile.handle, PROFILE, "Delete")
         LOG.info('removed the in-memory connection "%s" (%s): %s',
                  nm_profiles.name_of(profile.ifname), profile.kind,

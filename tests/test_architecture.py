@@ -68,7 +68,8 @@ def test_layers():
         if module == "cancel":
             assert ours <= {"errors"}, ours
         if module in ("apply", "survey"):  # any backend, through the run's protocol
-            assert ours <= {"plan", "model", "errors", "outcome", "cancel", "survey", "run"}, ours
+            assert ours <= {"plan", "model", "errors", "outcome", "cancel", "survey", "run",
+                            "new_profiles"}, ours
         if module == "nm_record":  # no D-Bus, no netlink: the kernel is handed in
             assert ours <= {"plan", "model"}, ours
         if module == "providers.ipv6":
@@ -89,7 +90,9 @@ def test_layers():
         if module == "nm_profiles":  # pure: the profiles this tool makes, plain values
             assert ours <= {"model", "nm_settings"}, ours
         if module == "nm_made":  # over nm.py's plain calls: no D-Bus, no pipeline
-            assert ours <= {"model", "errors", "nm_profiles", "nm_settings"}, ours
+            assert ours <= {"model", "errors", "nm_profiles", "nm_settings", "config"}, ours
+        if module == "netlink_requests":  # pure: pyroute2's arguments, ip command lines
+            assert ours <= {"model", "ownership"}, ours
         if module == "new_profiles":  # the pipeline's side: backends are passed in
             assert ours <= {"model", "errors", "plan"}, ours
         if module == "providers.network_data":  # pure: OpenStack's document read

@@ -15,25 +15,17 @@ import pytest
 
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.model import IpConfig
-from nm_cloud_setup.nm import NetworkManager
 from tests.conftest import BOTH_DAEMONS, run_tool
 from tests.kernel import expected_layout, policy_routes, policy_rules
+from tests.nm_read import currents
 
 pytestmark = [pytest.mark.root, BOTH_DAEMONS]
 
 
 def applied(sandbox) -> Dict[str, Tuple[int, IpConfig]]:
     """ifname -> (applied version id, applied config), read from NetworkManager."""
-    nm = NetworkManager(sandbox.bus_address)
-    nm.connect()
-    try:
-        result = {}
-        for device in nm.devices({}):
-            current = nm.current(device)
-            result[device.ifname] = (current.token.version_id, current.applied)
-        return result
-    finally:
-        nm.close()
+    return {name: (current.token.version_id, current.applied)
+            for name, current in currents(sandbox).items()}
 
 
 def profiles_on_disk(sandbox) -> Dict[str, str]:

@@ -16,10 +16,9 @@ import pytest
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.openstack import write_config_drive
 from nm_cloud_setup.emulator.sandbox import Nic, Sandbox
-from nm_cloud_setup.errors import NoAppliedConnectionError
 from tests.conftest import BOTH_DAEMONS, run_tool
 from tests.kernel import policy_routes, policy_rules
-from nm_cloud_setup.nm import NetworkManager
+from tests.nm_read import currents
 from tests.test_nm_e2e import profiles_on_disk, set_scenario
 
 pytestmark = [pytest.mark.root, BOTH_DAEMONS]
@@ -65,19 +64,8 @@ def plug(nm_sandbox):
 
 def applied(sandbox) -> dict:
     """ifname -> (applied version id, applied config) of the devices that have one."""
-    nm = NetworkManager(sandbox.bus_address)
-    nm.connect()
-    try:
-        result = {}
-        for device in nm.devices({}):
-            try:
-                current = nm.current(device)
-            except NoAppliedConnectionError:
-                continue
-            result[device.ifname] = (current.token.version_id, current.applied)
-        return result
-    finally:
-        nm.close()
+    return {name: (current.token.version_id, current.applied)
+            for name, current in currents(sandbox).items()}
 
 
 def _state(sandbox, ifname: str) -> str:

@@ -211,22 +211,10 @@ class Vm:
 
     def applied(self) -> Dict[str, Tuple[Ipv4Config, Ipv4Config]]:
         """NetworkManager: ifname -> (applied, the profile's own), for active devices."""
-        from nm_cloud_setup.errors import BackendError
-        from nm_cloud_setup.nm import NetworkManager
+        from tests.nm_read import currents
 
-        nm = NetworkManager(self.sandbox.bus_address)
-        nm.connect()
-        try:
-            result = {}
-            for device in nm.devices({}):
-                try:
-                    current = nm.current(device)
-                except BackendError:
-                    continue
-                result[device.ifname] = (current.applied, current.own)
-            return result
-        finally:
-            nm.close()
+        return {name: (current.applied, current.own)
+                for name, current in currents(self.sandbox).items()}
 
 
 def _table_slot(table: int) -> Optional[int]:
