@@ -108,17 +108,23 @@ def changes(view: KernelView, record: Record, ifname: str, wanted: IpConfig) -> 
     """
     # Sets throughout: a NIC may have hundreds of addresses and rules (15 x 50 on EC2).
     present = {a.address for a in view.addresses}
-    wanted_addresses = {a.address for a in wanted.addresses}
-    owned_addresses = record.addresses.get(ifname, [])
+    in_kernel, wanted_set = set(view.addresses), set(wanted.addresses)
+    # Ours and no longer wanted as they are: gone from the plan, or wanted with another
+    # prefix (a subnet resized), which is then added again with the new one.  An
+    # address that is not ours is never touched, whatever its prefix.
+    stale = tuple(a for a in record.addresses.get(ifname, [])
+                  if a in in_kernel and a not in wanted_set)
+    freed = {a.address for a in stale}
     wanted_routes = _unique([normalize_route(r) for r in wanted.routes])
     wanted_route_set = set(wanted_routes)
     kernel_routes = set(view.routes)
     kernel_rules = set(view.rules)
     keep_rules = set(wanted.rules) | set(record.others_rules(ifname))
     return Diff(
-        add_addresses=tuple(a for a in wanted.addresses if a.address not in present),
-        remove_addresses=tuple(a for a in owned_addresses
-                               if a.address not in wanted_addresses and a.address in present),
+        add_addresses=tuple(a for a in wanted.addresses
+                            if a not in in_kernel and (a.address not in present
+                                                       or a.address in freed)),
+        remove_addresses=stale,
         add_routes=tuple(r for r in wanted_routes if r not in kernel_routes),
         remove_routes=tuple(r for r in view.routes if r not in wanted_route_set),
         add_rules=tuple(r for r in _unique(wanted.rules) if r not in kernel_rules),

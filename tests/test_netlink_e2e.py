@@ -86,6 +86,28 @@ def test_removed_address_disappears_with_its_rules(kernel_sandbox, vm_emulator):
     assert policy_rules(kernel_sandbox) == rules and policy_routes(kernel_sandbox) == routes
 
 
+def test_an_owned_address_with_an_old_prefix_gets_the_planned_one(kernel_sandbox,
+                                                                   vm_emulator):
+    """Found by the long soak: after a subnet was resized and resized back around a
+    faulty run, an address this backend had added kept the old prefix while its
+    routes had the new one; the IP was compared, not the prefix, so every later run
+    said "no update".  The state is made here directly."""
+    assert run_in_vm(kernel_sandbox, vm_emulator.url).returncode == 0
+    ns = kernel_sandbox.host_ns
+    run("ip", "-n", ns, "addr", "del", "172.31.16.11/20", "dev", "eth1")
+    run("ip", "-n", ns, "addr", "add", "172.31.16.11/22", "dev", "eth1")
+    record = kernel_sandbox.workdir / "state" / "netlink-owned.json"
+    record.write_text(record.read_text().replace('"172.31.16.11/20"', '"172.31.16.11/22"'))
+
+    result = run_in_vm(kernel_sandbox, vm_emulator.url)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(kernel_sandbox.addresses("eth1")) == [
+        "172.31.16.10/20", "172.31.16.11/20", "172.31.16.12/20"]
+    again = run_in_vm(kernel_sandbox, vm_emulator.url)
+    assert again.returncode == 0 and "reapply connection" not in again.stdout
+
+
 def test_foreign_entries_survive_every_run(kernel_sandbox, vm_emulator):
     ns = kernel_sandbox.host_ns
     foreign = [

@@ -105,3 +105,28 @@ def test_the_rules_of_a_gone_nic_are_removed_but_not_the_shared_one():
     assert second  # eth2 itself is untouched
     remove, after = ownership.leftovers(record, ["eth1", "eth2"], kernel)
     assert SUPPRESS in remove and after == Record()
+
+
+def test_an_owned_address_follows_its_subnet_resized():
+    """Found by the soak: a subnet resized (/22 back to /20) left the address the
+    backend had added with the old prefix, and it said "no update" for ever."""
+    narrow = InterfaceData("02:00:00:00:00:01", 0, ("10.0.1.10", "10.0.1.11"), "10.0.0.0/22")
+    before = plan.desired(narrow, Ipv4Config(), single_address=False)
+    first = ownership.changes(KernelView((PRIMARY,)), Record(), "eth1", before)
+    record = ownership.recorded(Record(), "eth1", before, first)
+    assert record.addresses["eth1"] == [Address("10.0.1.11", 22)]
+    kernel = kernel_after(before, PRIMARY)
+    kernel = KernelView((PRIMARY, Address("10.0.1.11", 22)), kernel.routes, kernel.rules)
+
+    want = wanted("10.0.1.10", "10.0.1.11")  # the subnet is a /24 again
+    diff = ownership.changes(kernel, record, "eth1", want)
+    assert diff.remove_addresses == (Address("10.0.1.11", 22),)
+    assert diff.add_addresses == (SECOND,)  # not the primary: not ours, left as it is
+    assert ownership.recorded(record, "eth1", want, diff).addresses["eth1"] == [SECOND]
+
+
+def test_an_address_not_ours_is_left_whatever_its_prefix():
+    want = wanted("10.0.1.10", "10.0.1.11")
+    kernel = KernelView((Address("10.0.1.10", 16), SECOND))
+    diff = ownership.changes(kernel, Record({"eth1": [SECOND]}), "eth1", want)
+    assert not diff.add_addresses and not diff.remove_addresses
