@@ -282,6 +282,7 @@ class NetworkManager:
         """
         applied = current.token
         assert isinstance(applied, _Applied)
+        self._run(self._still(device))
         off = {family for family, _ in current.families_off}
         families = [f for f in (4, 6) if f not in off]
         base, version_id = applied.settings, applied.version_id
@@ -302,6 +303,22 @@ class NetworkManager:
                                  [variant_settings(final), nm_profiles.ADD_IN_MEMORY, {}]))
         self._reapply_settings(device, current.label, final, version_id)
         self._memory.write(device.ifname, given)
+
+    async def _still(self, device: Device) -> None:
+        """Refuse to reapply when the device's object is another device's now.
+
+        NetworkManager numbers its device objects again when it restarts: a path read
+        before a restart may be another NIC's after it, with a version id that happens
+        to match (found by the soak: one NIC's plan reapplied onto another's profile).
+        """
+        try:
+            name = await self._prop(device.handle, DEVICE, "Interface")
+        except _DBusError:
+            name = None
+        if name != device.ifname:
+            now = f'is "{name}" now' if name else "is gone"
+            raise ApplyError(f'{device.handle} {now}, not "{device.ifname}" '
+                             "(NetworkManager restarted meanwhile?): left for the next run")
 
     def _reapply_settings(self, device: Device, label: str, settings: Settings,
                           version_id: int) -> None:
