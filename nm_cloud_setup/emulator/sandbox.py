@@ -142,6 +142,14 @@ class Sandbox(VmState):
         # handles them in userspace, and without it the tests set IPv6 up as DHCPv6 would.
         run("ip", "netns", "exec", self.host_ns, "sysctl", "-qw",
             "net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_ra=0")
+        if self.with_nm:
+            # As systemd's sysctl.d/50-default.conf does on the systems NetworkManager
+            # runs on: removing a subnet's first address keeps its other addresses.
+            # (NetworkManager leaves it to the system; the netlink VMs keep the
+            # kernel's default, 0, which that backend turns on itself.)
+            run("ip", "netns", "exec", self.host_ns, "sysctl", "-qw",
+                "net.ipv4.conf.all.promote_secondaries=1",
+                "net.ipv4.conf.default.promote_secondaries=1")
         for number, nic in enumerate(self.nics, start=1):
             self._add_nic(number, nic)
         self._start_dhcp()
