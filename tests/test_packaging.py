@@ -77,9 +77,14 @@ DISPATCHER = ROOT / "dispatcher.d" / "90-nm-cloud-setup.sh"
 
 
 def test_dispatcher_script_is_clean_sh():
-    assert subprocess.run(["sh", "-n", str(DISPATCHER)]).returncode == 0
+    assert_clean_sh(DISPATCHER)
+
+
+def assert_clean_sh(script: Path) -> None:
+    """POSIX sh that parses and that shellcheck passes."""
+    assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
     need("shellcheck")
-    result = subprocess.run(["shellcheck", "-s", "sh", str(DISPATCHER)], capture_output=True,
+    result = subprocess.run(["shellcheck", "-s", "sh", str(script)], capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stdout
 
@@ -123,11 +128,7 @@ RULE = ROOT / "udev" / "90-nm-cloud-setup.rules.in"
 
 
 def test_hotplug_helper_is_clean_sh():
-    assert subprocess.run(["sh", "-n", str(HOTPLUG)]).returncode == 0
-    need("shellcheck")
-    result = subprocess.run(["shellcheck", "-s", "sh", str(HOTPLUG)], capture_output=True,
-                            text=True)
-    assert result.returncode == 0, result.stdout
+    assert_clean_sh(HOTPLUG)
 
 
 @pytest.mark.parametrize("devpath, enabled, expected", [
