@@ -22,9 +22,9 @@ from typing import Dict, List, Optional
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harness.sandbox import Sandbox, nics_for_scenario, run_measured  # noqa: E402
 from nm_cloud_setup.config import PROVIDERS  # noqa: E402
 from nm_cloud_setup.emulator import scenario as scenarios  # noqa: E402
-from nm_cloud_setup.emulator.sandbox import Sandbox, nics_for_scenario, run_measured  # noqa: E402
 from nm_cloud_setup.emulator.server import EmulatorServer  # noqa: E402
 
 

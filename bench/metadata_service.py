@@ -34,8 +34,8 @@ from typing import Dict, List, Optional
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nm_cloud_setup.emulator.lab import api_request  # noqa: E402
-from nm_cloud_setup.emulator.sandbox import run  # noqa: E402
+from harness.lab import api_request  # noqa: E402
+from harness.sandbox import run  # noqa: E402
 
 ADDRESS = "169.254.169.254"
 VERSION = "2021-03-23"

@@ -27,8 +27,8 @@ from typing import Callable, Dict, List, Optional
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harness.sandbox import Sandbox, nics_for_scenario, run_measured  # noqa: E402
 from nm_cloud_setup.emulator import scenario as scenarios  # noqa: E402
-from nm_cloud_setup.emulator.sandbox import Sandbox, nics_for_scenario, run_measured  # noqa: E402
 from nm_cloud_setup.emulator.server import EmulatorServer  # noqa: E402
 
 

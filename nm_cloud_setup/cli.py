@@ -62,8 +62,8 @@ def setup_logging(level: str, stream=None) -> None:
 
 
 def _make_provider(settings: Settings, key: str):
-    from nm_cloud_setup.http_client import HttpClient, RetryPolicy
     from nm_cloud_setup.providers import provider_class
+    from nm_cloud_setup.providers.http import HttpClient, RetryPolicy
 
     cls = provider_class(key)
     client = HttpClient(settings.hosts.get(key, cls.default_host), headers=cls.headers,
@@ -80,8 +80,8 @@ def _make_backend(settings: Settings):
     """
     log = logging.getLogger("nm_cloud_setup")
     if settings.backend in ("auto", "nm"):
+        from nm_cloud_setup.backends.nm.backend import NetworkManager
         from nm_cloud_setup.errors import NotRunningError
-        from nm_cloud_setup.nm import NetworkManager
 
         nm = NetworkManager(settings.bus_address, settings.session_bus,
                             state_dir=Path(settings.state_dir), kernel=_kernel_rules)
@@ -94,14 +94,14 @@ def _make_backend(settings: Settings):
                 raise
         log.info("NetworkManager is not running")
         log.info("using the netlink backend: configuring the kernel directly")
-    from nm_cloud_setup.netlink import Netlink
+    from nm_cloud_setup.backends.netlink.backend import Netlink
 
     return Netlink(Path(settings.state_dir))
 
 
 def _kernel_rules():
     """For the NetworkManager backend, only when NetworkManager forgot what it was given."""
-    from nm_cloud_setup.netlink import KernelRules
+    from nm_cloud_setup.backends.netlink.backend import KernelRules
 
     return KernelRules()
 
@@ -164,8 +164,8 @@ def main() -> None:
 
 def run_once(env, dry_run: bool = False, as_json: bool = False,
              show_status: bool = False) -> int:
-    from nm_cloud_setup import state
-    from nm_cloud_setup.run import Cancellation, Pipeline, run
+    from nm_cloud_setup.pipeline import state
+    from nm_cloud_setup.pipeline.run import Cancellation, Pipeline, run
 
     settings = Settings.from_env(env)
     # A report owns stdout (JSON must parse): its log lines go to stderr.
@@ -213,7 +213,7 @@ def _last_run_record(outcome, started: float) -> dict:
 def _print_report(outcome, as_json: bool, show_status: bool, last_run) -> None:
     import json
 
-    from nm_cloud_setup import report
+    from nm_cloud_setup.pipeline import report
 
     if as_json:
         print(json.dumps(report.as_dict(outcome, dry_run=not show_status, last_run=last_run),

@@ -20,8 +20,9 @@ from typing import Dict, Iterator, Sequence
 
 import pytest
 
-from nm_cloud_setup.emulator import nm_daemon, scenario as scenarios
-from nm_cloud_setup.emulator.sandbox import Sandbox, missing_tools, nics_for_scenario
+from harness import nm_daemon
+from harness.sandbox import Sandbox, missing_tools, nics_for_scenario
+from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.server import EmulatorServer
 
 REQUIRE_ALL = os.environ.get("NCS_REQUIRE_ALL") == "1"

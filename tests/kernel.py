@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Dict, List, Set, Tuple
 
-from nm_cloud_setup.emulator.sandbox import Sandbox
+from harness.sandbox import Sandbox
 
 Rule = Tuple[int, str, str]
 Route = Tuple[str, str, str, str, int]

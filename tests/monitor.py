@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
-from nm_cloud_setup.emulator.sandbox import Sandbox, run
+from harness.sandbox import Sandbox, run
 
 # "[2026-...] Deleted 3: eth2    inet 172.31.16.12/20 brd ... eth2"
 _ADDRESS = re.compile(r"^(?:\[[^\]]*\]\s*)?(?P<deleted>Deleted )?\d+: (?P<dev>\S+)\s+"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Dict
 
+from nm_cloud_setup.backends.nm.backend import NetworkManager
 from nm_cloud_setup.errors import BackendError
 from nm_cloud_setup.model import Current
-from nm_cloud_setup.nm import NetworkManager
 
 
 def currents(sandbox) -> Dict[str, Current]:

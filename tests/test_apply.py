@@ -8,10 +8,10 @@ from typing import Dict, List, Set, Tuple
 
 import pytest
 
-from nm_cloud_setup import plan
 from nm_cloud_setup.errors import Cancelled
 from nm_cloud_setup.model import Device, InstanceData, InterfaceData, Ipv4Config
-from nm_cloud_setup.run import Cancellation, Outcome, configure_all
+from nm_cloud_setup.pipeline.run import Cancellation, Outcome, configure_all
+from nm_cloud_setup.planning import delta, layout
 from tests.test_run import MemoryBackend
 
 DEVICES = [Device(f"02:00:00:00:00:0{n}", f"eth{n}", str(n)) for n in (1, 2, 3)]
@@ -34,15 +34,15 @@ class Recording(MemoryBackend):
         self.on_apply = lambda: None
 
     def apply(self, device, current, wanted) -> None:
-        before = set(plan.held(self.applied.get(device.ifname, Ipv4Config())))
+        before = set(delta.held(self.applied.get(device.ifname, Ipv4Config())))
         super().apply(device, current, wanted)
-        after = set(plan.held(wanted))
+        after = set(delta.held(wanted))
         kind = {(True, False): "removes", (False, True): "adds", (True, True): "both",
                 (False, False): "neither"}[bool(before - after), bool(after - before)]
         self.events.append((device.ifname, kind))
         seen: Dict[str, str] = {}
         for ifname, config in sorted(self.applied.items()):
-            for address in plan.held(config):
+            for address in delta.held(config):
                 if address in seen:
                     self.violations.append(f"{address} on {seen[address]} and {ifname}")
                 seen[address] = ifname
@@ -58,7 +58,7 @@ class Recording(MemoryBackend):
         return outcome
 
     def holding(self) -> Dict[str, List[str]]:
-        return {ifname: sorted(plan.held(config)) for ifname, config in self.applied.items()}
+        return {ifname: sorted(delta.held(config)) for ifname, config in self.applied.items()}
 
     def applies(self) -> Dict[str, int]:
         counts: Dict[str, int] = {}
@@ -71,7 +71,7 @@ def started(*ifaces: InterfaceData, **kw) -> Recording:
     """A backend whose devices already hold the plan of ``ifaces``."""
     backend = Recording(**kw)
     for iface in ifaces:
-        backend.applied[f"eth{iface.index + 1}"] = plan.desired(iface, Ipv4Config(), False)
+        backend.applied[f"eth{iface.index + 1}"] = layout.desired(iface, Ipv4Config(), False)
     return backend
 
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from nm_cloud_setup import choice, dmi
 from nm_cloud_setup.errors import Cancelled
+from nm_cloud_setup.pipeline import choice, dmi
 
 
 def write_dmi(path, **values):

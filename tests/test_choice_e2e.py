@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from nm_cloud_setup import choice
 from nm_cloud_setup.emulator import scenario as scenarios
+from nm_cloud_setup.pipeline import choice
 from tests.conftest import run_tool
 
 pytestmark = pytest.mark.root

@@ -11,7 +11,6 @@ import time
 
 from nm_cloud_setup import __version__
 
-
 STATE = tempfile.mkdtemp(prefix="ncs-test-state-")
 
 

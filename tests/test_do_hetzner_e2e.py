@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.emulator.sandbox import run
 from tests.conftest import run_tool
 from tests.kernel import expected_layout, policy_routes, policy_rules
 from tests.test_nm_e2e import applied, kernel_state

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import Network

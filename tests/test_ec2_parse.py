@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
-from nm_cloud_setup.providers.base import Listed, parse_mac_listing as parse_mac_list
+from nm_cloud_setup.providers.base import Listed
+from nm_cloud_setup.providers.base import parse_mac_listing as parse_mac_list
 from nm_cloud_setup.providers.ec2 import parse_interface
 
 MAC = "0A:1B:2C:3D:4E:5F"

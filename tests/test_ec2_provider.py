@@ -6,8 +6,8 @@ import pytest
 
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.errors import CloudSetupError
-from nm_cloud_setup.http_client import HttpClient, RetryPolicy
 from nm_cloud_setup.providers.ec2 import Ec2
+from nm_cloud_setup.providers.http import HttpClient, RetryPolicy
 
 MACS = {"02:00:00:00:00:01": "eth1", "02:00:00:00:00:02": "eth2"}
 

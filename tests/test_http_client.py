@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nm_cloud_setup.errors import HttpError, MetadataError
-from nm_cloud_setup.http_client import HttpClient, RetryPolicy
+from nm_cloud_setup.providers.http import HttpClient, RetryPolicy
 
 
 class FakeTime:

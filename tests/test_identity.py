@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.providers import identity

@@ -12,7 +12,8 @@ from typing import Dict, Iterator, List
 
 import pytest
 
-from nm_cloud_setup.emulator.sandbox import Nic, Sandbox, run as sandbox_run
+from harness.sandbox import Nic, Sandbox
+from harness.sandbox import run as sandbox_run
 from nm_cloud_setup.emulator.server import EmulatorServer
 from tests.conftest import require_root, run_in_vm, run_tool
 from tests.kernel import expected_layout, policy_routes, policy_rules

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.emulator.sandbox import run
 from nm_cloud_setup.emulator.server import EmulatorServer
 from tests.conftest import run_in_vm, run_tool
 from tests.kernel import expected_layout, policy_routes, policy_rules

@@ -238,9 +238,9 @@ def test_a_nic_left_to_dhcp_still_counts_as_a_nic():
     text = json.dumps({"links": [link(1), link(2), link(3)],
                        "networks": [dhcp, ipv4(2, "10.0.1.5"), dict(dhcp, link="link3")]})
     assert network_data.dhcp_macs(text, {MAC1: "eth0", MAC2: "eth1"}) == (MAC1,)
-    from nm_cloud_setup import plan
     from nm_cloud_setup.model import InstanceData
+    from nm_cloud_setup.planning import layout
 
     nics = tuple(parse_network_data(text, LOCAL))
-    assert plan.is_single_address(InstanceData("openstack", nics))
-    assert not plan.is_single_address(InstanceData("openstack", nics, dhcp=(MAC1,)))
+    assert layout.is_single_address(InstanceData("openstack", nics))
+    assert not layout.is_single_address(InstanceData("openstack", nics, dhcp=(MAC1,)))

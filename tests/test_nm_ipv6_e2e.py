@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.emulator.sandbox import run
 from tests.conftest import BOTH_DAEMONS, run_tool
 from tests.kernel import (expected_layout, expected_layout6, local_routes, policy_routes,
                           policy_rules)

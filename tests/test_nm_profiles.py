@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from nm_cloud_setup import nm_profiles, nm_settings, plan
+from nm_cloud_setup.backends.nm import profiles as nm_profiles
+from nm_cloud_setup.backends.nm import settings as nm_settings
+from nm_cloud_setup.backends.nm.profiles import Made
+from nm_cloud_setup.backends.nm.settings import Value
 from nm_cloud_setup.model import Address, InterfaceData, IpConfig, Route, VirtualLink
-from nm_cloud_setup.nm_profiles import Made
-from nm_cloud_setup.nm_settings import Value
+from nm_cloud_setup.planning import layout
 
 STATIC = InterfaceData("02:00:00:00:00:03", 2, ("10.0.3.10",), "10.0.3.0/24",
                        gateway="10.0.3.1", routes=(("10.50.0.0/16", "10.0.3.254"),), mtu=1450,
@@ -15,7 +17,7 @@ STATIC = InterfaceData("02:00:00:00:00:03", 2, ("10.0.3.10",), "10.0.3.0/24",
 
 
 def test_static_base_is_what_dhcp_would_give():
-    base = plan.static_base(STATIC)
+    base = layout.static_base(STATIC)
     assert base.addresses == (Address("10.0.3.10", 24),)
     assert base.routes == (Route("0.0.0.0", 0, "10.0.3.1", metric=1026),
                            Route("10.50.0.0", 16, "10.0.3.254", metric=1026))
@@ -24,7 +26,7 @@ def test_static_base_is_what_dhcp_would_give():
 
 
 def test_a_nic_profile_holds_the_whole_plan():
-    wanted = plan.desired(STATIC, plan.static_base(STATIC), False, ours=True)
+    wanted = layout.desired(STATIC, layout.static_base(STATIC), False, ours=True)
     settings = nm_profiles.nic("eth3", STATIC, wanted)
     con = settings["connection"]
     assert (con["id"].value, con["type"].value, con["interface-name"].value) == (
@@ -124,8 +126,8 @@ def test_name_servers_are_written_only_when_they_change():
 
 def test_only_a_profile_made_here_gets_the_clouds_name_servers():
     applied = IpConfig((Address("10.0.3.10", 24),), dns=("192.0.2.99",))
-    assert plan.desired(STATIC, applied, True, applied=applied).dns == ("192.0.2.99",)
-    assert plan.desired(STATIC, plan.static_base(STATIC), True, applied=applied,
+    assert layout.desired(STATIC, applied, True, applied=applied).dns == ("192.0.2.99",)
+    assert layout.desired(STATIC, layout.static_base(STATIC), True, applied=applied,
                         ours=True).dns == ("10.0.3.53",)
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from nm_cloud_setup import nm_record, plan
+from nm_cloud_setup.backends.nm import record as nm_record
 from nm_cloud_setup.model import Address, InterfaceData, IpConfig, Route, Rule
+from nm_cloud_setup.planning import layout
 
 
 def cloud(*hosts: int, index: int = 0) -> IpConfig:
     iface = InterfaceData("02:00:00:00:00:01", index, tuple(f"10.0.1.{h}" for h in hosts),
                           "10.0.1.0/24")
-    return plan.cloud_entries(iface)
+    return layout.cloud_entries(iface)
 
 
 def test_nothing_is_forgotten_while_networkmanager_has_it_all():

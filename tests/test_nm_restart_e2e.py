@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from nm_cloud_setup.emulator.sandbox import Sandbox, nics_for_scenario
+from harness.sandbox import Sandbox, nics_for_scenario
+from nm_cloud_setup.backends.nm.backend import NetworkManager
 from nm_cloud_setup.errors import ApplyError, NoAppliedConnectionError
 from nm_cloud_setup.model import Address
-from nm_cloud_setup.nm import NetworkManager
 from tests.conftest import require_root
 
 pytestmark = pytest.mark.root

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from nm_cloud_setup import nm_settings, plan
+from nm_cloud_setup.backends.nm import settings as nm_settings
+from nm_cloud_setup.backends.nm.settings import Value
 from nm_cloud_setup.model import Address, InterfaceData, IpConfig, Route, Rule
-from nm_cloud_setup.nm_settings import Value
+from nm_cloud_setup.planning import layout
 
 
 def addresses(*items):
@@ -44,7 +45,7 @@ def test_both_families_are_read_with_their_rules_family():
 
 def test_writing_keeps_unmodelled_keys_and_drops_legacy_ones():
     applied = connection()
-    wanted = plan.desired(InterfaceData("02:00:00:00:00:01", 0, ("10.0.1.10", "10.0.1.11"),
+    wanted = layout.desired(InterfaceData("02:00:00:00:00:01", 0, ("10.0.1.10", "10.0.1.11"),
                                         "10.0.1.0/24", ipv6_addresses=("2600:1f18::11",),
                                         ipv6_subnet="2600:1f18::/64"),
                           nm_settings.config_from_settings(applied), False)

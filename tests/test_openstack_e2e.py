@@ -13,9 +13,9 @@ import time
 
 import pytest
 
+from harness.sandbox import Nic, Sandbox
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.openstack import write_config_drive
-from nm_cloud_setup.emulator.sandbox import Nic, Sandbox
 from tests.conftest import BOTH_DAEMONS, run_tool
 from tests.kernel import policy_routes, policy_rules
 from tests.nm_read import currents
@@ -271,7 +271,7 @@ def test_networkmanagers_default_profile_waiting_for_dhcp_is_taken_over(nm_daemo
 
 def test_the_hotplug_demo(nm_daemon_id):
     """``scripts/demo --openstack-hotplug``, whose output the README shows."""
-    from nm_cloud_setup.emulator import hotplug_demo
+    from harness import hotplug_demo
     from tests.conftest import NM_DAEMONS, require_root
 
     require_root()

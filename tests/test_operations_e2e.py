@@ -114,7 +114,9 @@ def test_a_default_run_imports_only_what_it_uses(nm_sandbox, emulator):
     assert "some changes were applied" in result.stdout or result.stdout == ""
     line = [x for x in result.stderr.splitlines() if x.startswith("MODULES ")][0]
     imported = {name.split(".")[0] for name in line.split()[1:]} | set(line.split()[1:])
-    assert {"nm_cloud_setup.providers.ec2", "nm_cloud_setup.nm", "dbus_next"} <= imported
-    for absent in ("pyroute2", "click", "tenacity", "requests", "nm_cloud_setup.netlink",
-                   "nm_cloud_setup.providers.azure", "nm_cloud_setup.report"):
+    assert {"nm_cloud_setup.providers.ec2", "nm_cloud_setup.backends.nm.backend",
+            "dbus_next"} <= imported
+    for absent in ("pyroute2", "click", "tenacity", "requests",
+                   "nm_cloud_setup.backends.netlink.backend", "nm_cloud_setup.providers.azure",
+                   "nm_cloud_setup.pipeline.report"):
         assert absent not in imported, absent

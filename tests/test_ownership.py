@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from nm_cloud_setup import ownership, plan
+from nm_cloud_setup.backends.netlink import ownership
+from nm_cloud_setup.backends.netlink.ownership import KernelView, Record
 from nm_cloud_setup.model import Address, InterfaceData, Ipv4Config, Route, Rule
-from nm_cloud_setup.ownership import KernelView, Record
+from nm_cloud_setup.planning import layout
 
 PRIMARY = Address("10.0.1.10", 24)
 SECOND = Address("10.0.1.11", 24)
@@ -15,7 +16,7 @@ SUPPRESS = Rule(30350, 254, suppress_prefixlength=0)
 
 def wanted(*addresses):
     iface = InterfaceData("02:00:00:00:00:01", 0, addresses, "10.0.1.0/24")
-    return plan.desired(iface, Ipv4Config(), single_address=False)
+    return layout.desired(iface, Ipv4Config(), single_address=False)
 
 
 def kernel_after(config, *extra_addresses):
@@ -111,7 +112,7 @@ def test_an_owned_address_follows_its_subnet_resized():
     """Found by the soak: a subnet resized (/22 back to /20) left the address the
     backend had added with the old prefix, and it said "no update" for ever."""
     narrow = InterfaceData("02:00:00:00:00:01", 0, ("10.0.1.10", "10.0.1.11"), "10.0.0.0/22")
-    before = plan.desired(narrow, Ipv4Config(), single_address=False)
+    before = layout.desired(narrow, Ipv4Config(), single_address=False)
     first = ownership.changes(KernelView((PRIMARY,)), Record(), "eth1", before)
     record = ownership.recorded(Record(), "eth1", before, first)
     assert record.addresses["eth1"] == [Address("10.0.1.11", 22)]

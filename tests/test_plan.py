@@ -5,11 +5,12 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from nm_cloud_setup import plan
-from nm_cloud_setup.model import (Address, InstanceData, InterfaceData, Ipv4Config, Network,
-                                  Route, Rule)
+from nm_cloud_setup.model import (Address, InstanceData, InterfaceData, Ipv4Config, Network, Route,
+                                  Rule)
+from nm_cloud_setup.planning import delta, layout
 
 
 def iface(index=0, addresses=("10.0.1.10", "10.0.1.11"), subnet="10.0.1.0/24", **kw):
@@ -17,7 +18,7 @@ def iface(index=0, addresses=("10.0.1.10", "10.0.1.11"), subnet="10.0.1.0/24", *
 
 
 def test_upstream_layout_for_one_nic():
-    config = plan.cloud_entries(iface(index=1))
+    config = layout.cloud_entries(iface(index=1))
     assert config.addresses == (Address("10.0.1.10", 24), Address("10.0.1.11", 24))
     assert set(config.routes) == {
         Route("10.0.1.0", 24, metric=10, table=30201),
@@ -36,7 +37,7 @@ ANCHOR = Network("10.17.0.0/16", ("10.17.0.5",), "10.17.0.1")
 def test_a_further_subnet_gets_its_own_default_table_and_rules():
     """DigitalOcean's anchor: the public address leaves via the public gateway, the
     anchor address via the anchor gateway; both subnets route in table 30200+IDX."""
-    config = plan.cloud_entries(iface(index=2, addresses=("203.0.113.20",),
+    config = layout.cloud_entries(iface(index=2, addresses=("203.0.113.20",),
                                       subnet="203.0.113.0/24", gateway="203.0.113.1",
                                       extra_networks=(ANCHOR,)))
     assert config.addresses == (Address("203.0.113.20", 24), Address("10.17.0.5", 16))
@@ -56,23 +57,23 @@ def test_a_further_subnet_gets_its_own_default_table_and_rules():
 
 def test_further_subnets_number_their_tables_and_have_a_bound():
     nets = tuple(Network(f"10.{20 + k}.0.0/16", (f"10.{20 + k}.0.5",)) for k in range(7))
-    config = plan.cloud_entries(iface(index=3, extra_networks=nets))
+    config = layout.cloud_entries(iface(index=3, extra_networks=nets))
     defaults = sorted((r.table, r.next_hop) for r in config.routes if r.prefix == 0)
     assert defaults == [(30403, "10.0.1.1"), (30503, "10.20.0.1"), (30603, "10.21.0.1"),
                         (30703, "10.22.0.1"), (30803, "10.23.0.1"), (30903, "10.24.0.1")]
-    assert len(config.addresses) == 2 + plan.MAX_EXTRA_NETWORKS
+    assert len(config.addresses) == 2 + layout.MAX_EXTRA_NETWORKS
 
 
 def test_ipv6_further_networks_are_not_ipv4_layout():
     v6 = Network("2001:db8::/64", ("2001:db8::5",), "2001:db8::1")
-    assert plan.cloud_entries(iface(extra_networks=(v6,))) == plan.cloud_entries(iface())
+    assert layout.cloud_entries(iface(extra_networks=(v6,))) == layout.cloud_entries(iface())
 
 
 def test_an_anchor_makes_a_single_nic_multi_address():
     one = iface(addresses=("203.0.113.20",), subnet="203.0.113.0/24")
-    assert plan.is_single_address(InstanceData("digitalocean", (one,)))
+    assert layout.is_single_address(InstanceData("digitalocean", (one,)))
     anchored = InterfaceData(one.mac, 0, one.addresses, one.subnet, extra_networks=(ANCHOR,))
-    assert not plan.is_single_address(InstanceData("digitalocean", (anchored,)))
+    assert not layout.is_single_address(InstanceData("digitalocean", (anchored,)))
 
 
 @pytest.mark.parametrize("subnet, gateway, expected", [
@@ -86,13 +87,13 @@ def test_gateway(subnet, gateway, expected):
     net = ipaddress.ip_network(subnet)
     data = iface(addresses=(str(net[min(10, net.num_addresses - 1)]),), subnet=subnet,
                  gateway=gateway)
-    assert plan.gateway_of(data) == expected
+    assert layout.gateway_of(data) == expected
 
 
 def test_an_address_outside_the_subnet_gets_the_prefix_and_a_route_for_its_own_subnet():
     """Upstream's rule: each distinct subnet of the addresses (with the NIC's prefix) gets
     a route in table 30200+IDX; the gateway stays the listed subnet's first host."""
-    config = plan.cloud_entries(iface(addresses=("172.31.160.10", "172.31.176.249",
+    config = layout.cloud_entries(iface(addresses=("172.31.160.10", "172.31.176.249",
                                                  "172.31.160.11"), subnet="172.31.160.0/20"))
     assert Address("172.31.176.249", 20) in config.addresses
     assert [r for r in config.routes if r.table == 30200] == [
@@ -103,14 +104,14 @@ def test_an_address_outside_the_subnet_gets_the_prefix_and_a_route_for_its_own_s
 
 
 def test_forwarded_ips_become_local_routes():
-    config = plan.cloud_entries(iface(local_routes=("35.1.2.3/32", "10.9.0.0/24")))
+    config = layout.cloud_entries(iface(local_routes=("35.1.2.3/32", "10.9.0.0/24")))
     assert Route("35.1.2.3", 32, metric=100, type="local") in config.routes
     assert Route("10.9.0.0", 24, metric=100, type="local") in config.routes
 
 
 def test_failed_interface_adds_nothing():
     failed = InterfaceData("02:00:00:00:00:01", 0, error="HTTP 500")
-    assert plan.cloud_entries(failed) == Ipv4Config()
+    assert layout.cloud_entries(failed) == Ipv4Config()
 
 
 @pytest.mark.parametrize("interfaces, single", [
@@ -121,7 +122,7 @@ def test_failed_interface_adds_nothing():
     ([], True),
 ])
 def test_single_address(interfaces, single):
-    assert plan.is_single_address(InstanceData("ec2", tuple(interfaces))) is single
+    assert layout.is_single_address(InstanceData("ec2", tuple(interfaces))) is single
 
 
 def test_a_listed_nic_that_is_not_local_counts_as_a_nic():
@@ -129,12 +130,12 @@ def test_a_listed_nic_that_is_not_local_counts_as_a_nic():
     next to a foreign one still gets its tables."""
     instance = InstanceData("ec2", (iface(addresses=("10.0.1.10",)),),
                             unmatched=("02:00:00:00:00:09",))
-    assert not plan.is_single_address(instance)
+    assert not layout.is_single_address(instance)
 
 
 def test_single_address_keeps_the_profile_as_it_is():
     own = Ipv4Config((Address("10.0.1.10", 24),))
-    assert plan.desired(iface(addresses=("10.0.1.10",)), own, single_address=True) == own
+    assert layout.desired(iface(addresses=("10.0.1.10",)), own, single_address=True) == own
 
 
 def test_profile_entries_come_first_and_duplicates_are_dropped():
@@ -143,7 +144,7 @@ def test_profile_entries_come_first_and_duplicates_are_dropped():
         routes=(Route("198.51.100.0", 24, next_hop="10.0.1.254"),),
         rules=(Rule(100, 200, "192.0.2.7", 32), Rule(30350, 254, suppress_prefixlength=0)),
     )
-    wanted = plan.desired(iface(), own, single_address=False)
+    wanted = layout.desired(iface(), own, single_address=False)
     assert wanted.addresses == (Address("10.0.1.10", 24), Address("192.0.2.7", 28),
                                 Address("10.0.1.11", 24))
     assert wanted.routes[0] == own.routes[0]
@@ -152,7 +153,7 @@ def test_profile_entries_come_first_and_duplicates_are_dropped():
 
 
 def test_same_as_ignores_order_except_for_the_primary():
-    config = plan.cloud_entries(iface(addresses=("10.0.1.10", "10.0.1.11", "10.0.1.12")))
+    config = layout.cloud_entries(iface(addresses=("10.0.1.10", "10.0.1.11", "10.0.1.12")))
     shuffled = Ipv4Config(config.addresses[:1] + config.addresses[:0:-1], config.routes[::-1],
                           config.rules[::-1])
     assert config.same_as(shuffled)
@@ -161,14 +162,14 @@ def test_same_as_ignores_order_except_for_the_primary():
 
 
 def test_diff():
-    old = plan.cloud_entries(iface())
-    new = plan.cloud_entries(iface(addresses=("10.0.1.10",)))
-    change = plan.diff(old, new)
+    old = layout.cloud_entries(iface())
+    new = layout.cloud_entries(iface(addresses=("10.0.1.10",)))
+    change = delta.diff(old, new)
     assert change.remove_addresses == (Address("10.0.1.11", 24),)
     assert set(change.remove_rules) == {Rule(30200, 30200, "10.0.1.11", 32),
                                         Rule(30400, 30400, "10.0.1.11", 32)}
     assert not change.add_addresses and not change.add_routes and not change.remove_routes
-    assert not plan.diff(new, new)
+    assert not delta.diff(new, new)
 
 
 # -- properties ----------------------------------------------------------------
@@ -183,7 +184,7 @@ def interfaces(draw):
     extra = draw(st.lists(st.integers(0x0B000000, 0x0BFFFFFF), max_size=6, unique=True))
     networks = tuple(Network(f"{ipaddress.IPv4Address(n & 0xFFFFFF00)}/24",
                              (str(ipaddress.IPv4Address((n & 0xFFFFFF00) + 5)),)) for n in extra)
-    return InterfaceData("02:00:00:00:00:01", draw(st.integers(0, plan.MAX_INTERFACES - 1)),
+    return InterfaceData("02:00:00:00:00:01", draw(st.integers(0, layout.MAX_INTERFACES - 1)),
                          tuple(str(net.network_address + h) for h in hosts), str(net),
                          extra_networks=tuple(dict.fromkeys(networks)))
 
@@ -203,19 +204,19 @@ own_configs = st.builds(
 @settings(max_examples=200, deadline=None)
 @given(interfaces(), own_configs, st.booleans())
 def test_planning_over_the_result_changes_nothing(data, own, single):
-    first = plan.desired(data, own, single)
+    first = layout.desired(data, own, single)
     # Once applied, a rerun plans the same thing: nothing to reapply.
-    assert plan.desired(data, own, single).same_as(first)
+    assert layout.desired(data, own, single).same_as(first)
     # Even if the applied result were saved into the profile, it is a fixed point.
-    again = plan.desired(data, first, single)
+    again = layout.desired(data, first, single)
     assert again.same_as(first)
-    assert not plan.diff(first, again)
+    assert not delta.diff(first, again)
 
 
 @settings(max_examples=200, deadline=None)
 @given(interfaces(), own_configs, st.booleans())
 def test_profile_entries_always_survive(data, own, single):
-    wanted = plan.desired(data, own, single)
+    wanted = layout.desired(data, own, single)
     assert {a.address for a in own.addresses} <= {a.address for a in wanted.addresses}
     assert set(own.routes) <= set(wanted.routes)
     assert set(own.rules) <= set(wanted.rules)
@@ -224,7 +225,7 @@ def test_profile_entries_always_survive(data, own, single):
 @settings(max_examples=200, deadline=None)
 @given(interfaces())
 def test_tables_and_priorities_stay_in_range(data):
-    config = plan.cloud_entries(data)
+    config = layout.cloud_entries(data)
     for rule in config.rules:
         assert 30200 <= rule.priority < 31000 and rule.priority != 30350 or rule.table == 254
         assert rule.table == 254 or not 30300 <= rule.table < 30400
@@ -245,7 +246,7 @@ def dual(index=1, addresses=("10.0.1.10", "10.0.1.11"), ipv6=("2600:1f18::10", "
 
 
 def test_ipv6_mirrors_the_ipv4_layout_with_the_same_tables_and_priorities():
-    config = plan.cloud_entries(dual()).family(6)
+    config = layout.cloud_entries(dual()).family(6)
     assert config.addresses == (Address("2600:1f18::10", 64), Address("2600:1f18::11", 64))
     assert set(config.routes) == {
         Route("2600:1f18::", 64, metric=10, table=30201),
@@ -261,8 +262,8 @@ def test_ipv6_mirrors_the_ipv4_layout_with_the_same_tables_and_priorities():
 
 
 def test_ipv4_part_of_a_dual_stack_nic_is_unchanged():
-    ipv4_only = plan.cloud_entries(iface(index=1, addresses=("10.0.1.10", "10.0.1.11")))
-    assert plan.cloud_entries(dual()).family(4) == ipv4_only
+    ipv4_only = layout.cloud_entries(iface(index=1, addresses=("10.0.1.10", "10.0.1.11")))
+    assert layout.cloud_entries(dual()).family(4) == ipv4_only
 
 
 @pytest.mark.parametrize("gateway, expected", [
@@ -271,11 +272,11 @@ def test_ipv4_part_of_a_dual_stack_nic_is_unchanged():
     ("2600:1f18::fffe", "2600:1f18::fffe"),          # OCI ipv6VirtualRouterIp, Aliyun
 ])
 def test_ipv6_gateway(gateway, expected):
-    assert plan.gateway6_of(dual(ipv6_gateway=gateway)) == expected
+    assert layout.gateway6_of(dual(ipv6_gateway=gateway)) == expected
 
 
 def test_ipv6_only_nic_gets_its_ipv6_layout_and_no_ipv4():
-    config = plan.cloud_entries(dual(addresses=()))
+    config = layout.cloud_entries(dual(addresses=()))
     assert config.family(4) == Ipv4Config()
     assert len(config.addresses) == 2 and len(config.rules) == 5
 
@@ -289,11 +290,11 @@ def test_ipv6_only_nic_gets_its_ipv6_layout_and_no_ipv4():
      set()),
 ])
 def test_single_address_rule_holds_per_family(interfaces, single):
-    assert plan.single_families(InstanceData("ec2", tuple(interfaces))) == single
+    assert layout.single_families(InstanceData("ec2", tuple(interfaces))) == single
 
 
 def test_a_single_ipv6_family_is_left_alone_while_ipv4_is_configured():
-    config = plan.cloud_entries(dual(ipv6=("2600:1f18::10",)), single_address={6})
+    config = layout.cloud_entries(dual(ipv6=("2600:1f18::10",)), single_address={6})
     assert config.family(6) == Ipv4Config() and config.family(4).addresses
 
 
@@ -301,15 +302,15 @@ def test_a_family_left_off_keeps_exactly_what_is_applied():
     applied = Ipv4Config((Address("10.0.1.10", 24), Address("2001:db8::5", 64)),
                          (Route("2001:db8::", 48, next_hop="2001:db8::1"),),
                          (Rule(100, 200, "2001:db8::5", 128, family=6),))
-    wanted = plan.desired(dual(), Ipv4Config(), False, families=(4,), applied=applied)
+    wanted = layout.desired(dual(), Ipv4Config(), False, families=(4,), applied=applied)
     assert wanted.family(6) == applied.family(6)
-    assert wanted.family(4) == plan.cloud_entries(dual()).family(4)
+    assert wanted.family(4) == layout.cloud_entries(dual()).family(4)
 
 
 def test_profile_ipv6_entries_survive_and_primary_comes_first():
     own = Ipv4Config((Address("2600:1f18::10", 64), Address("fd00::7", 64)),
                      rules=(Rule(500, 600, "fd00::7", 128, family=6),))
-    wanted = plan.desired(dual(), own, False)
+    wanted = layout.desired(dual(), own, False)
     assert wanted.family(6).addresses[:3] == (Address("2600:1f18::10", 64),
                                               Address("fd00::7", 64),
                                               Address("2600:1f18::11", 64))
@@ -319,7 +320,7 @@ def test_profile_ipv6_entries_survive_and_primary_comes_first():
 def test_ipv6_local_routes_and_routes_by_family():
     data = dual(local_routes=("2600:1900:4000::/96", "35.1.2.3/32"),
                 routes=(("2001:db8:99::/48", "2600:1f18::fe"), ("10.50.0.0/16", "10.0.1.254")))
-    config = plan.cloud_entries(data)
+    config = layout.cloud_entries(data)
     assert Route("2600:1900:4000::", 96, metric=100, type="local") in config.routes
     assert Route("2001:db8:99::", 48, next_hop="2600:1f18::fe", metric=10,
                  table=30401) in config.routes
@@ -327,7 +328,7 @@ def test_ipv6_local_routes_and_routes_by_family():
 
 
 def test_same_as_looks_at_each_familys_primary():
-    config = plan.cloud_entries(dual())
+    config = layout.cloud_entries(dual())
     v6 = config.family(6).addresses
     swapped = Ipv4Config(config.family(4).addresses + v6[::-1], config.routes, config.rules)
     assert not config.same_as(swapped)
@@ -342,9 +343,9 @@ def test_dual_stack_planning_is_a_fixed_point(data, own, single, count):
     data = InterfaceData(data.mac, data.index, data.addresses, data.subnet,
                          ipv6_addresses=tuple(f"2600:1f18::{k + 10:x}" for k in range(count)),
                          ipv6_subnet="2600:1f18::/64")
-    first = plan.desired(data, own, single)
-    again = plan.desired(data, first, single)
-    assert again.same_as(first) and not plan.diff(first, again)
+    first = layout.desired(data, own, single)
+    again = layout.desired(data, first, single)
+    assert again.same_as(first) and not delta.diff(first, again)
 
 
 # -- moving entries between devices: the intermediate state ----------------------
@@ -357,7 +358,7 @@ def config(*addresses: Address, mtu=None) -> Ipv4Config:
     data = iface(addresses=tuple(a.address for a in addresses),
                  subnet=str(ipaddress.ip_interface(str(addresses[0])).network) if addresses
                  else None)
-    entries = plan.cloud_entries(data) if addresses else Ipv4Config()
+    entries = layout.cloud_entries(data) if addresses else Ipv4Config()
     return Ipv4Config(addresses, entries.routes, entries.rules, mtu)
 
 
@@ -381,17 +382,17 @@ def config(*addresses: Address, mtu=None) -> Ipv4Config:
     (Ipv4Config(), Ipv4Config(), Ipv4Config(), False, False),
 ])
 def test_kept(current, wanted, kept, loses, gains):
-    assert plan.kept(current, wanted) == kept
-    assert plan.loses(current, wanted) is loses
-    assert plan.gains(current, wanted) is gains
+    assert delta.kept(current, wanted) == kept
+    assert delta.loses(current, wanted) is loses
+    assert delta.gains(current, wanted) is gains
 
 
 def test_kept_keeps_the_profile_and_the_shared_rule():
     own = Ipv4Config(routes=(Route("198.51.100.0", 24, next_hop="10.0.1.254"),),
                      rules=(Rule(100, 200, "192.0.2.7", 32),))
-    current = plan.desired(iface(addresses=("10.0.1.10", "10.0.1.11")), own, False)
-    wanted = plan.desired(iface(addresses=("10.0.1.10", "10.0.1.12")), own, False)
-    kept = plan.kept(current, wanted)
+    current = layout.desired(iface(addresses=("10.0.1.10", "10.0.1.11")), own, False)
+    wanted = layout.desired(iface(addresses=("10.0.1.10", "10.0.1.12")), own, False)
+    kept = delta.kept(current, wanted)
     assert own.routes[0] in kept.routes and own.rules[0] in kept.rules
     assert Rule(30350, 254, suppress_prefixlength=0) in kept.rules
     assert {a.address for a in kept.addresses} == {"10.0.1.10"}
@@ -400,24 +401,24 @@ def test_kept_keeps_the_profile_and_the_shared_rule():
 
 def test_withheld_drops_the_address_and_its_rules_only():
     wanted = config(A10, A11, A12)
-    result = plan.withheld(wanted, {"10.0.1.12"})
+    result = delta.withheld(wanted, {"10.0.1.12"})
     assert result.addresses == (A10, A11)
     assert result.routes == wanted.routes
     assert set(result.rules) == {r for r in wanted.rules if r.from_addr != "10.0.1.12"}
-    assert plan.withheld(wanted, ()) is wanted
-    assert plan.held(result) == ["10.0.1.10", "10.0.1.11"]
+    assert delta.withheld(wanted, ()) is wanted
+    assert delta.held(result) == ["10.0.1.10", "10.0.1.11"]
     rules_only = Ipv4Config(rules=(Rule(30200, 30200, "10.0.1.12", 32),
                                    Rule(30350, 254, suppress_prefixlength=0)))
-    assert plan.held(rules_only) == [] and plan.claimed(rules_only) == ["10.0.1.12"]
+    assert delta.held(rules_only) == [] and delta.claimed(rules_only) == ["10.0.1.12"]
 
 
 def test_departing_is_the_addresses_that_go_with_their_rules():
     current, wanted = config(A10, A11, A12), config(A10, A11)
-    gone = plan.departing(current, wanted)
+    gone = delta.departing(current, wanted)
     assert gone.addresses == (A12,) and gone.routes == ()
     assert {r.from_addr for r in gone.rules} == {"10.0.1.12"} and len(gone.rules) == 2
-    assert plan.merged(wanted, gone).same_as(current)
-    assert plan.departing(wanted, current) == Ipv4Config()
+    assert delta.merged(wanted, gone).same_as(current)
+    assert delta.departing(wanted, current) == Ipv4Config()
 
 
 HOSTS = [f"10.0.1.{h}" for h in range(10, 16)] + [f"fd00::{h}" for h in range(10, 14)]
@@ -442,20 +443,20 @@ entry_pools = st.builds(  # both families side by side, as IpConfig holds them
 @settings(max_examples=300, deadline=None)
 @given(entry_pools, entry_pools)
 def test_kept_is_what_stays_in_wanteds_order(current, wanted):
-    kept = plan.kept(current, wanted)
+    kept = delta.kept(current, wanted)
     for name in ("addresses", "routes", "rules"):
         mine, theirs, stays = getattr(current, name), getattr(wanted, name), getattr(kept, name)
         assert set(stays) == set(mine) & set(theirs)  # current minus what leaves
         assert list(stays) == [item for item in theirs if item in set(mine)]  # wanted's order
     # From current to kept only removes; from kept to wanted only adds.
-    step1, step2 = plan.diff(current, kept), plan.diff(kept, wanted)
+    step1, step2 = delta.diff(current, kept), delta.diff(kept, wanted)
     assert not (step1.add_addresses or step1.add_routes or step1.add_rules)
     assert not (step2.remove_addresses or step2.remove_routes or step2.remove_rules)
-    assert not plan.gains(current, kept) and not plan.loses(kept, wanted)
-    change = plan.diff(current, wanted)
-    assert plan.loses(current, wanted) is bool(
+    assert not delta.gains(current, kept) and not delta.loses(kept, wanted)
+    change = delta.diff(current, wanted)
+    assert delta.loses(current, wanted) is bool(
         change.remove_addresses or change.remove_routes or change.remove_rules)
-    assert plan.gains(current, wanted) is bool(
+    assert delta.gains(current, wanted) is bool(
         change.add_addresses or change.add_routes or change.add_rules)
     if wanted.addresses and wanted.addresses[0] in current.addresses:
         assert kept.addresses[0] == wanted.addresses[0]  # the primary stays first
@@ -465,7 +466,7 @@ def test_kept_is_what_stays_in_wanteds_order(current, wanted):
 @settings(max_examples=300, deadline=None)
 @given(entry_pools, st.sets(st.sampled_from(HOSTS)))
 def test_withheld_removes_exactly_the_blocked_addresses(wanted, blocked):
-    result = plan.withheld(wanted, blocked)
-    assert set(plan.held(result)) == set(plan.held(wanted)) - blocked
+    result = delta.withheld(wanted, blocked)
+    assert set(delta.held(result)) == set(delta.held(wanted)) - blocked
     assert set(result.rules) == {r for r in wanted.rules if r.from_addr not in blocked}
     assert result.routes == wanted.routes and result.mtu == wanted.mtu

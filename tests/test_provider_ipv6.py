@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.providers import aliyun, azure, ec2, gcp, ipv6, oci, openstack

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.providers import aliyun, azure, gcp, oci, openstack
@@ -315,10 +316,9 @@ def test_mutated_documents_raise_only_project_errors(name, data):
 
 @given(st.binary(max_size=400))
 def test_arbitrary_bytes_raise_only_project_errors(body):
-    from nm_cloud_setup.http_client import Response
     from nm_cloud_setup.providers import ec2
-
     from nm_cloud_setup.providers.base import parse_mac_listing
+    from nm_cloud_setup.providers.http import Response
 
     parsers = PARSERS + [parse_mac_listing,
                          lambda t: ec2.parse_interface("02:00:00:00:00:01", 0, {

@@ -11,10 +11,10 @@ from typing import List
 
 import pytest
 
-from nm_cloud_setup import plan
 from nm_cloud_setup.errors import ApplyError, Cancelled, VersionMismatchError
 from nm_cloud_setup.model import Current, Device, InstanceData, InterfaceData, Ipv4Config
-from nm_cloud_setup.run import Cancellation, Outcome, configure_all, configure_device
+from nm_cloud_setup.pipeline.run import Cancellation, Outcome, configure_all, configure_device
+from nm_cloud_setup.planning import layout
 
 
 class MemoryBackend:
@@ -80,7 +80,7 @@ def test_refused_reapply_is_reported_and_the_other_nic_still_configured():
 
 def test_failed_nic_keeps_its_configuration_and_is_reported():
     backend = MemoryBackend()
-    backend.applied["eth2"] = before = plan.cloud_entries(nic(2, 10, 11, 12))
+    backend.applied["eth2"] = before = layout.cloud_entries(nic(2, 10, 11, 12))
     outcome = Outcome()
     instance = InstanceData("ec2", (nic(1, 10, 11), nic(2, error="HTTP 500")))
     configure_all(backend, instance, DEVICES, Cancellation(), outcome)
@@ -91,7 +91,7 @@ def test_failed_nic_keeps_its_configuration_and_is_reported():
 def test_a_failed_nic_never_makes_the_instance_look_single_address():
     """One good NIC with one address + one failed NIC: unknown, so nothing is removed."""
     backend = MemoryBackend()
-    backend.applied["eth1"] = before = plan.cloud_entries(nic(1, 10, 11))
+    backend.applied["eth1"] = before = layout.cloud_entries(nic(1, 10, 11))
     outcome = Outcome()
     instance = InstanceData("ec2", (nic(1, 10), nic(2, error="timeout")))
     configure_all(backend, instance, DEVICES, Cancellation(), outcome)

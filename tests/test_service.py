@@ -15,7 +15,7 @@ import threading
 
 import pytest
 
-from nm_cloud_setup.emulator.lab import api_request
+from harness.lab import api_request
 from nm_cloud_setup.service import cli, httpd
 from nm_cloud_setup.service.api import ManagementApi
 from nm_cloud_setup.service.metadata import MetadataService

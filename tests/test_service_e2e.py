@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from nm_cloud_setup.emulator.lab import METADATA_ADDRESS, Lab, LabVm
-from nm_cloud_setup.emulator.sandbox import Nic
+from harness.lab import METADATA_ADDRESS, Lab, LabVm
+from harness.sandbox import Nic
 from tests.conftest import REQUIRE_ALL, require_root
 
 pytestmark = pytest.mark.root

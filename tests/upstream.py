@@ -17,7 +17,7 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 import pytest
 
-from nm_cloud_setup.emulator.sandbox import Sandbox
+from harness.sandbox import Sandbox
 from nm_cloud_setup.model import Ipv4Config
 from tests.conftest import REQUIRE_ALL
 from tests.kernel import local_routes, policy_routes, policy_rules

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from nm_cloud_setup.shapes.common import (NOT_FOUND, Answer, Tokens, as_json,  # noqa: F401
-                                          text)
+from nm_cloud_setup.shapes.common import NOT_FOUND, Answer, Tokens, as_json, text  # noqa: F401
 from nm_cloud_setup.shapes.instance import gateway, gateway6, netmask, subnet6  # noqa: F401
 
 

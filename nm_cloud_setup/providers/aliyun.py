@@ -20,8 +20,8 @@ from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
 from nm_cloud_setup.providers.base import (BulkProvider, Listed, TokenAuth, checked, parse_ipv4,
-                                           parse_json, parse_netmask, per_mac_interfaces,
-                                           subnet_of, unmatched, warn_outside_subnet)
+                                           parse_json, parse_netmask, per_mac_interfaces, subnet_of,
+                                           unmatched, warn_outside_subnet)
 from nm_cloud_setup.providers.ipv6 import ipv6_part
 
 LOG = logging.getLogger(__name__)

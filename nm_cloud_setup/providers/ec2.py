@@ -17,10 +17,9 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
-from nm_cloud_setup.providers.base import (Listed, Provider, TokenAuth, check_indexes,
+from nm_cloud_setup.providers.base import (Listed, Provider, TokenAuth, check_indexes, parse_cidr,
                                            parse_index, parse_ipv4_list, parse_subnet,
-                                           parse_cidr, per_mac_interfaces, unmatched,
-                                           warn_outside_subnet)
+                                           per_mac_interfaces, unmatched, warn_outside_subnet)
 from nm_cloud_setup.providers.ipv6 import parse_cidr6, parse_ipv6_list, subnet_holding
 
 LOG = logging.getLogger(__name__)

@@ -33,8 +33,7 @@ from nm_cloud_setup.model import InterfaceData, VirtualLink
 from nm_cloud_setup.providers.ipv6 import (check_in_subnet6, parse_gateway6, parse_ipv6,
                                            parse_prefix6, subnet6_of)
 from nm_cloud_setup.providers.listing import checked
-from nm_cloud_setup.providers.values import (field, parse_ipv4, parse_json, parse_netmask,
-                                             subnet_of)
+from nm_cloud_setup.providers.values import field, parse_ipv4, parse_json, parse_netmask, subnet_of
 
 LOG = logging.getLogger(__name__)
 

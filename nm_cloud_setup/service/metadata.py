@@ -14,8 +14,7 @@ from typing import Mapping
 
 from nm_cloud_setup.service.store import Store
 from nm_cloud_setup.shapes import ec2, openstack
-from nm_cloud_setup.shapes.common import (FORBIDDEN, NOT_FOUND, UNAUTHORIZED, Answer, Tokens,
-                                          text)
+from nm_cloud_setup.shapes.common import FORBIDDEN, NOT_FOUND, UNAUTHORIZED, Answer, Tokens, text
 
 TOKEN_MODES = ("optional", "required")
 

@@ -1,6 +1,6 @@
 """The soak's invariants, compared through the project's own planner.
 
-The plan of the metadata is ``plan.desired`` of each configured NIC, as the tool
+The plan of the metadata is ``layout.desired`` of each configured NIC, as the tool
 itself computes it; both it and the kernel are reduced to sets of model entries
 (addresses, routes, rules of any family), with the DHCP primaries and the
 administrator's entries left out.
@@ -12,8 +12,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
-from nm_cloud_setup import plan
 from nm_cloud_setup.model import Address, InstanceData, InterfaceData, Ipv4Config, Route, Rule
+from nm_cloud_setup.planning import delta, layout
 from tests.soak.vm import RULES, Result, Seen, _table_slot
 from tests.soak.world import SLOTS, World
 
@@ -44,8 +44,8 @@ def planned(world: World, owns: Dict[str, Ipv4Config]) -> Dict[str, Ipv4Config]:
     ifaces = {SLOTS[n].ifname: InterfaceData(SLOTS[n].mac, n, tuple(world.listed[n]),
                                              world.subnet(n))
               for n in world.configured()}
-    single = plan.is_single_address(InstanceData("ec2", tuple(ifaces.values())))
-    return {name: plan.desired(iface, owns.get(name, Ipv4Config()), single)
+    single = layout.is_single_address(InstanceData("ec2", tuple(ifaces.values())))
+    return {name: layout.desired(iface, owns.get(name, Ipv4Config()), single)
             for name, iface in ifaces.items()}
 
 
@@ -93,7 +93,7 @@ class Checker:
             if name in wanted:
                 self._same(name, comparable(wanted[name]), _sets(seen.nics[name]), "the plan")
             else:  # a NIC the metadata does not list keeps what no other NIC is given
-                kept = plan.withheld(before.nics.get(name, Ipv4Config()), given)
+                kept = delta.withheld(before.nics.get(name, Ipv4Config()), given)
                 self._same(name, _sets(kept), _sets(seen.nics[name]), "what it kept")
         shared = {r for config in wanted.values() for r in entries(config)[2]
                   if _table_slot(r.table) is None and RULES[0] <= r.priority < RULES[1]}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Set, Tuple
 
-from nm_cloud_setup.emulator.sandbox import Sandbox, run
+from harness.sandbox import Sandbox, run
 from nm_cloud_setup.emulator.server import EmulatorServer
 from nm_cloud_setup.model import Address, Ipv4Config, Route, Rule
 from tests.soak.world import SLOTS, World, sandbox_nics

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set, Tuple
 
-from nm_cloud_setup.emulator.sandbox import Nic
+from harness.sandbox import Nic
 
 NET_A, NET_B = "172.31.16.0", "172.31.32.0"
 PREFIXES_A = (20, 21, 22)  # subnet A is resized now and then; its hosts stay in the /22

@@ -16,18 +16,22 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import (Any, Awaitable, Callable, Collection, Dict, List, Mapping, Optional,
-                    Sequence, Set, TypeVar)
+from typing import (Any, Awaitable, Callable, Collection, Dict, List, Mapping, Optional, Sequence,
+                    Set, TypeVar)
 
 from dbus_next import BusType, Message, MessageType, Variant
 from dbus_next.aio import MessageBus
 
-from nm_cloud_setup import nm_made, nm_profiles, nm_record, nm_settings, plan
+from nm_cloud_setup.backends.nm import profile_ops
+from nm_cloud_setup.backends.nm import profiles as nm_profiles
+from nm_cloud_setup.backends.nm import record as nm_record
+from nm_cloud_setup.backends.nm import settings as nm_settings
+from nm_cloud_setup.backends.nm.settings import Settings, Value
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import (ApplyError, BackendError, NoAppliedConnectionError,
                                    NotRunningError, VersionMismatchError)
 from nm_cloud_setup.model import Address, Current, Device, InterfaceData, IpConfig
-from nm_cloud_setup.nm_settings import Settings, Value
+from nm_cloud_setup.planning import delta
 
 LOG = logging.getLogger(__name__)
 
@@ -142,7 +146,7 @@ class NetworkManager:
         forgotten = self._memory.still_there(token.forgotten)  # netlink: outside the loop
         if forgotten == token.forgotten:
             return current
-        return dataclasses.replace(current, applied=plan.merged(token.applied, forgotten),
+        return dataclasses.replace(current, applied=delta.merged(token.applied, forgotten),
                                    token=dataclasses.replace(token, forgotten=forgotten))
 
     async def _current(self, device: Device) -> Current:
@@ -162,7 +166,7 @@ class NetworkManager:
         applied = nm_settings.config_from_settings(settings)
         forgotten = IpConfig() if skip else await self._forgotten(device, settings, applied)
         return Current(label=nm_settings.label(settings), own=own,
-                       applied=plan.merged(applied, forgotten), skip=skip,
+                       applied=delta.merged(applied, forgotten), skip=skip,
                        token=_Applied(settings, version_id, profile if ours else None, applied,
                                       forgotten),
                        families_off=nm_settings.families_off(settings), ours=ours)
@@ -171,7 +175,7 @@ class NetworkManager:
                          applied: IpConfig) -> IpConfig:
         """What this tool gave the device before NetworkManager restarted, still there."""
         given = self._memory.given(device.ifname, _uuid(settings))
-        if given is None or not plan.loses(given, applied):
+        if given is None or not delta.loses(given, applied):
             return IpConfig()
         present = [a for family in ("4", "6") for a in await self._addresses(device, family)
                    or ()]
@@ -231,41 +235,41 @@ class NetworkManager:
         """The VLAN device of an OCI VNIC: a VLAN with the VNIC's MAC (as upstream finds
         the ones it made, whatever their names), else any device named ``ifname``;
         presented under ``mac``."""
-        return nm_made.device_by_name(self, ifname, mac)
+        return profile_ops.device_by_name(self, ifname, mac)
 
     def device_named(self, ifname: str, mac: str) -> Optional[Device]:
         """The device called ``ifname`` (an OpenStack VLAN or bond), presented under
         ``mac``; None when there is none (yet)."""
-        return nm_made.device_by_name(self, ifname, mac, vlan_by_mac=False)
+        return profile_ops.device_by_name(self, ifname, mac, vlan_by_mac=False)
 
     # -- new profiles (nm_made does them, over plain calls) ---------------------
 
     def create_vlan(self, mac: str, parent_ifname: str, parent_mac: str, tag: int,
                     address: Address) -> str:
         """OCI bare metal: a MACVLAN with ``mac`` on the physical NIC and a VLAN on top
-        (``nm_made.oci_vlan``).  Returns the VLAN's interface name."""
-        return nm_made.oci_vlan(self, mac, parent_ifname, parent_mac, tag, address)
+        (``profile_ops.oci_vlan``).  Returns the VLAN's interface name."""
+        return profile_ops.oci_vlan(self, mac, parent_ifname, parent_mac, tag, address)
 
     def generated(self, device: Device) -> bool:
         """Whether the device's active profile is NetworkManager's own default one."""
-        return nm_made.generated(self, self._run(self._profile_of(device)))
+        return profile_ops.generated(self, self._run(self._profile_of(device)))
 
     def make_nic(self, device: Device, iface: InterfaceData, wanted: IpConfig) -> None:
-        nm_made.make(self, nm_profiles.nic(device.ifname, iface, wanted), device)
+        profile_ops.make(self, nm_profiles.nic(device.ifname, iface, wanted), device)
 
     def make_carrier(self, device: Device, mtu: Optional[int]) -> None:
-        nm_made.make(self, nm_profiles.carrier(device.ifname, device.mac, mtu), device)
+        profile_ops.make(self, nm_profiles.carrier(device.ifname, device.mac, mtu), device)
 
     def make_vlan(self, iface: InterfaceData, parent: str, wanted: IpConfig) -> None:
-        nm_made.make(self, nm_profiles.vlan(iface, parent, wanted), None)
+        profile_ops.make(self, nm_profiles.vlan(iface, parent, wanted), None)
 
     def make_bond(self, iface: InterfaceData, wanted: IpConfig, members: List[Device]) -> None:
-        nm_made.make_bond(self, iface, wanted, members)
+        profile_ops.make_bond(self, iface, wanted, members)
 
     def remove_stale(self, named: Optional[Set[str]]) -> List[str]:
         """Delete the in-memory profiles of ours whose device is gone, and the VLANs and
         bonds not ``named`` (None: keep them); their interface names."""
-        return nm_made.remove_stale(self, named)
+        return profile_ops.remove_stale(self, named)
 
     def in_sync(self, current: Current, wanted: IpConfig) -> bool:
         return wanted.same_as(current.token.applied)
@@ -286,16 +290,16 @@ class NetworkManager:
         off = {family for family, _ in current.families_off}
         families = [f for f in (4, 6) if f not in off]
         base, version_id = applied.settings, applied.version_id
-        if plan.loses(applied.forgotten, wanted):
+        if delta.loses(applied.forgotten, wanted):
             # NetworkManager removes only what it knows: hand it back first.
             LOG.debug("config device %s: NetworkManager forgot entries it had been given "
                       "(it restarted): handing them back to remove them", device.mac)
             self._reapply_settings(device, current.label, nm_settings.with_config(
-                base, plan.merged(applied.applied, applied.forgotten), families), version_id)
+                base, delta.merged(applied.applied, applied.forgotten), families), version_id)
             variants, version_id = self._run(self._call(device.handle, DEVICE,
                                                         "GetAppliedConnection", "u", [0]))
             base = plain_settings(variants)
-        given = nm_record.Given(_uuid(base), plan.without(wanted, current.own))
+        given = nm_record.Given(_uuid(base), delta.without(wanted, current.own))
         self._memory.write(device.ifname, given, ahead=True)
         final = nm_settings.with_config(base, wanted, families)
         if applied.profile is not None:  # ours: the in-memory profile follows (re-activation)

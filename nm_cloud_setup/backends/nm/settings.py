@@ -14,8 +14,8 @@ import shlex
 import struct
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
 
-from nm_cloud_setup import plan
 from nm_cloud_setup.model import FAMILIES, Address, IpConfig, Route, Rule
+from nm_cloud_setup.planning import delta
 
 
 class Value(NamedTuple):
@@ -261,7 +261,7 @@ def nmcli_command(ifname: str, applied: IpConfig, wanted: IpConfig) -> str:
     args: List[str] = []
     removals: List[str] = []
     for family in FAMILIES:
-        change = plan.diff(applied.family(family), wanted.family(family))
+        change = delta.diff(applied.family(family), wanted.family(family))
         name = SETTING[family]
         for sign, key, items, target in (
                 ("-", "routing-rules", change.remove_rules, removals),

@@ -10,15 +10,17 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, List, Optional
 
-from nm_cloud_setup import __version__, choice, dmi
-# Re-exported: callers know these as run's.
-from nm_cloud_setup.apply import (MAX_REAPPLY_TRIES, configure_all,  # noqa: F401
-                                  configure_device)
-from nm_cloud_setup.cancel import Cancellation
-from nm_cloud_setup.config import PROVIDERS as PROVIDER_KEYS, Settings
+from nm_cloud_setup import __version__
+from nm_cloud_setup.config import PROVIDERS as PROVIDER_KEYS
+from nm_cloud_setup.config import Settings
 from nm_cloud_setup.errors import BackendError, Cancelled, CloudSetupError, NotRunningError
 from nm_cloud_setup.model import Current, Device, InstanceData, IpConfig
-from nm_cloud_setup.outcome import DeviceReport, Outcome  # noqa: F401
+from nm_cloud_setup.pipeline import choice, dmi
+# Re-exported: callers know these as run's.
+from nm_cloud_setup.pipeline.apply import (MAX_REAPPLY_TRIES, configure_all,  # noqa: F401
+                                           configure_device)
+from nm_cloud_setup.pipeline.cancel import Cancellation
+from nm_cloud_setup.pipeline.outcome import DeviceReport, Outcome  # noqa: F401
 
 LOG = logging.getLogger(__name__)
 DETECT_NAMES = {"ec2": "ec2", "azure": "azure", "gcp": "GCP", "aliyun": "aliyun", "oci": "oci",

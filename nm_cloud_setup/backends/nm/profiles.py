@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
+from nm_cloud_setup.backends.nm.settings import (MADE_FOR_KEY, ORIGIN_KEY, WIRED, Settings, Value,
+                                                 made_for, with_config)
 from nm_cloud_setup.model import Address, InterfaceData, IpConfig
-from nm_cloud_setup.nm_settings import (MADE_FOR_KEY, ORIGIN_KEY, WIRED, Settings, Value,
-                                        made_for, with_config)
 
 # Settings.AddConnection2 flags, Settings.Connection.Flags bits (NetworkManager's D-Bus API).
 ADD_IN_MEMORY = 0x2

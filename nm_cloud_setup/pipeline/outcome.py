@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, List, Optional
 from nm_cloud_setup.model import Identity, InstanceData, InterfaceData, IpConfig
 
 if TYPE_CHECKING:
-    from nm_cloud_setup import dmi
+    from nm_cloud_setup.pipeline import dmi
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Reading and planning every device of a run, before anything changes.
 
 Each NIC in the metadata is read (the backend's ``current``) and planned
-(``plan.desired``); the devices not in sync are ``Pending``.  NICs whose metadata
+(``layout.desired``); the devices not in sync are ``Pending``.  NICs whose metadata
 failed or is missing are read too, for what they hold: nothing they hold is given
 to another NIC, except what the metadata now gives another NIC (a move they
 missed), which they give up.  What the backend left of NICs that are gone is
@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 from typing import (TYPE_CHECKING, AbstractSet, Callable, Dict, List, Optional, Sequence, Set,
                     Tuple, Union)
 
-from nm_cloud_setup import new_profiles, plan
-from nm_cloud_setup.cancel import Cancellation
 from nm_cloud_setup.errors import BackendError, NoAppliedConnectionError
 from nm_cloud_setup.model import FAMILIES, Current, Device, InstanceData, InterfaceData, IpConfig
-from nm_cloud_setup.outcome import DeviceReport, Outcome
+from nm_cloud_setup.pipeline import own_profiles
+from nm_cloud_setup.pipeline.cancel import Cancellation
+from nm_cloud_setup.pipeline.outcome import DeviceReport, Outcome
+from nm_cloud_setup.planning import delta, layout
 
 if TYPE_CHECKING:
-    from nm_cloud_setup.run import Backend
+    from nm_cloud_setup.pipeline.run import Backend
 
 LOG = logging.getLogger(__name__)
 
@@ -46,13 +47,13 @@ class Planner:
         planned = _planned_families(iface.mac, iface, current, self.families, log)
         wanted = self.cloud(iface, current, planned)
         if self.hold_back:
-            wanted = plan.merged(wanted, plan.departing(current.applied, wanted))
+            wanted = delta.merged(wanted, delta.departing(current.applied, wanted))
         return wanted
 
     def cloud(self, iface: InterfaceData, current: Current, planned: AbstractSet[int]
               ) -> IpConfig:
-        own = plan.static_base(iface) if current.ours else current.own
-        return plan.desired(iface, own, self.single, planned, current.applied, current.ours)
+        own = layout.static_base(iface) if current.ours else current.own
+        return layout.desired(iface, own, self.single, planned, current.applied, current.ours)
 
 
 Planned = Callable[[Current], IpConfig]  # a device's wanted state, from what it has
@@ -85,7 +86,7 @@ class Run:
     cancel: Cancellation
     outcome: Outcome
     deadline: Optional[float]
-    # ifname -> the addresses it holds or routes from (plan.claimed)
+    # ifname -> the addresses it holds or routes from (delta.claimed)
     holding: Dict[str, Set[str]] = field(default_factory=dict)
     elsewhere: Set[str] = field(default_factory=set)  # addresses leaving for another device
 
@@ -140,7 +141,7 @@ def read_all(work: Run, instance: InstanceData, devices: Sequence[Device], allow
             LOG.warning("config device %s: not changed: other NICs' data is missing, so it is "
                         "unknown whether this instance has several addresses", iface.mac)
             continue
-        if iface.index >= plan.MAX_INTERFACES:
+        if iface.index >= layout.MAX_INTERFACES:
             LOG.debug("config device %s: skip because number of supported interfaces reached",
                       iface.mac)
             continue
@@ -156,7 +157,7 @@ def read_all(work: Run, instance: InstanceData, devices: Sequence[Device], allow
             work.outcome.errors.append(f"{device.ifname} ({iface.mac}): {error}")
         if found is not None:
             if found.current is not None:
-                work.holding[device.ifname] = set(plan.claimed(found.current.applied))
+                work.holding[device.ifname] = set(delta.claimed(found.current.applied))
             if not report.in_sync:
                 pending.append(found)
     for mac in instance.unmatched:
@@ -175,13 +176,13 @@ def _device(work: Run, iface: InterfaceData, by_mac: Dict[str, Device],
     (made when missing and ``allow_new``)."""
     if iface.vlan_tag:
         with work.cancel.critical():
-            return new_profiles.oci_vlan_device(work.backend, iface, by_mac, allow_new,
+            return own_profiles.oci_vlan_device(work.backend, iface, by_mac, allow_new,
                                                 work.outcome.errors, work.outcome.changed)
     if iface.link is not None:
         with work.cancel.critical():
-            return new_profiles.virtual_device(
+            return own_profiles.virtual_device(
                 work.backend, iface, by_mac, allow_new,
-                new_profiles.made_config(iface, work.planner.single, work.planner.families),
+                own_profiles.made_config(iface, work.planner.single, work.planner.families),
                 work.outcome.errors, work.outcome.changed)
     return by_mac.get(iface.mac)
 
@@ -195,20 +196,20 @@ def plan_device(backend: "Backend", device: Device, iface: InterfaceData, planne
     to get one of ours (``new_profiles``), in the apply's second phase."""
     mac = iface.mac
     LOG.debug('config device %s: configuring "%s" (%s)...', mac, device.ifname, device.handle)
-    make = new_profiles.wanted_for(iface, allow_new)
+    make = own_profiles.wanted_for(iface, allow_new)
     try:
         current, error = read(backend, device, mac, report, absent_raises=make)
     except NoAppliedConnectionError:
         return _to_make(backend, device, iface, planner, report, dry_run), None
     if current is not None and make and not current.ours \
-            and new_profiles.takes_over(backend, device, iface, allow_new):
+            and own_profiles.takes_over(backend, device, iface, allow_new):
         return _to_make(backend, device, iface, planner, report, dry_run), None
     if current is None:
         return None, error
     wanted = planner(iface, current, log=True)
     if planner.hold_back:
         planned = _planned_families(mac, iface, current, planner.families, False)
-        held_back = plan.held(plan.departing(current.applied,
+        held_back = delta.held(delta.departing(current.applied,
                                              planner.cloud(iface, current, planned)))
         if held_back:
             LOG.warning("config device %s: keeping %s for now: another NIC's metadata is "
@@ -216,7 +217,7 @@ def plan_device(backend: "Backend", device: Device, iface: InterfaceData, planne
     report.applied, report.wanted = current.applied, wanted
     report.in_sync = in_sync = backend.in_sync(current, wanted)
     found = Pending(device, lambda now: planner(iface, now), current, wanted,
-                    plan.loses(current.applied, wanted), plan.gains(current.applied, wanted))
+                    delta.loses(current.applied, wanted), delta.gains(current.applied, wanted))
     if dry_run and not in_sync:  # only a dry run or status shows them
         report.commands = backend.describe(device, current, wanted)
     if in_sync:
@@ -234,10 +235,10 @@ def plan_device(backend: "Backend", device: Device, iface: InterfaceData, planne
 def _to_make(backend: "Backend", device: Device, iface: InterfaceData, planner: Planner,
              report: DeviceReport, dry_run: bool) -> Pending:
     """A NIC of static networks that is to get a profile of ours, holding the whole plan."""
-    wanted = new_profiles.made_config(iface, planner.single, planner.families)
+    wanted = own_profiles.made_config(iface, planner.single, planner.families)
     report.wanted, report.in_sync = wanted, False
     if dry_run:
-        _, _, report.commands = new_profiles.make_nic(backend, device, iface, wanted, True)
+        _, _, report.commands = own_profiles.make_nic(backend, device, iface, wanted, True)
     return Pending(device, lambda now: wanted, None, wanted, loses=False, gains=True,
                    make=iface)
 
@@ -273,7 +274,7 @@ def read_others(work: Run, devices: Sequence[Device], instance: InstanceData,
     configuration, except the addresses the metadata now gives another NIC (a move the
     NIC missed): those it gives up.  Until then the other NIC does not get them."""
     arriving = {a for p in pending
-                for a in set(plan.held(p.wanted)) - set(plan.held(p.current.applied
+                for a in set(delta.held(p.wanted)) - set(delta.held(p.current.applied
                                                                  if p.current else IpConfig()))}
     release = []
     for device in devices:
@@ -286,14 +287,14 @@ def read_others(work: Run, devices: Sequence[Device], instance: InstanceData,
         if current is None:
             LOG.debug("config device %s: cannot tell what it holds (%s)", device.mac, error)
             continue
-        work.holding[device.ifname] = set(plan.claimed(current.applied))
-        given = sorted(set(plan.held(current.applied)) & arriving)
+        work.holding[device.ifname] = set(delta.claimed(current.applied))
+        given = sorted(set(delta.held(current.applied)) & arriving)
         if given:
             LOG.info("config device %s: giving up %s: the metadata gives it to another NIC",
                      device.mac, ", ".join(given))
             release.append(Pending(
-                device, lambda now, given=given: plan.withheld(now.applied, given), current,
-                plan.withheld(current.applied, given), loses=True, gains=False))
+                device, lambda now, given=given: delta.withheld(now.applied, given), current,
+                delta.withheld(current.applied, given), loses=True, gains=False))
     return release
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
+from harness.sandbox import Nic, Sandbox, nics_for_scenario, run, run_measured
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.emulator.sandbox import Nic, Sandbox, nics_for_scenario, run, run_measured
 from nm_cloud_setup.emulator.server import EmulatorServer
 
 PLUGGED = Nic("eth2", "02:00:00:00:00:02", "172.31.32.10", "172.31.32.0/20")

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from nm_cloud_setup.emulator import nm_daemon
-from nm_cloud_setup.emulator.measure import Measured, run_measured  # noqa: F401 (re-exported)
-from nm_cloud_setup.emulator.vm_state import VmState, run
+from harness import nm_daemon
+from harness.measure import Measured, run_measured  # noqa: F401 (re-exported)
+from harness.vm_state import VmState, run
 
 CLONE_NEWNET = 0x40000000
 

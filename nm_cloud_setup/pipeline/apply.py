@@ -5,7 +5,7 @@ rules, its routes) is taken away before any device is given what arrives:
 
 1. every device is read and planned (``wanted``); devices already as wanted are
    left alone (no Reapply, no netlink change);
-2. phase 1: each device that loses something goes to ``plan.kept`` (what it keeps,
+2. phase 1: each device that loses something goes to ``delta.kept`` (what it keeps,
    nothing added), or straight to ``wanted`` when it gains nothing;
 3. phase 2: each device that gains something goes to ``wanted``, read again
    first where phase 1 changed it (a fresh version id).  An address another
@@ -28,18 +28,19 @@ import logging
 import time
 from typing import TYPE_CHECKING, AbstractSet, Callable, Dict, List, Optional, Set, Tuple, Union
 
-from nm_cloud_setup import new_profiles, plan
-from nm_cloud_setup.cancel import Cancellation
 from nm_cloud_setup.errors import BackendError, VersionMismatchError
 from nm_cloud_setup.model import FAMILIES, Current, Device, InstanceData, InterfaceData, IpConfig
-from nm_cloud_setup.outcome import DeviceReport, Outcome
-from nm_cloud_setup.survey import (Pending, Planned, Planner, Run, plan_device, read, read_all,
-                                   read_others, remove_leftovers)
+from nm_cloud_setup.pipeline import own_profiles
+from nm_cloud_setup.pipeline.cancel import Cancellation
+from nm_cloud_setup.pipeline.outcome import DeviceReport, Outcome
+from nm_cloud_setup.pipeline.survey import (Pending, Planned, Planner, Run, plan_device, read,
+                                            read_all, read_others, remove_leftovers)
+from nm_cloud_setup.planning import delta, layout
 
 if TYPE_CHECKING:
     from typing import Sequence
 
-    from nm_cloud_setup.run import Backend
+    from nm_cloud_setup.pipeline.run import Backend
 
 LOG = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ Target = Callable[[IpConfig, IpConfig], IpConfig]  # (applied, wanted) -> what t
 def configure_all(backend: "Backend", instance: InstanceData, devices: Sequence[Device],
                   cancel: Cancellation, outcome: Outcome, allow_new: bool = False,
                   dry_run: bool = False, deadline: Optional[float] = None) -> None:
-    single = plan.single_families(instance)
+    single = layout.single_families(instance)
     # With a NIC's data missing, a family that looks single-address may not be:
     # such a family is left as it is on every NIC.
     families = set(FAMILIES) - (single if instance.failed else set())
@@ -61,7 +62,7 @@ def configure_all(backend: "Backend", instance: InstanceData, devices: Sequence[
         remove_leftovers(work, devices)
         if allow_new:
             with cancel.critical():
-                new_profiles.remove_stale(backend, instance, outcome.changed)
+                own_profiles.remove_stale(backend, instance, outcome.changed)
     pending = read_all(work, instance, devices, allow_new, dry_run)
     if dry_run or not pending:
         return
@@ -84,10 +85,10 @@ def _moving(pending: List[Pending]) -> Tuple[Set[str], Set[str]]:
     arriving: Dict[str, Set[str]] = {}
     for item in pending:
         applied = item.current.applied if item.current is not None else IpConfig()
-        kept = set(plan.held(plan.kept(applied, item.wanted)))
-        for address in set(plan.held(applied)) - kept:
+        kept = set(delta.held(delta.kept(applied, item.wanted)))
+        for address in set(delta.held(applied)) - kept:
             leaving.setdefault(address, set()).add(item.device.ifname)
-        for address in set(plan.held(item.wanted)) - kept:
+        for address in set(delta.held(item.wanted)) - kept:
             arriving.setdefault(address, set()).add(item.device.ifname)
     moving = set(leaving) & set(arriving)
     return moving, {a for a in moving if arriving[a] - leaving[a]}
@@ -114,7 +115,7 @@ def _remove_step(work: Run, pending: Pending) -> None:
         ours = pending.current is not None and pending.current.ours
 
         def target(applied: IpConfig, wanted: IpConfig) -> IpConfig:
-            kept = plan.kept(applied, wanted)
+            kept = delta.kept(applied, wanted)
             if not ours or not _empties_a_family(applied, kept):
                 return kept
             # A profile of ours has manual addressing, which takes no empty address
@@ -123,12 +124,12 @@ def _remove_step(work: Run, pending: Pending) -> None:
     else:
         target = _wanted
     assert pending.current is not None
-    before = set(plan.held(pending.current.applied))
+    before = set(delta.held(pending.current.applied))
     changed, error, applied = _apply(work.backend, pending.device, pending.planned,
                                      pending.current, target, work.deadline)
     pending.current = None
     if applied is not None:
-        now = set(plan.claimed(applied))
+        now = set(delta.claimed(applied))
         leaving = (before - now) & work.elsewhere
         if changed and not _removal_done(work.backend, pending, leaving):
             now |= leaving  # not confirmed gone: not to be given elsewhere
@@ -165,7 +166,7 @@ def _add_step(work: Run, pending: Pending) -> None:
 
     if pending.make is not None:  # a NIC of static networks: a profile of ours
         applied = target(IpConfig(), pending.wanted)
-        changed, error, _ = new_profiles.make_nic(work.backend, pending.device, pending.make,
+        changed, error, _ = own_profiles.make_nic(work.backend, pending.device, pending.make,
                                                   applied)
         applied = None if error else applied
     else:
@@ -173,8 +174,8 @@ def _add_step(work: Run, pending: Pending) -> None:
                                          pending.current, target, work.deadline)
     pending.current = None
     if applied is not None:
-        work.holding[ifname] = set(plan.claimed(applied))
-        blocked = sorted(set(plan.held(pending.wanted)) - set(plan.held(applied)))
+        work.holding[ifname] = set(delta.claimed(applied))
+        blocked = sorted(set(delta.held(pending.wanted)) - set(delta.held(applied)))
         if blocked and not error:
             holders = sorted({elsewhere[a] for a in blocked if a in elsewhere})
             error = (f"{', '.join(blocked)} still on {', '.join(holders)}: added once it has "
@@ -195,8 +196,8 @@ def _held_elsewhere(work: Run, ifname: str) -> Dict[str, str]:
 
 def _arriving_but(applied: IpConfig, wanted: IpConfig, elsewhere: Dict[str, str]) -> IpConfig:
     """``wanted``, less the arriving addresses another device still holds."""
-    arriving = set(plan.held(wanted)) - set(plan.held(applied))
-    return plan.withheld(wanted, arriving & elsewhere.keys())
+    arriving = set(delta.held(wanted)) - set(delta.held(applied))
+    return delta.withheld(wanted, arriving & elsewhere.keys())
 
 
 def _empties_a_family(applied: IpConfig, kept: IpConfig) -> bool:

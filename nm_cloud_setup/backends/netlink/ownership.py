@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Tuple
 
 from nm_cloud_setup.model import Address, IpConfig, Route, Rule
-from nm_cloud_setup.plan import Diff
+from nm_cloud_setup.planning.delta import Diff
 
 PROTO = 213  # "nm-cloud-setup" in /etc/iproute2/rt_protos.d/nm-cloud-setup.conf
 TABLE_LOCAL = 255

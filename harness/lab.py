@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple
 
-from nm_cloud_setup.emulator.sandbox import Nic, Sandbox, _kill_pid, _terminate, run
+from harness.sandbox import Nic, Sandbox, _kill_pid, _terminate, run
 
 METADATA_ADDRESS = "169.254.169.254"
 

@@ -1,6 +1,6 @@
 """The built-in demo: a throwaway dual-stack VM with NetworkManager, an EC2 emulator, two runs.
 
-Run as root: ``python -m nm_cloud_setup.emulator.demo`` (or ``scripts/demo``).
+Run as root: ``python -m harness.demo`` (or ``scripts/demo``).
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ import sys
 
 import click
 
+from harness.sandbox import Sandbox, missing_tools, nics_for_scenario, run, run_measured
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.emulator.sandbox import (Sandbox, missing_tools, nics_for_scenario, run,
-                                             run_measured)
 from nm_cloud_setup.emulator.server import EmulatorServer
 
 
@@ -51,7 +50,7 @@ def main(nics: int, ips: int, ipv6s: int, openstack_hotplug: bool) -> None:
     if missing:
         raise click.ClickException(f"missing: {', '.join(missing)} (use scripts/demo)")
     if openstack_hotplug:
-        from nm_cloud_setup.emulator import hotplug_demo
+        from harness import hotplug_demo
 
         status = hotplug_demo.demo(click.echo,
                                    lambda text: click.secho(f"\n== {text}", bold=True))

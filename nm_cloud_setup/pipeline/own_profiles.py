@@ -7,7 +7,7 @@ memory; the netlink backend brings a NIC up and configures it), when
   profile, or only NetworkManager's own default one (which waits for a DHCP
   server that is not there).  An administrator's profile is used as it is
   (Reapply); the skip flag is kept.  The profile holds the whole plan: the
-  addresses, routes (``plan.static_base`` and the usual layout), MTU and name
+  addresses, routes (``layout.static_base`` and the usual layout), MTU and name
   servers.  Later runs treat it as any other device.
 - a VLAN or bond the metadata names, when its device is not there.  A VLAN's
   parent NIC with no profile gets one that only carries it; a bond's members
@@ -23,9 +23,9 @@ from __future__ import annotations
 import logging
 from typing import AbstractSet, Any, Callable, List, Mapping, Optional, Tuple
 
-from nm_cloud_setup import plan
 from nm_cloud_setup.errors import BackendError, NoAppliedConnectionError
 from nm_cloud_setup.model import Device, InstanceData, InterfaceData, IpConfig
+from nm_cloud_setup.planning import layout
 
 LOG = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def takes_over(backend: Any, device: Device, iface: InterfaceData, allow_new: bo
 
 def made_config(iface: InterfaceData, single: Any, families: AbstractSet[int]) -> IpConfig:
     """Everything a profile made for ``iface`` holds."""
-    return plan.desired(iface, plan.static_base(iface), single, families, IpConfig(), ours=True)
+    return layout.desired(iface, layout.static_base(iface), single, families, IpConfig(), ours=True)
 
 
 def make_nic(backend: Any, device: Device, iface: InterfaceData, wanted: IpConfig,
@@ -162,7 +162,7 @@ def oci_vlan_device(backend: Any, iface: InterfaceData, by_mac: Mapping[str, Dev
                   iface.vlan_tag)
     if device is not None or not allow_new or parent is None:
         return device
-    address = plan.cloud_entries(iface).addresses[0]
+    address = layout.cloud_entries(iface).addresses[0]
     try:
         create(iface.mac, parent.ifname, parent.mac, iface.vlan_tag, address)
     except BackendError as err:

@@ -21,13 +21,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from pyroute2 import IPRoute, NetlinkError
 
-from nm_cloud_setup import ownership
+from nm_cloud_setup.backends.netlink import ownership
+from nm_cloud_setup.backends.netlink.ownership import KernelView, Record
+from nm_cloud_setup.backends.netlink.requests import describe as describe_args
+from nm_cloud_setup.backends.netlink.requests import route_args, route_text, rule_args, rule_text
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import ApplyError, BackendError, NoAppliedConnectionError
 from nm_cloud_setup.model import Address, Current, Device, IpConfig, Route, Rule
-from nm_cloud_setup.netlink_requests import (describe as describe_args, route_args, route_text,
-                                            rule_args, rule_text)
-from nm_cloud_setup.ownership import KernelView, Record
 
 LOG = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from nm_cloud_setup.backends.netlink.ownership import PROTO
 from nm_cloud_setup.model import Route, Rule
-from nm_cloud_setup.ownership import PROTO
 
 AF = {4: 2, 6: 10}  # AF_INET, AF_INET6
 RTN_LOCAL = 2

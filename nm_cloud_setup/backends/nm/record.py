@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Collection, Dict, List, Optional, Set
 
-from nm_cloud_setup import plan
 from nm_cloud_setup.model import Address, IpConfig, Route, Rule
+from nm_cloud_setup.planning import delta
 
 LOG = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class Memory:
         records = self.records()
         before = records.get(ifname)
         if ahead and before is not None and before.connection == given.connection:
-            given = Given(given.connection, plan.merged(before.config, given.config))
+            given = Given(given.connection, delta.merged(before.config, given.config))
         new = {**records, ifname: given}
         save(self.state_dir, new)
         if not ahead:
@@ -117,7 +117,7 @@ def forgotten(recorded: IpConfig, applied: IpConfig,
     NetworkManager sees on it), or handing them back would add them again.  Rules
     and routes are in the kernel unless the device went away (routes go with it).
     """
-    missing = plan.without(recorded, applied)
+    missing = delta.without(recorded, applied)
     keep = set(present)
     return dataclasses.replace(missing, addresses=tuple(
         a for a in missing.addresses if a.address in keep))

@@ -1,6 +1,6 @@
 """The metadata service's demo: two VMs registered with the API, read by real clients.
 
-Run as root: ``python -m nm_cloud_setup.emulator.service_demo`` (or
+Run as root: ``python -m harness.service_demo`` (or
 ``scripts/service-demo``).  A hypervisor namespace with a bridge carrying
 169.254.169.254, the service with its API on a unix socket, two VM namespaces on
 the bridge; each command it runs is printed as you would type it on a real host.
@@ -13,8 +13,8 @@ import shlex
 import subprocess
 import sys
 
-from nm_cloud_setup.emulator.lab import Lab, LabVm
-from nm_cloud_setup.emulator.sandbox import Nic
+from harness.lab import Lab, LabVm
+from harness.sandbox import Nic
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice"
 VMS = {

@@ -15,12 +15,13 @@ import logging
 import time
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
-from nm_cloud_setup import nm_profiles, nm_settings
+from nm_cloud_setup.backends.nm import profiles as nm_profiles
+from nm_cloud_setup.backends.nm import settings as nm_settings
+from nm_cloud_setup.backends.nm.profiles import Made
+from nm_cloud_setup.backends.nm.settings import Settings, Value
 from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import ApplyError, BackendError
 from nm_cloud_setup.model import Address, Device, InterfaceData, IpConfig
-from nm_cloud_setup.nm_profiles import Made
-from nm_cloud_setup.nm_settings import Settings, Value
 
 LOG = logging.getLogger(__name__)
 
