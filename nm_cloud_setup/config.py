@@ -11,33 +11,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
 
+from nm_cloud_setup.model import normalize_mac, parse_bool
+
 PROVIDERS = ("ec2", "azure", "gcp", "aliyun", "oci", "openstack", "digitalocean", "hetzner")
 GCP_KINDS = ("forwarded_ips", "target_instance_ips", "alias_ips")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERR", "OFF")
 _LOG_ALIASES = {"WARNING": "WARN", "ERROR": "ERR", "<TRACE>": "TRACE"}
-_TRUE = ("yes", "y", "true", "1", "on")
-_FALSE = ("no", "n", "false", "0", "off")
-_MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}([:-]?[0-9A-Fa-f]{2}){5}$")
-
-
-def normalize_mac(text: str) -> Optional[str]:
-    """``aa-bb-cc-dd-ee-ff``, ``aabbccddeeff``... -> ``AA:BB:CC:DD:EE:FF``; None if no MAC."""
-    text = text.strip()
-    if not _MAC_RE.match(text):
-        return None
-    digits = re.sub(r"[:-]", "", text).upper()
-    if len(digits) != 12:
-        return None
-    return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
-
-
-def parse_bool(text: str) -> Optional[bool]:
-    value = text.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    return None
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,14 @@
 
 No I/O here and no imports from the rest of the project.  Addresses are
 strings in their compressed form (dotted quads, or IPv6 as ``ipaddress``
-writes it), prefixes ints; MACs are upper case ``AA:BB:CC:DD:EE:FF``.  An
+writes it), prefixes ints; MACs are upper case ``AA:BB:CC:DD:EE:FF``
+(``normalize_mac``).  An
 address's or route's family follows from its text; a rule carries its own.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Tuple, TypeVar
 
@@ -16,6 +18,31 @@ FAMILIES = (4, 6)
 # Keys of an NM route or rule this project does not model, kept as they came:
 # (key, D-Bus signature, value), sorted by key.
 Extra = Tuple[Tuple[str, str, object], ...]
+
+_TRUE = ("yes", "y", "true", "1", "on")
+_FALSE = ("no", "n", "false", "0", "off")
+_MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}([:-]?[0-9A-Fa-f]{2}){5}$")
+
+
+def normalize_mac(text: str) -> Optional[str]:
+    """``aa-bb-cc-dd-ee-ff``, ``aabbccddeeff``... -> ``AA:BB:CC:DD:EE:FF``; None if no MAC."""
+    text = text.strip()
+    if not _MAC_RE.match(text):
+        return None
+    digits = re.sub(r"[:-]", "", text).upper()
+    if len(digits) != 12:
+        return None
+    return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
+
+
+def parse_bool(text: str) -> Optional[bool]:
+    """Upstream's boolean forms (yes/no, true/false, 1/0, on/off, y/n); None for others."""
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    return None
 
 
 def family_of(address: str) -> int:

@@ -16,9 +16,8 @@ import json
 import logging
 from typing import Any, Dict, List, Mapping, Optional
 
-from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import MetadataError
-from nm_cloud_setup.model import InstanceData, InterfaceData
+from nm_cloud_setup.model import InstanceData, InterfaceData, normalize_mac
 from nm_cloud_setup.providers.base import (BulkProvider, Listed, TokenAuth, checked, parse_ipv4,
                                            parse_json, parse_netmask, per_mac_interfaces, subnet_of,
                                            unmatched, warn_outside_subnet)

@@ -19,14 +19,12 @@ from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Seque
 from nm_cloud_setup.errors import CloudSetupError, HttpError, MetadataError
 from nm_cloud_setup.model import Identity, InstanceData
 from nm_cloud_setup.providers.http import HttpClient
-from nm_cloud_setup.providers.listing import (Listed, check_indexes,  # noqa: F401 - re-exported
-                                              checked, listed_nics, parse_mac_listing,
-                                              per_mac_interfaces, unmatched, walk_numbers)
-from nm_cloud_setup.providers.values import (MAX_ADDRESSES_PER_NIC,  # noqa: F401 - re-exported
-                                             field, parse_cidr, parse_index, parse_ipv4,
-                                             parse_ipv4_list, parse_json, parse_netmask,
-                                             parse_subnet, subnet_of, text_or_none,
-                                             warn_outside_subnet)
+from nm_cloud_setup.providers.listing import (  # noqa: F401 - re-exported  # isort: skip
+    Listed, check_indexes, checked, listed_nics, parse_mac_listing, per_mac_interfaces,
+    unmatched, walk_numbers)
+from nm_cloud_setup.providers.values import (  # noqa: F401 - re-exported  # isort: skip
+    MAX_ADDRESSES_PER_NIC, field, parse_cidr, parse_index, parse_ipv4, parse_ipv4_list,
+    parse_json, parse_netmask, parse_subnet, subnet_of, text_or_none, warn_outside_subnet)
 
 LOG = logging.getLogger(__name__)
 

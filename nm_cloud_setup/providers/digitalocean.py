@@ -16,9 +16,9 @@ import ipaddress
 import logging
 from typing import Any, List, Mapping, Optional, Tuple
 
-from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import MetadataError
-from nm_cloud_setup.model import Identity, InstanceData, InterfaceData, Network, NicIdentity
+from nm_cloud_setup.model import (Identity, InstanceData, InterfaceData, Network, NicIdentity,
+                                  normalize_mac)
 from nm_cloud_setup.providers.base import (BulkProvider, checked, field, parse_ipv4, parse_json,
                                            parse_netmask, subnet_of, text_or_none)
 

@@ -20,9 +20,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
-from nm_cloud_setup.model import InstanceData, InterfaceData
+from nm_cloud_setup.model import InstanceData, InterfaceData, normalize_mac
 from nm_cloud_setup.providers.base import (BulkProvider, checked, listed_nics, parse_cidr,
                                            parse_json, walk_numbers)
 from nm_cloud_setup.providers.ipv6 import parse_cidr6, parse_ipv6_list

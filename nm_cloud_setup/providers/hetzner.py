@@ -17,9 +17,8 @@ import logging
 import re
 from typing import Any, List, Mapping
 
-from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import MetadataError
-from nm_cloud_setup.model import Identity, InstanceData, InterfaceData
+from nm_cloud_setup.model import Identity, InstanceData, InterfaceData, normalize_mac
 from nm_cloud_setup.providers.base import (MAX_ADDRESSES_PER_NIC, BulkProvider, check_indexes,
                                            checked, field, parse_ipv4, parse_subnet, text_or_none)
 

@@ -25,9 +25,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Tuple
 
-from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import HttpError, MetadataError
-from nm_cloud_setup.model import Identity, InstanceData, NicIdentity
+from nm_cloud_setup.model import Identity, InstanceData, NicIdentity, normalize_mac
 from nm_cloud_setup.providers.values import parse_json, text_or_none
 
 EC2 = {"instance_id": "instance-id", "instance_type": "instance-type",

@@ -35,7 +35,7 @@ class Listed(NamedTuple):
 def parse_mac_listing(text: str) -> List[Listed]:
     """A ``macs/`` listing (``aa:bb:cc:dd:ee:ff/`` per line), as upstream reads it: lines
     that are not a MAC are skipped (logged); no valid line at all is an error."""
-    from nm_cloud_setup.config import normalize_mac
+    from nm_cloud_setup.model import normalize_mac
 
     listed: List[Listed] = []
     for line in filter(None, (raw.strip() for raw in text.splitlines())):
@@ -90,7 +90,7 @@ def listed_nics(name: str, mac_texts: Sequence[str],
     """(index, MAC) of each listed NIC with a valid, unique MAC; upstream's log lines,
     which name a NIC by its number in the service's list (``numbers``, default the
     index)."""
-    from nm_cloud_setup.config import normalize_mac
+    from nm_cloud_setup.model import normalize_mac
 
     seen = set()
     result = []

@@ -27,9 +27,8 @@ import json
 import logging
 from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Tuple
 
-from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import MetadataError
-from nm_cloud_setup.model import InterfaceData, VirtualLink
+from nm_cloud_setup.model import InterfaceData, VirtualLink, normalize_mac
 from nm_cloud_setup.providers.ipv6 import (check_in_subnet6, parse_gateway6, parse_ipv6,
                                            parse_prefix6, subnet6_of)
 from nm_cloud_setup.providers.listing import checked

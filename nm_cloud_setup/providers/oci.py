@@ -17,9 +17,8 @@ import dataclasses
 import logging
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import MetadataError
-from nm_cloud_setup.model import InstanceData, InterfaceData
+from nm_cloud_setup.model import InstanceData, InterfaceData, normalize_mac
 from nm_cloud_setup.providers.base import (BulkProvider, parse_ipv4, parse_json, parse_subnet,
                                            warn_outside_subnet)
 from nm_cloud_setup.providers.ipv6 import ipv6_part

@@ -19,8 +19,8 @@ from typing import Mapping, Optional
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InstanceData
 from nm_cloud_setup.providers.base import BulkProvider
-from nm_cloud_setup.providers.network_data import (dhcp_macs,  # noqa: F401 - re-exported
-                                                   named_macs, parse_network_data)
+from nm_cloud_setup.providers.network_data import dhcp_macs  # noqa: F401 - re-exported
+from nm_cloud_setup.providers.network_data import named_macs, parse_network_data
 
 LOG = logging.getLogger(__name__)
 

@@ -25,9 +25,8 @@ from nm_cloud_setup.backends.netlink import ownership
 from nm_cloud_setup.backends.netlink.ownership import KernelView, Record
 from nm_cloud_setup.backends.netlink.requests import describe as describe_args
 from nm_cloud_setup.backends.netlink.requests import route_args, route_text, rule_args, rule_text
-from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import ApplyError, BackendError, NoAppliedConnectionError
-from nm_cloud_setup.model import Address, Current, Device, IpConfig, Route, Rule
+from nm_cloud_setup.model import Address, Current, Device, IpConfig, Route, Rule, normalize_mac
 
 LOG = logging.getLogger(__name__)
 

@@ -27,10 +27,9 @@ from nm_cloud_setup.backends.nm import profiles as nm_profiles
 from nm_cloud_setup.backends.nm import record as nm_record
 from nm_cloud_setup.backends.nm import settings as nm_settings
 from nm_cloud_setup.backends.nm.settings import Settings, Value
-from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import (ApplyError, BackendError, NoAppliedConnectionError,
                                    NotRunningError, VersionMismatchError)
-from nm_cloud_setup.model import Address, Current, Device, InterfaceData, IpConfig
+from nm_cloud_setup.model import Address, Current, Device, InterfaceData, IpConfig, normalize_mac
 from nm_cloud_setup.planning import delta
 
 LOG = logging.getLogger(__name__)

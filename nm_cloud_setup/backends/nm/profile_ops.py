@@ -19,9 +19,8 @@ from nm_cloud_setup.backends.nm import profiles as nm_profiles
 from nm_cloud_setup.backends.nm import settings as nm_settings
 from nm_cloud_setup.backends.nm.profiles import Made
 from nm_cloud_setup.backends.nm.settings import Settings, Value
-from nm_cloud_setup.config import normalize_mac
 from nm_cloud_setup.errors import ApplyError, BackendError
-from nm_cloud_setup.model import Address, Device, InterfaceData, IpConfig
+from nm_cloud_setup.model import Address, Device, InterfaceData, IpConfig, normalize_mac
 
 LOG = logging.getLogger(__name__)
 

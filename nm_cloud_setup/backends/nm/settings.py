@@ -70,7 +70,7 @@ def skip_reason(settings: Settings) -> Optional[str]:
     """Why upstream leaves this applied connection alone, in its words; None to go on.
 
     A VLAN or bond is configured only when this tool made its profile."""
-    from nm_cloud_setup.config import parse_bool
+    from nm_cloud_setup.model import parse_bool
 
     user_data = _value(settings.get("user", {}).get("data"), None)
     if user_data and parse_bool(user_data.get(SKIP_KEY, "no")):
