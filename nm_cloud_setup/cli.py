@@ -165,7 +165,8 @@ def main() -> None:
 def run_once(env, dry_run: bool = False, as_json: bool = False,
              show_status: bool = False) -> int:
     from nm_cloud_setup.pipeline import state
-    from nm_cloud_setup.pipeline.run import Cancellation, Pipeline, run
+    from nm_cloud_setup.pipeline.cancel import Cancellation
+    from nm_cloud_setup.pipeline.run import Pipeline, run
 
     settings = Settings.from_env(env)
     # A report owns stdout (JSON must parse): its log lines go to stderr.

@@ -8,9 +8,12 @@ from typing import Dict, List, Set, Tuple
 
 import pytest
 
+from nm_cloud_setup.backends.base import CommitsLater
 from nm_cloud_setup.errors import Cancelled
 from nm_cloud_setup.model import Device, InstanceData, InterfaceData, Ipv4Config
-from nm_cloud_setup.pipeline.run import Cancellation, Outcome, configure_all
+from nm_cloud_setup.pipeline.apply import configure_all
+from nm_cloud_setup.pipeline.cancel import Cancellation
+from nm_cloud_setup.pipeline.outcome import Outcome
 from nm_cloud_setup.planning import delta, layout
 from tests.test_run import MemoryBackend
 
@@ -23,7 +26,7 @@ def nic(number: int, *hosts: int, error=None) -> InterfaceData:
                          tuple(f"10.0.0.{h}" for h in hosts), "10.0.0.0/24", error=error)
 
 
-class Recording(MemoryBackend):
+class Recording(MemoryBackend, CommitsLater):
     """Applies are events; after each, no address may be on two devices."""
 
     def __init__(self, **kw) -> None:

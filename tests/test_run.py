@@ -11,13 +11,16 @@ from typing import List
 
 import pytest
 
+from nm_cloud_setup.backends.base import Backend
 from nm_cloud_setup.errors import ApplyError, Cancelled, VersionMismatchError
 from nm_cloud_setup.model import Current, Device, InstanceData, InterfaceData, Ipv4Config
-from nm_cloud_setup.pipeline.run import Cancellation, Outcome, configure_all, configure_device
+from nm_cloud_setup.pipeline.apply import configure_all, configure_device
+from nm_cloud_setup.pipeline.cancel import Cancellation
+from nm_cloud_setup.pipeline.outcome import Outcome
 from nm_cloud_setup.planning import layout
 
 
-class MemoryBackend:
+class MemoryBackend(Backend):
     """Devices whose applied config lives in a dict; faults injected per device."""
 
     name = "memory"
@@ -44,6 +47,9 @@ class MemoryBackend:
             self.mismatches -= 1
             raise VersionMismatchError("changed meanwhile")
         self.applied[device.ifname] = wanted
+
+    def close(self) -> None:
+        pass
 
 
 def nic(number: int, *hosts: int, error=None) -> InterfaceData:

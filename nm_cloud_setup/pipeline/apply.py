@@ -13,7 +13,7 @@ rules, its routes) is taken away before any device is given what arrives:
    withheld, with an error, until a later run finds it free.
 
 While some NIC's metadata is missing, no address leaves any NIC: it may be moving
-to that one (``survey.Planner``).
+to that one (``planning/planner.py``).
 
 SIGTERM: a device being applied is always finished first.  When an address moves
 between devices, the whole of both phases is one critical section, so a move is
@@ -26,21 +26,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, AbstractSet, Callable, Dict, List, Optional, Set, Tuple, Union
+from typing import AbstractSet, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
+from nm_cloud_setup.backends.base import Backend, CommitsLater
 from nm_cloud_setup.errors import BackendError, VersionMismatchError
 from nm_cloud_setup.model import FAMILIES, Current, Device, InstanceData, InterfaceData, IpConfig
 from nm_cloud_setup.pipeline import own_profiles
 from nm_cloud_setup.pipeline.cancel import Cancellation
 from nm_cloud_setup.pipeline.outcome import DeviceReport, Outcome
-from nm_cloud_setup.pipeline.survey import (Pending, Planned, Planner, Run, plan_device, read,
-                                            read_all, read_others, remove_leftovers)
-from nm_cloud_setup.planning import delta, layout
-
-if TYPE_CHECKING:
-    from typing import Sequence
-
-    from nm_cloud_setup.pipeline.run import Backend
+from nm_cloud_setup.pipeline.survey import (Pending, Planned, Run, plan_device, read, read_all,
+                                            read_others, remove_leftovers)
+from nm_cloud_setup.planning import delta
+from nm_cloud_setup.planning.planner import Planner
 
 LOG = logging.getLogger(__name__)
 
@@ -49,15 +46,10 @@ MAX_REAPPLY_TRIES = 5
 Target = Callable[[IpConfig, IpConfig], IpConfig]  # (applied, wanted) -> what to apply
 
 
-def configure_all(backend: "Backend", instance: InstanceData, devices: Sequence[Device],
+def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[Device],
                   cancel: Cancellation, outcome: Outcome, allow_new: bool = False,
                   dry_run: bool = False, deadline: Optional[float] = None) -> None:
-    single = layout.single_families(instance)
-    # With a NIC's data missing, a family that looks single-address may not be:
-    # such a family is left as it is on every NIC.
-    families = set(FAMILIES) - (single if instance.failed else set())
-    work = Run(backend, Planner(single, families, bool(instance.failed)), cancel, outcome,
-               deadline)
+    work = Run(backend, Planner.for_instance(instance), cancel, outcome, deadline)
     if not dry_run:
         remove_leftovers(work, devices)
         if allow_new:
@@ -137,16 +129,15 @@ def _remove_step(work: Run, pending: Pending) -> None:
     work.result(pending, changed, error)
 
 
-def _removal_done(backend: "Backend", pending: Pending, addresses: Set[str]) -> bool:
+def _removal_done(backend: Backend, pending: Pending, addresses: Set[str]) -> bool:
     """Whether addresses that move to another device have really left this one.
 
     A backend that commits to the kernel after answering (NetworkManager) says when;
     the others are done when apply returns."""
-    wait = getattr(backend, "wait_removed", None)
-    if not addresses or wait is None:
+    if not addresses or not isinstance(backend, CommitsLater):
         return True
     try:
-        if wait(pending.device, addresses):
+        if backend.wait_removed(pending.device, addresses):
             return True
     except BackendError as err:
         LOG.debug("config device %s: cannot tell whether it let go of %s: %s",
@@ -209,7 +200,7 @@ def _wanted(applied: IpConfig, wanted: IpConfig) -> IpConfig:
     return wanted
 
 
-def _apply(backend: "Backend", device: Device, planned: Planned, current: Optional[Current],
+def _apply(backend: Backend, device: Device, planned: Planned, current: Optional[Current],
            target: Target, deadline: Optional[float]
            ) -> Tuple[bool, Optional[str], Optional[IpConfig]]:
     """Bring one device to ``target(applied, wanted)``, reading it again after a version-id
@@ -246,7 +237,7 @@ def _apply(backend: "Backend", device: Device, planned: Planned, current: Option
                    "being updated; giving up until the next run"), None
 
 
-def configure_device(backend: "Backend", device: Device, iface: InterfaceData,
+def configure_device(backend: Backend, device: Device, iface: InterfaceData,
                      single: Union[bool, AbstractSet[int]],
                      report: Optional[DeviceReport] = None, dry_run: bool = False,
                      deadline: Optional[float] = None,

@@ -15,14 +15,16 @@ memory; the netlink backend brings a NIC up and configures it), when
   is not made, and the log says why).
 Ours go with their device (a NIC's), or when the metadata no longer names them
 (a VLAN's or bond's).  OCI bare metal's VNICs behind a VLAN get upstream's MACVLAN
-and VLAN profiles (``oci_vlan_device``).
+and VLAN profiles (``oci_vlan_device``).  A backend declares which of these it
+makes (``backends/base.py``: ``MakesNics``, ``MakesLinks``, ``MakesOciVlans``).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import AbstractSet, Any, Callable, List, Mapping, Optional, Tuple
+from typing import List, Mapping, Optional, Tuple
 
+from nm_cloud_setup.backends.base import Backend, MakesLinks, MakesNics, MakesOciVlans
 from nm_cloud_setup.errors import BackendError, NoAppliedConnectionError
 from nm_cloud_setup.model import Device, InstanceData, InterfaceData, IpConfig
 from nm_cloud_setup.planning import layout
@@ -30,25 +32,23 @@ from nm_cloud_setup.planning import layout
 LOG = logging.getLogger(__name__)
 
 
-def wanted_for(iface: InterfaceData, allow_new: bool) -> bool:
+def wanted_for(backend: Backend, iface: InterfaceData, allow_new: bool) -> bool:
     """Whether a NIC gets a profile of its own when it has none (or a generated one)."""
-    return allow_new and iface.link is None and iface.error is None and iface.static
+    return (allow_new and isinstance(backend, MakesNics) and iface.link is None
+            and iface.error is None and iface.static)
 
 
-def takes_over(backend: Any, device: Device, iface: InterfaceData, allow_new: bool) -> bool:
+def takes_over(backend: Backend, device: Device, iface: InterfaceData, allow_new: bool) -> bool:
     """A static NIC whose active profile is NetworkManager's own default one."""
-    generated: Optional[Callable[[Device], bool]] = getattr(backend, "generated", None)
-    return wanted_for(iface, allow_new) and generated is not None and generated(device)
+    return (wanted_for(backend, iface, allow_new) and isinstance(backend, MakesNics)
+            and backend.generated(device))
 
 
-def made_config(iface: InterfaceData, single: Any, families: AbstractSet[int]) -> IpConfig:
-    """Everything a profile made for ``iface`` holds."""
-    return layout.desired(iface, layout.static_base(iface), single, families, IpConfig(), ours=True)
-
-
-def make_nic(backend: Any, device: Device, iface: InterfaceData, wanted: IpConfig,
+def make_nic(backend: Backend, device: Device, iface: InterfaceData, wanted: IpConfig,
              dry_run: bool = False) -> Tuple[bool, Optional[str], List[str]]:
-    """Make the NIC's profile: (changed, error, what a dry run would do)."""
+    """Make the NIC's profile: (changed, error, what a dry run would do).  Only for a NIC
+    ``wanted_for`` says gets one (so the backend ``MakesNics``)."""
+    assert isinstance(backend, MakesNics)
     what = (f"add an in-memory profile for {device.ifname}: "
             + " ".join(str(a) for a in wanted.addresses)
             + (f", name servers {' '.join(wanted.dns)}" if wanted.dns else ""))
@@ -65,19 +65,18 @@ def make_nic(backend: Any, device: Device, iface: InterfaceData, wanted: IpConfi
     return True, None, []
 
 
-def virtual_device(backend: Any, iface: InterfaceData, by_mac: Mapping[str, Device],
+def virtual_device(backend: Backend, iface: InterfaceData, by_mac: Mapping[str, Device],
                    allow_new: bool, wanted: IpConfig, errors: List[str],
                    changed: List[str]) -> Optional[Device]:
     """The device of a VLAN or bond the metadata names; made when it is not there (and
     allowed).  A failure to make it is added to ``errors``."""
     link = iface.link
     assert link is not None
-    find = getattr(backend, "device_named", None)
-    if find is None:
+    if not isinstance(backend, MakesLinks):
         LOG.warning("config device %s: the %s backend makes no %s (%s)", iface.mac,
                     backend.name, link.kind, link.ifname)
         return None
-    device = find(link.ifname, iface.mac)
+    device = backend.device_named(link.ifname, iface.mac)
     if device is not None or not allow_new:
         return device
     try:
@@ -97,10 +96,10 @@ def virtual_device(backend: Any, iface: InterfaceData, by_mac: Mapping[str, Devi
         return None
     changed.append(link.ifname)
     LOG.info("config device %s: %s %s made (in memory)", iface.mac, link.kind, link.ifname)
-    return find(link.ifname, iface.mac)
+    return backend.device_named(link.ifname, iface.mac)
 
 
-def _vlan_parent(backend: Any, iface: InterfaceData, by_mac: Mapping[str, Device]
+def _vlan_parent(backend: MakesLinks, iface: InterfaceData, by_mac: Mapping[str, Device]
                  ) -> Optional[str]:
     """The VLAN's parent device name; a parent NIC with no profile gets one that only
     carries it."""
@@ -118,7 +117,7 @@ def _vlan_parent(backend: Any, iface: InterfaceData, by_mac: Mapping[str, Device
     return parent.ifname
 
 
-def _bond_members(backend: Any, iface: InterfaceData, by_mac: Mapping[str, Device]
+def _bond_members(backend: MakesLinks, iface: InterfaceData, by_mac: Mapping[str, Device]
                   ) -> Optional[List[Device]]:
     """The bond's member devices, or None when an administrator's profile manages one."""
     link = iface.link
@@ -136,8 +135,9 @@ def _bond_members(backend: Any, iface: InterfaceData, by_mac: Mapping[str, Devic
     return members or None
 
 
-def _free(backend: Any, device: Device) -> bool:
+def _free(backend: MakesLinks, device: Device) -> bool:
     """No active profile, or one of ours, or NetworkManager's own default one."""
+    assert isinstance(backend, Backend)
     try:
         current = backend.current(device)
     except NoAppliedConnectionError:
@@ -145,17 +145,15 @@ def _free(backend: Any, device: Device) -> bool:
     return current.ours or backend.generated(device)
 
 
-def oci_vlan_device(backend: Any, iface: InterfaceData, by_mac: Mapping[str, Device],
+def oci_vlan_device(backend: Backend, iface: InterfaceData, by_mac: Mapping[str, Device],
                     allow_new: bool, errors: List[str], changed: List[str]) -> Optional[Device]:
     """The VLAN device of an OCI bare-metal VNIC; created (MACVLAN + VLAN) when allowed."""
     name = f"vlan{iface.vlan_tag}"
-    find = getattr(backend, "device_by_name", None)
-    create = getattr(backend, "create_vlan", None)
-    if find is None or create is None:
+    if not isinstance(backend, MakesOciVlans):
         LOG.warning("config device %s: VLAN %s is not supported by the %s backend", iface.mac,
                     iface.vlan_tag, backend.name)
         return None
-    device = find(name, iface.mac)
+    device = backend.device_by_name(name, iface.mac)
     parent = by_mac.get(iface.parent_mac or "")
     if device is None and allow_new and parent is None:
         LOG.debug("config device %s: has vlan id %d but no parent device", iface.mac,
@@ -164,23 +162,22 @@ def oci_vlan_device(backend: Any, iface: InterfaceData, by_mac: Mapping[str, Dev
         return device
     address = layout.cloud_entries(iface).addresses[0]
     try:
-        create(iface.mac, parent.ifname, parent.mac, iface.vlan_tag, address)
+        backend.create_vlan(iface.mac, parent.ifname, parent.mac, iface.vlan_tag, address)
     except BackendError as err:
         errors.append(f"{name} ({iface.mac}): {err}")
         return None
     changed.append(name)
-    return find(name, iface.mac)
+    return backend.device_by_name(name, iface.mac)
 
 
-def remove_stale(backend: Any, instance: InstanceData, changed: List[str]) -> None:
+def remove_stale(backend: Backend, instance: InstanceData, changed: List[str]) -> None:
     """Remove the profiles this tool made whose device is gone, and (when every link's
     data was read) the VLANs and bonds the metadata no longer names."""
-    remove = getattr(backend, "remove_stale", None)
-    if remove is None:
+    if not isinstance(backend, MakesNics):
         return
     named = None if instance.failed else {i.link.ifname for i in instance.interfaces
                                           if i.link is not None}
     try:
-        changed += remove(named)
+        changed += backend.remove_stale(named)
     except BackendError as err:
         LOG.warning("cannot remove the profiles of devices that are gone: %s", err)

@@ -7,7 +7,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from nm_cloud_setup.model import Identity, InterfaceData, IpConfig
-from nm_cloud_setup.pipeline.run import DeviceReport, Outcome
+from nm_cloud_setup.pipeline.outcome import DeviceReport, Outcome
 
 IDENTITY_FIELDS = (("instance_id", "id"), ("instance_type", "type"), ("region", "region"),
                    ("zone", "zone"), ("hostname", "hostname"))

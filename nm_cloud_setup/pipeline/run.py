@@ -8,46 +8,22 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, List, Optional
+from typing import Callable, Optional
 
 from nm_cloud_setup import __version__
+from nm_cloud_setup.backends.base import Backend
 from nm_cloud_setup.config import PROVIDERS as PROVIDER_KEYS
 from nm_cloud_setup.config import Settings
 from nm_cloud_setup.errors import BackendError, Cancelled, CloudSetupError, NotRunningError
-from nm_cloud_setup.model import Current, Device, InstanceData, IpConfig
+from nm_cloud_setup.model import InstanceData
 from nm_cloud_setup.pipeline import choice, dmi
-# Re-exported: callers know these as run's.
-from nm_cloud_setup.pipeline.apply import (MAX_REAPPLY_TRIES, configure_all,  # noqa: F401
-                                           configure_device)
+from nm_cloud_setup.pipeline.apply import configure_all
 from nm_cloud_setup.pipeline.cancel import Cancellation
-from nm_cloud_setup.pipeline.outcome import DeviceReport, Outcome  # noqa: F401
+from nm_cloud_setup.pipeline.outcome import Outcome
 
 LOG = logging.getLogger(__name__)
 DETECT_NAMES = {"ec2": "ec2", "azure": "azure", "gcp": "GCP", "aliyun": "aliyun", "oci": "oci",
                 "openstack": "openstack", "digitalocean": "digitalocean", "hetzner": "hetzner"}
-
-
-if TYPE_CHECKING:  # typing.Protocol costs import time; the annotations need it only here
-    from typing import Protocol
-
-    class Backend(Protocol):
-        name: str
-
-        def devices(self, map_interfaces: dict) -> List[Device]: ...
-
-        def current(self, device: Device) -> Current: ...
-
-        def in_sync(self, current: Current, wanted: IpConfig) -> bool: ...
-
-        def apply(self, device: Device, current: Current, wanted: IpConfig) -> None: ...
-
-        def describe(self, device: Device, current: Current, wanted: IpConfig) -> List[str]: ...
-
-        # Optional: wait_removed(device, addresses) -> bool, for a backend that commits
-        # after answering (NetworkManager); remove_leftovers(devices) -> [ifname], for what
-        # it left of NICs that are gone.
-
-        def close(self) -> None: ...
 
 
 @dataclass

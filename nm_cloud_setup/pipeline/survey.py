@@ -1,7 +1,7 @@
 """Reading and planning every device of a run, before anything changes.
 
 Each NIC in the metadata is read (the backend's ``current``) and planned
-(``layout.desired``); the devices not in sync are ``Pending``.  NICs whose metadata
+(``planning/planner.py``); the devices not in sync are ``Pending``.  NICs whose metadata
 failed or is missing are read too, for what they hold: nothing they hold is given
 to another NIC, except what the metadata now gives another NIC (a move they
 missed), which they give up.  What the backend left of NICs that are gone is
@@ -13,47 +13,18 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import (TYPE_CHECKING, AbstractSet, Callable, Dict, List, Optional, Sequence, Set,
-                    Tuple, Union)
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
+from nm_cloud_setup.backends.base import Backend, RemovesLeftovers
 from nm_cloud_setup.errors import BackendError, NoAppliedConnectionError
-from nm_cloud_setup.model import FAMILIES, Current, Device, InstanceData, InterfaceData, IpConfig
+from nm_cloud_setup.model import Current, Device, InstanceData, InterfaceData, IpConfig
 from nm_cloud_setup.pipeline import own_profiles
 from nm_cloud_setup.pipeline.cancel import Cancellation
 from nm_cloud_setup.pipeline.outcome import DeviceReport, Outcome
 from nm_cloud_setup.planning import delta, layout
-
-if TYPE_CHECKING:
-    from nm_cloud_setup.pipeline.run import Backend
+from nm_cloud_setup.planning.planner import Planner
 
 LOG = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Planner:
-    """A device's wanted state.
-
-    ``single``: True, or the families for which the instance is single-address;
-    ``families``: those to plan (the others stay as they are applied).  ``hold_back``:
-    some NIC's metadata is missing, so an address leaving a device may be moving to
-    that NIC: it stays where it is for now.
-    """
-
-    single: Union[bool, AbstractSet[int]]
-    families: AbstractSet[int] = frozenset(FAMILIES)
-    hold_back: bool = False
-
-    def __call__(self, iface: InterfaceData, current: Current, log: bool = False) -> IpConfig:
-        planned = _planned_families(iface.mac, iface, current, self.families, log)
-        wanted = self.cloud(iface, current, planned)
-        if self.hold_back:
-            wanted = delta.merged(wanted, delta.departing(current.applied, wanted))
-        return wanted
-
-    def cloud(self, iface: InterfaceData, current: Current, planned: AbstractSet[int]
-              ) -> IpConfig:
-        own = layout.static_base(iface) if current.ours else current.own
-        return layout.desired(iface, own, self.single, planned, current.applied, current.ours)
 
 
 Planned = Callable[[Current], IpConfig]  # a device's wanted state, from what it has
@@ -81,7 +52,7 @@ class Pending:
 class Run:
     """What one run's apply phases share."""
 
-    backend: "Backend"
+    backend: Backend
     planner: Planner
     cancel: Cancellation
     outcome: Outcome
@@ -104,13 +75,12 @@ class Run:
 def remove_leftovers(work: Run, devices: Sequence[Device]) -> None:
     """What the backend added for NICs that are gone (unplugged): their rules would send
     their addresses, given to another NIC later, to the gone NIC's tables."""
-    remove = getattr(work.backend, "remove_leftovers", None)
-    if remove is None:
+    if not isinstance(work.backend, RemovesLeftovers):
         return
     work.cancel.check(changed=False)
     with work.cancel.critical():
         try:
-            gone = remove(devices)
+            gone = work.backend.remove_leftovers(devices)
         except BackendError as err:
             work.outcome.errors.append(f"cannot remove what was left of gone NICs: {err}")
             return
@@ -182,12 +152,12 @@ def _device(work: Run, iface: InterfaceData, by_mac: Dict[str, Device],
         with work.cancel.critical():
             return own_profiles.virtual_device(
                 work.backend, iface, by_mac, allow_new,
-                own_profiles.made_config(iface, work.planner.single, work.planner.families),
+                work.planner.made(iface),
                 work.outcome.errors, work.outcome.changed)
     return by_mac.get(iface.mac)
 
 
-def plan_device(backend: "Backend", device: Device, iface: InterfaceData, planner: Planner,
+def plan_device(backend: Backend, device: Device, iface: InterfaceData, planner: Planner,
                 report: DeviceReport, dry_run: bool, allow_new: bool = False
                 ) -> Tuple[Optional[Pending], Optional[str]]:
     """Read one device and plan it: (the device, None), or (None, None) when it is skipped,
@@ -196,7 +166,7 @@ def plan_device(backend: "Backend", device: Device, iface: InterfaceData, planne
     to get one of ours (``new_profiles``), in the apply's second phase."""
     mac = iface.mac
     LOG.debug('config device %s: configuring "%s" (%s)...', mac, device.ifname, device.handle)
-    make = own_profiles.wanted_for(iface, allow_new)
+    make = own_profiles.wanted_for(backend, iface, allow_new)
     try:
         current, error = read(backend, device, mac, report, absent_raises=make)
     except NoAppliedConnectionError:
@@ -206,14 +176,13 @@ def plan_device(backend: "Backend", device: Device, iface: InterfaceData, planne
         return _to_make(backend, device, iface, planner, report, dry_run), None
     if current is None:
         return None, error
-    wanted = planner(iface, current, log=True)
-    if planner.hold_back:
-        planned = _planned_families(mac, iface, current, planner.families, False)
-        held_back = delta.held(delta.departing(current.applied,
-                                             planner.cloud(iface, current, planned)))
-        if held_back:
-            LOG.warning("config device %s: keeping %s for now: another NIC's metadata is "
-                        "missing, and it may have moved there", mac, ", ".join(held_back))
+    for family, reason in planner.families_left(iface, current):
+        LOG.debug("config device %s: IPv%d left as it is: %s", mac, family, reason)
+    wanted = planner(iface, current)
+    held_back = planner.held_back(iface, current)
+    if held_back:
+        LOG.warning("config device %s: keeping %s for now: another NIC's metadata is "
+                    "missing, and it may have moved there", mac, ", ".join(held_back))
     report.applied, report.wanted = current.applied, wanted
     report.in_sync = in_sync = backend.in_sync(current, wanted)
     found = Pending(device, lambda now: planner(iface, now), current, wanted,
@@ -221,7 +190,7 @@ def plan_device(backend: "Backend", device: Device, iface: InterfaceData, planne
     if dry_run and not in_sync:  # only a dry run or status shows them
         report.commands = backend.describe(device, current, wanted)
     if in_sync:
-        reason = " because there are not multiple IP addresses" if 4 in _set(planner.single) \
+        reason = " because there are not multiple IP addresses" if 4 in planner.single_families \
             else ""
         LOG.debug("config device %s: device needs no update to applied connection %s%s. "
                   "Skip", mac, current.label, reason)
@@ -232,10 +201,10 @@ def plan_device(backend: "Backend", device: Device, iface: InterfaceData, planne
     return found, None
 
 
-def _to_make(backend: "Backend", device: Device, iface: InterfaceData, planner: Planner,
+def _to_make(backend: Backend, device: Device, iface: InterfaceData, planner: Planner,
              report: DeviceReport, dry_run: bool) -> Pending:
     """A NIC of static networks that is to get a profile of ours, holding the whole plan."""
-    wanted = own_profiles.made_config(iface, planner.single, planner.families)
+    wanted = planner.made(iface)
     report.wanted, report.in_sync = wanted, False
     if dry_run:
         _, _, report.commands = own_profiles.make_nic(backend, device, iface, wanted, True)
@@ -243,7 +212,7 @@ def _to_make(backend: "Backend", device: Device, iface: InterfaceData, planner: 
                    make=iface)
 
 
-def read(backend: "Backend", device: Device, mac: str,
+def read(backend: Backend, device: Device, mac: str,
          report: Optional[DeviceReport] = None, absent_raises: bool = False
          ) -> Tuple[Optional[Current], Optional[str]]:
     """The device's current state: (current, None), (None, None) if skipped, (None, error).
@@ -296,23 +265,3 @@ def read_others(work: Run, devices: Sequence[Device], instance: InstanceData,
                 device, lambda now, given=given: delta.withheld(now.applied, given), current,
                 delta.withheld(current.applied, given), loses=True, gains=False))
     return release
-
-
-def _set(single: Union[bool, AbstractSet[int]]) -> AbstractSet[int]:
-    if isinstance(single, bool):
-        return set(FAMILIES) if single else set()
-    return single
-
-
-def _planned_families(mac: str, iface: InterfaceData, current: Current,
-                      families: AbstractSet[int], log: bool) -> AbstractSet[int]:
-    """``families`` without those the device's configuration leaves off; the first time,
-    a debug line for each such family the cloud has data for."""
-    planned = set(families)
-    for family, reason in current.families_off:
-        planned.discard(family)
-        has_data = iface.addresses_of(family) or any(
-            (":" in cidr) == (family == 6) for cidr in iface.local_routes)
-        if log and has_data:
-            LOG.debug("config device %s: IPv%d left as it is: %s", mac, family, reason)
-    return planned

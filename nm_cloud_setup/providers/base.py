@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Seque
 from nm_cloud_setup.errors import CloudSetupError, HttpError, MetadataError
 from nm_cloud_setup.model import Identity, InstanceData
 from nm_cloud_setup.providers.http import HttpClient
+
 from nm_cloud_setup.providers.listing import (  # noqa: F401 - re-exported  # isort: skip
     Listed, check_indexes, checked, listed_nics, parse_mac_listing, per_mac_interfaces,
     unmatched, walk_numbers)

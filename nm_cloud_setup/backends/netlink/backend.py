@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from pyroute2 import IPRoute, NetlinkError
 
+from nm_cloud_setup.backends.base import Backend, MakesNics, RemovesLeftovers
 from nm_cloud_setup.backends.netlink import ownership
 from nm_cloud_setup.backends.netlink.ownership import KernelView, Record
 from nm_cloud_setup.backends.netlink.requests import describe as describe_args
@@ -40,7 +41,7 @@ ETHERNET_KINDS = (None, "veth")
 RECORD = "netlink-owned.json"
 
 
-class Netlink:
+class Netlink(Backend, RemovesLeftovers, MakesNics):
     name = "netlink"
 
     def __init__(self, state_dir: Path) -> None:
@@ -221,6 +222,10 @@ class Netlink:
             LOG.debug("netlink: the MTU %d is left to the network configuration", wanted.mtu)
 
     # -- NICs of static networks (OpenStack) -----------------------------------
+
+    def generated(self, device: Device) -> bool:
+        """No system default configures a NIC here: one that is down is nobody's."""
+        return False
 
     def make_nic(self, device: Device, iface: Any, wanted: IpConfig) -> None:
         """Bring up a NIC nobody configures (its networks are static) and configure it

@@ -22,6 +22,8 @@ from typing import (Any, Awaitable, Callable, Collection, Dict, List, Mapping, O
 from dbus_next import BusType, Message, MessageType, Variant
 from dbus_next.aio import MessageBus
 
+from nm_cloud_setup.backends.base import (Backend, CommitsLater, MakesLinks, MakesOciVlans,
+                                          RemovesLeftovers)
 from nm_cloud_setup.backends.nm import profile_ops
 from nm_cloud_setup.backends.nm import profiles as nm_profiles
 from nm_cloud_setup.backends.nm import record as nm_record
@@ -59,7 +61,7 @@ class _Applied:
     forgotten: IpConfig = IpConfig()  # given before a restart, still on the device
 
 
-class NetworkManager:
+class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesOciVlans):
     """A client of NetworkManager on the system bus (or a given bus address)."""
 
     name = "nm"
