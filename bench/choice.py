@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harness.sandbox import Sandbox, nics_for_scenario, run_measured  # noqa: E402
-from nm_cloud_setup.config import PROVIDERS  # noqa: E402
 from nm_cloud_setup.emulator import scenario as scenarios  # noqa: E402
 from nm_cloud_setup.emulator.server import EmulatorServer  # noqa: E402
+from nm_cloud_setup.providers.registry import KEYS as PROVIDERS  # noqa: E402
 
 
 def servers(latency: float) -> Dict[str, EmulatorServer]:

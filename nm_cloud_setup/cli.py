@@ -62,8 +62,8 @@ def setup_logging(level: str, stream=None) -> None:
 
 
 def _make_provider(settings: Settings, key: str):
-    from nm_cloud_setup.providers import provider_class
     from nm_cloud_setup.providers.http import HttpClient, RetryPolicy
+    from nm_cloud_setup.providers.registry import provider_class
 
     cls = provider_class(key)
     client = HttpClient(settings.hosts.get(key, cls.default_host), headers=cls.headers,

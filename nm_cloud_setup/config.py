@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from nm_cloud_setup.model import normalize_mac, parse_bool
+from nm_cloud_setup.providers import registry
 
-PROVIDERS = ("ec2", "azure", "gcp", "aliyun", "oci", "openstack", "digitalocean", "hetzner")
 GCP_KINDS = ("forwarded_ips", "target_instance_ips", "alias_ips")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERR", "OFF")
 _LOG_ALIASES = {"WARNING": "WARN", "ERROR": "ERR", "<TRACE>": "TRACE"}
@@ -50,9 +50,9 @@ class Settings:
                 return default
             return value
 
-        enabled = tuple(p for p in PROVIDERS if boolean(f"NM_CLOUD_SETUP_{p.upper()}", False))
+        enabled = tuple(p for p in registry.KEYS if boolean(f"NM_CLOUD_SETUP_{p.upper()}", False))
         hosts = {}
-        for provider in PROVIDERS:
+        for provider in registry.KEYS:
             name = f"NM_CLOUD_SETUP_{provider.upper()}_HOST"
             raw = env.get(name, "").strip()
             if not raw:

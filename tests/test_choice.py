@@ -9,6 +9,7 @@ import pytest
 
 from nm_cloud_setup.errors import Cancelled
 from nm_cloud_setup.pipeline import choice, dmi
+from nm_cloud_setup.providers import registry
 
 
 def write_dmi(path, **values):
@@ -52,7 +53,7 @@ def test_dmi_directory_missing_or_unreadable(tmp_path):
     (["ec2", "openstack"], None, ["openstack", "ec2"]),
     (["ec2", "openstack"], "ec2", ["ec2", "openstack"]),
     (["hetzner", "gcp", "aliyun"], "azure", ["gcp", "aliyun", "hetzner"]),  # not enabled
-    (list(choice.ORDER), "hetzner", ["hetzner"] + list(choice.ORDER[:-1])),
+    (list(registry.CHOICE_ORDER), "hetzner", ["hetzner"] + list(registry.CHOICE_ORDER[:-1])),
 ])
 def test_order(enabled, preferred, expected):
     assert choice.order_for(enabled, preferred) == expected

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.providers import provider_class
 from nm_cloud_setup.providers.http import HttpClient, RetryPolicy
+from nm_cloud_setup.providers.registry import provider_class
 
 MACS = {"02:00:00:00:00:01": "eth1", "02:00:00:00:00:02": "eth2"}
 

@@ -9,7 +9,8 @@ import sys
 import click
 
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.emulator.server import APIS, EmulatorServer
+from nm_cloud_setup.emulator.server import EmulatorServer
+from nm_cloud_setup.providers import registry
 from nm_cloud_setup.service.cli import main as serve
 
 
@@ -17,7 +18,8 @@ from nm_cloud_setup.service.cli import main as serve
              invoke_without_command=True)
 @click.option("--scenario", "scenario_file", type=click.File("r"),
               help="Scenario JSON file (default: generated from --nics/--ips).")
-@click.option("--provider", type=click.Choice(sorted(APIS)), default="ec2", show_default=True,
+@click.option("--provider", type=click.Choice(sorted(registry.KEYS)), default="ec2",
+              show_default=True,
               help="Which cloud's API shape to serve.")
 @click.option("--listen", default="127.0.0.1:8000", show_default=True,
               help="HOST:PORT to listen on (port 0 picks a free one).")

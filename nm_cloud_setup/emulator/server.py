@@ -18,6 +18,7 @@ upstream uses none).
 
 from __future__ import annotations
 
+import importlib
 import json
 import threading
 import time
@@ -25,24 +26,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Optional, Tuple
 
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.emulator.aliyun import AliyunApi
-from nm_cloud_setup.emulator.azure import AzureApi
 from nm_cloud_setup.emulator.common import NOT_FOUND, Answer
-from nm_cloud_setup.emulator.digitalocean import DigitalOceanApi
-from nm_cloud_setup.emulator.ec2 import Ec2Api
-from nm_cloud_setup.emulator.gcp import GcpApi
-from nm_cloud_setup.emulator.hetzner import HetznerApi
-from nm_cloud_setup.emulator.oci import OciApi
-from nm_cloud_setup.emulator.openstack import OpenStackApi
+from nm_cloud_setup.providers import registry
 
-APIS = {"ec2": Ec2Api, "azure": AzureApi, "gcp": GcpApi, "aliyun": AliyunApi, "oci": OciApi,
-        "openstack": OpenStackApi, "digitalocean": DigitalOceanApi, "hetzner": HetznerApi}
+
+def api_class(provider: str) -> type:
+    """A cloud's API as the emulator serves it: ``emulator/<key>.py``'s ``<cls>Api``, the
+    class named after the provider's (``providers/registry.py``)."""
+    name = f"{registry.BY_KEY[provider].cls}Api"  # KeyError for a cloud that is not one
+    return getattr(importlib.import_module(f"nm_cloud_setup.emulator.{provider}"), name)
+
 
 class EmulatorState:
     def __init__(self, scenario: Dict[str, Any], provider: str) -> None:
         self.lock = threading.Lock()
         self.scenario = scenarios.validate(scenario)
-        self.api = APIS[provider](self)
+        self.api = api_class(provider)(self)
         self.requests = 0
         self.throttled = 0
         self.paths: Dict[str, int] = {}

@@ -5,7 +5,7 @@ Upstream takes whichever enabled provider answers first, so where two answer
 Here the winner is the first detected provider in this order:
 
 1. the provider the machine's DMI identity names (``dmi.py``), if it is enabled;
-2. then ``ORDER``: OpenStack before EC2 (an OpenStack cloud answers EC2's API
+2. then ``registry.CHOICE_ORDER``: OpenStack before EC2 (an OpenStack cloud answers EC2's API
    too, never the reverse), then upstream's order, then DigitalOcean, Hetzner.
 
 The DMI-named provider is probed first, alone, for up to ``HEAD_START``
@@ -34,17 +34,17 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from nm_cloud_setup.errors import Cancelled, CloudSetupError
+from nm_cloud_setup.providers import registry
 
 LOG = logging.getLogger(__name__)
 
-ORDER = ("openstack", "ec2", "azure", "gcp", "aliyun", "oci", "digitalocean", "hetzner")
 GRACE = 1.0
 HEAD_START = 0.5
 
 
 def order_for(enabled: Sequence[str], preferred: Optional[str]) -> List[str]:
     """The enabled provider keys in choice order, the DMI-named one (if enabled) first."""
-    keys = [key for key in ORDER if key in enabled]
+    keys = [key for key in registry.CHOICE_ORDER if key in enabled]
     if preferred in keys:
         keys.remove(preferred)
         keys.insert(0, preferred)

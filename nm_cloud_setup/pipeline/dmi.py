@@ -2,18 +2,8 @@
 
 Read once per run.  It only orders the provider choice: a provider is probed
 whatever DMI says (EC2-compatible servers run on plain QEMU, whose DMI names
-no cloud).  The values, as cloud-init's ``ds-identify`` and systemd's
-``detect-virt`` read them (see the README):
-
-- OpenStack: ``product_name`` or ``chassis_asset_tag`` "OpenStack Nova" or
-  "OpenStack Compute"; asset tags "OpenTelekomCloud", "SAP CCloud VM", "HUAWEICLOUD";
-- EC2: ``sys_vendor`` or ``board_vendor`` "Amazon EC2" (Nitro);
-- Azure: ``chassis_asset_tag`` "7783-7084-3265-9085-8269-3286-77";
-- Google Cloud: ``product_name`` "Google Compute Engine";
-- Alibaba Cloud: ``product_name`` "Alibaba Cloud ECS";
-- Oracle Cloud: ``chassis_asset_tag`` "OracleCloud.com";
-- DigitalOcean: ``sys_vendor`` "DigitalOcean";
-- Hetzner Cloud: ``sys_vendor`` "Hetzner".
+no cloud).  The fields and values that name each cloud are its row's in
+``providers/registry.py``.
 """
 
 from __future__ import annotations
@@ -22,22 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
+from nm_cloud_setup.providers import registry
+
 FIELDS = ("sys_vendor", "product_name", "chassis_asset_tag", "board_vendor")
-_NOVA = ("OpenStack Nova", "OpenStack Compute")
-# (provider key, DMI field, values), in the order they are tried.
-SIGNATURES: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
-    ("openstack", "product_name", _NOVA),
-    ("openstack", "chassis_asset_tag",
-     _NOVA + ("OpenTelekomCloud", "SAP CCloud VM", "HUAWEICLOUD")),
-    ("ec2", "sys_vendor", ("Amazon EC2",)),
-    ("ec2", "board_vendor", ("Amazon EC2",)),
-    ("azure", "chassis_asset_tag", ("7783-7084-3265-9085-8269-3286-77",)),
-    ("gcp", "product_name", ("Google Compute Engine",)),
-    ("aliyun", "product_name", ("Alibaba Cloud ECS",)),
-    ("oci", "chassis_asset_tag", ("OracleCloud.com",)),
-    ("digitalocean", "sys_vendor", ("DigitalOcean",)),
-    ("hetzner", "sys_vendor", ("Hetzner",)),
-)
+# (provider key, DMI field, values), in the order they are tried: the choice order.
+SIGNATURES: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = tuple(
+    (key, name, values) for key in registry.CHOICE_ORDER
+    for name, values in registry.BY_KEY[key].dmi)
 _MAX_VALUE = 256
 
 

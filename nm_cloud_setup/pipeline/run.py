@@ -12,7 +12,6 @@ from typing import Callable, Optional
 
 from nm_cloud_setup import __version__
 from nm_cloud_setup.backends.base import Backend
-from nm_cloud_setup.config import PROVIDERS as PROVIDER_KEYS
 from nm_cloud_setup.config import Settings
 from nm_cloud_setup.errors import BackendError, Cancelled, CloudSetupError, NotRunningError
 from nm_cloud_setup.model import InstanceData
@@ -20,10 +19,9 @@ from nm_cloud_setup.pipeline import choice, dmi
 from nm_cloud_setup.pipeline.apply import configure_all
 from nm_cloud_setup.pipeline.cancel import Cancellation
 from nm_cloud_setup.pipeline.outcome import Outcome
+from nm_cloud_setup.providers import registry
 
 LOG = logging.getLogger(__name__)
-DETECT_NAMES = {"ec2": "ec2", "azure": "azure", "gcp": "GCP", "aliyun": "aliyun", "oci": "oci",
-                "openstack": "openstack", "digitalocean": "digitalocean", "hetzner": "hetzner"}
 
 
 @dataclass
@@ -126,10 +124,11 @@ def detect(pipe: Pipeline, outcome: Optional[Outcome] = None):
     if outcome is not None:
         outcome.dmi = identity
     enabled = []
-    for key in PROVIDER_KEYS:
-        LOG.debug("start detecting %s provider...", DETECT_NAMES[key])
+    for cloud in registry.CLOUDS:
+        key = cloud.key
+        LOG.debug("start detecting %s provider...", cloud.log_name)
         if key not in pipe.settings.enabled:
-            LOG.info("provider %s not detected: provider is disabled", DETECT_NAMES[key])
+            LOG.info("provider %s not detected: provider is disabled", cloud.log_name)
             continue
         enabled.append(key)
     if not enabled:

@@ -108,7 +108,6 @@ def _lenient(mac: str, values: Mapping[str, Any], key: str, what: str) -> Option
 
 class Aliyun(BulkProvider):
     key = "aliyun"
-    name = "aliyun"
     default_host = "http://100.100.100.200"
     bulk_path = ALL
     walk_probe = MACS

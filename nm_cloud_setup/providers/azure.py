@@ -110,7 +110,6 @@ def _ipv6(ipv6: Any) -> Tuple[Tuple[str, ...], Any]:
 
 class Azure(BulkProvider):
     key = "azure"
-    name = "azure"
     default_host = "http://169.254.169.254"
     headers = {"Metadata": "true"}
     rate = 4.5  # the limit is 5 per second per VM

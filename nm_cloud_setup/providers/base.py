@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Seque
 
 from nm_cloud_setup.errors import CloudSetupError, HttpError, MetadataError
 from nm_cloud_setup.model import Identity, InstanceData
+from nm_cloud_setup.providers import registry
 from nm_cloud_setup.providers.http import HttpClient
 
 from nm_cloud_setup.providers.listing import (  # noqa: F401 - re-exported  # isort: skip
@@ -36,12 +37,11 @@ R = TypeVar("R")
 class Provider:
     """Base of the cloud providers.
 
-    ``key`` is the configuration name (``NM_CLOUD_SETUP_<KEY>``), ``name`` the
-    name upstream's log lines use, ``default_host`` the metadata base URL.
+    ``key`` is the cloud's row in ``registry.py`` (``NM_CLOUD_SETUP_<KEY>``),
+    ``default_host`` the metadata base URL.
     """
 
     key = ""
-    name = ""
     default_host = ""
     headers: Mapping[str, str] = {}
     rate: Optional[float] = None
@@ -55,6 +55,11 @@ class Provider:
     def __init__(self, client: HttpClient, options: Optional[Mapping[str, Any]] = None) -> None:
         self.client = client
         self.options = dict(options or {})
+
+    @property
+    def name(self) -> str:
+        """The name upstream's log lines use (``registry.py``)."""
+        return registry.BY_KEY[self.key].log_name
 
     def get(self, path: str) -> str:
         """GET a path and decode it; every provider's requests pass here."""
@@ -232,6 +237,11 @@ class TokenAuth:
         self.supported = True
         self._token: Optional[str] = None
         self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """The name upstream's log lines use (``registry.py``)."""
+        return registry.BY_KEY[self.key].log_name
 
     def get(self, path: str) -> str:
         token = self._token

@@ -153,7 +153,6 @@ def _value(block: Any, key: str) -> Optional[str]:
 
 class DigitalOcean(BulkProvider):
     key = "digitalocean"
-    name = "digitalocean"
     default_host = "http://169.254.169.254"
     bulk_path = DOCUMENT
 

@@ -82,7 +82,6 @@ def _prefixes(values: Mapping[str, Optional[str]]) -> Tuple[str, ...]:
 
 class Ec2(Provider):
     key = "ec2"
-    name = "ec2"
     default_host = "http://169.254.169.254"
 
     def __init__(self, client, options=None) -> None:

@@ -83,7 +83,6 @@ def interface_from(number: int, mac: str, nic: Mapping[str, Any],
 
 class Gcp(BulkProvider):
     key = "gcp"
-    name = "GCP"
     default_host = "http://169.254.169.254"
     headers = {"Metadata-Flavor": "Google"}
     bulk_path = RECURSIVE

@@ -124,7 +124,6 @@ def parse_identity(text: str) -> Identity:
 
 class Hetzner(BulkProvider):
     key = "hetzner"
-    name = "hetzner"
     default_host = "http://169.254.169.254"
     bulk_path = PRIVATE_NETWORKS
 

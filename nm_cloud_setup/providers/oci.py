@@ -142,7 +142,6 @@ def _integer(value: Any) -> bool:
 
 class Oci(BulkProvider):
     key = "oci"
-    name = "oci"
     default_host = "http://169.254.169.254"
     headers = {"Authorization": "Bearer Oracle"}
     bulk_path = VNICS

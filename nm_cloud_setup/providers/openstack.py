@@ -30,7 +30,6 @@ LABELS = ("/dev/disk/by-label/config-2", "/dev/disk/by-label/CONFIG-2")
 
 class OpenStack(BulkProvider):
     key = "openstack"
-    name = "openstack"
     default_host = "http://169.254.169.254"
     bulk_path = f"/{PATH}"
 
