@@ -101,7 +101,7 @@ def _make_backend(settings: Settings):
 
 def _kernel_rules():
     """For the NetworkManager backend, only when NetworkManager forgot what it was given."""
-    from nm_cloud_setup.backends.netlink.backend import KernelRules
+    from nm_cloud_setup.backends.netlink.kernel_rules import KernelRules
 
     return KernelRules()
 

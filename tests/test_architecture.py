@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Dict, Set
 
 PACKAGE = Path(__file__).resolve().parent.parent / "nm_cloud_setup"
-THIRD_PARTY = {"requests": "providers.http", "dbus_next": "backends.nm.backend",
-               "pyroute2": "backends.netlink.backend",
+THIRD_PARTY = {"requests": "providers.http", "dbus_next": "backends.nm.dbus",
+               "pyroute2": "backends.netlink.kernel",
                "tenacity": "providers.http", "aiohttp": "service.httpd",
                "yaml": "providers.hetzner"}
 CLICK_USERS = {"cli", "emulator.__main__", "service.cli"}  # command lines

@@ -1,12 +1,12 @@
-"""The NetworkManager backend: the only dbus-next user, and the only event loop.
+"""The NetworkManager backend: reads and reapplies devices' applied connections.
 
-A synchronous facade: each method runs its D-Bus calls to completion on a
-private event loop.  It reads devices, applied connections and the profiles'
-own settings, and reapplies IPv4 and IPv6 settings at runtime, in one Reapply
-(profiles on disk stay untouched).  It adds, activates and deletes the profiles
-``nm_profiles`` builds (OCI's, and OpenStack's in-memory ones).  What settings
-mean is ``nm_settings``' and ``nm_profiles``' business: here D-Bus Variants only
-become plain (signature, value) pairs and back.
+It reads devices, applied connections and the profiles' own settings, and
+reapplies IPv4 and IPv6 settings at runtime, in one Reapply (profiles on disk
+stay untouched).  It records what it gave each device (``record``), so what
+NetworkManager forgets in a restart is removed all the same.  Profiles of this
+tool's own (OCI's, and OpenStack's in-memory ones) are ``profile_ops``'s
+business, their settings ``profiles``'; what settings mean is ``settings``'.
+The calls go through ``dbus.Bus``, synchronously, in plain values.
 """
 
 from __future__ import annotations
@@ -16,11 +16,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import (Any, Awaitable, Callable, Collection, Dict, List, Mapping, Optional, Sequence,
-                    Set, TypeVar)
-
-from dbus_next import BusType, Message, MessageType, Variant
-from dbus_next.aio import MessageBus
+from typing import Any, Callable, Collection, List, Mapping, Optional, Sequence, Set
 
 from nm_cloud_setup.backends.base import (Backend, CommitsLater, MakesLinks, MakesOciVlans,
                                           RemovesLeftovers)
@@ -28,25 +24,21 @@ from nm_cloud_setup.backends.nm import profile_ops
 from nm_cloud_setup.backends.nm import profiles as nm_profiles
 from nm_cloud_setup.backends.nm import record as nm_record
 from nm_cloud_setup.backends.nm import settings as nm_settings
-from nm_cloud_setup.backends.nm.settings import Settings, Value
-from nm_cloud_setup.errors import (ApplyError, BackendError, NoAppliedConnectionError,
-                                   NotRunningError, VersionMismatchError)
+from nm_cloud_setup.backends.nm.dbus import NM, PROPERTIES, Bus, DBusError
+from nm_cloud_setup.backends.nm.settings import Settings
+from nm_cloud_setup.errors import ApplyError, NoAppliedConnectionError, VersionMismatchError
 from nm_cloud_setup.model import Address, Current, Device, InterfaceData, IpConfig, normalize_mac
 from nm_cloud_setup.planning import delta
 
 LOG = logging.getLogger(__name__)
 
-NM = "org.freedesktop.NetworkManager"
 NM_PATH = "/org/freedesktop/NetworkManager"
 DEVICE = f"{NM}.Device"
-PROPERTIES = "org.freedesktop.DBus.Properties"
 # Ethernet, and veth (libnm's NMDeviceVeth is an NMDeviceEthernet, as upstream counts it).
 DEVICE_TYPES_ETHERNET = (1, 20)
 DEVICE_STATE_UNAVAILABLE = 20
 PROFILE = f"{NM}.Settings.Connection"
 REMOVAL_WAIT = 2.0
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,57 +61,37 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
     def __init__(self, bus_address: Optional[str] = None, session_bus: bool = False,
                  call_timeout: float = 10.0, state_dir: Optional[Path] = None,
                  kernel: Optional[Callable[[], Any]] = None) -> None:
-        self._address = bus_address
-        # What it gave each device; ``kernel`` makes a netlink.KernelRules when needed.
+        self.bus = Bus(bus_address, session_bus, call_timeout)
+        # What it gave each device; ``kernel`` makes a netlink KernelRules when needed.
         self._memory = nm_record.Memory(state_dir, kernel)
         self._interfaces: Set[str] = set()  # every device's, as devices() last saw them
-        self._bus_type = BusType.SESSION if session_bus else BusType.SYSTEM
-        self._timeout = call_timeout
-        self._loop = asyncio.new_event_loop()
-        self._bus: Optional[MessageBus] = None
         self._version: Optional[str] = None
-        self.calls = 0
 
     # -- connection ------------------------------------------------------------
 
     def connect(self) -> None:
         """Connect, and make sure NetworkManager itself is on the bus."""
-        async def connect() -> MessageBus:
-            # dbus-next binds a bus to the loop running when it is made.
-            return await MessageBus(bus_address=self._address, bus_type=self._bus_type).connect()
-
-        try:
-            self._bus = self._run(connect())
-        except (OSError, ValueError) as err:
-            raise NotRunningError(f"cannot connect to the D-Bus system bus ({err})") from None
-        (has_owner,) = self._run(self._call("/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                            "NameHasOwner", "s", [NM],
-                                            destination="org.freedesktop.DBus"))
-        if not has_owner:
-            raise NotRunningError("NetworkManager is not running")
+        self.bus.connect()
 
     def close(self) -> None:
         self._memory.close()
-        if self._bus is not None:
-            self._bus.disconnect()
-            self._bus = None
-        self._loop.close()
+        self.bus.close()
 
     def version(self) -> str:
         """The daemon's version (read once)."""
         if self._version is None:
-            self._version = str(self._run(self._prop(NM_PATH, NM, "Version")))
+            self._version = str(self.bus.run(self.bus.aprop(NM_PATH, NM, "Version")))
         return self._version
 
     # -- reading ---------------------------------------------------------------
 
     def devices(self, map_interfaces: Mapping[str, str]) -> List[Device]:
         """Ethernet devices in state unavailable or later, keyed by permanent MAC."""
-        return self._run(self._devices(map_interfaces))
+        return self.bus.run(self._devices(map_interfaces))
 
     async def _devices(self, map_interfaces: Mapping[str, str]) -> List[Device]:
-        (paths,) = await self._call(NM_PATH, NM, "GetDevices")
-        props = await asyncio.gather(*(self._call(p, PROPERTIES, "GetAll", "s", [DEVICE])
+        (paths,) = await self.bus.acall(NM_PATH, NM, "GetDevices")
+        props = await asyncio.gather(*(self.bus.acall(p, PROPERTIES, "GetAll", "s", [DEVICE])
                                        for p in paths))
         result = []
         self._interfaces = {values["Interface"].value for (values,) in props}
@@ -130,7 +102,7 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
             ifname = values["Interface"].value
             mac = map_interfaces.get(ifname)
             if mac is None:
-                perm = await self._prop(path, f"{DEVICE}.Wired", "PermHwAddress")
+                perm = await self.bus.aprop(path, f"{DEVICE}.Wired", "PermHwAddress")
                 mac = normalize_mac(perm or "") or normalize_mac(values["HwAddress"].value)
             if mac is not None:
                 result.append(Device(mac=mac, ifname=ifname, handle=path))
@@ -142,7 +114,7 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
         Raises NoAppliedConnectionError when the device has none.  ``applied`` includes
         what NetworkManager forgot in a restart but the device still holds.
         """
-        current = self._run(self._current(device))
+        current = self.bus.run(self._current(device))
         token = current.token
         forgotten = self._memory.still_there(token.forgotten)  # netlink: outside the loop
         if forgotten == token.forgotten:
@@ -152,18 +124,17 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
 
     async def _current(self, device: Device) -> Current:
         try:
-            variants, version_id = await self._call(device.handle, DEVICE,
-                                                    "GetAppliedConnection", "u", [0])
-        except _DBusError as err:
+            settings, version_id = await self.bus.acall(device.handle, DEVICE,
+                                                        "GetAppliedConnection", "u", [0])
+        except DBusError as err:
             raise NoAppliedConnectionError(err.message) from None
-        settings = plain_settings(variants)
         skip = nm_settings.skip_reason(settings)
         ours = nm_settings.made_for(settings) is not None
         profile = None if skip else await self._profile_of(device)
         own = IpConfig()
         if profile is not None and not ours:  # ours: the metadata's entries, not the profile's
-            (own_settings,) = await self._call(profile, PROFILE, "GetSettings")
-            own = nm_settings.config_from_settings(plain_settings(own_settings))
+            (own_settings,) = await self.bus.acall(profile, PROFILE, "GetSettings")
+            own = nm_settings.config_from_settings(own_settings)
         applied = nm_settings.config_from_settings(settings)
         forgotten = IpConfig() if skip else await self._forgotten(device, settings, applied)
         return Current(label=nm_settings.label(settings), own=own,
@@ -196,15 +167,16 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
         only then may another device be given the address.
         """
         async def wait() -> bool:
-            deadline = self._loop.time() + timeout
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
             while True:
                 if not await self._holds_any(device, set(addresses)):
                     return True
-                if self._loop.time() >= deadline:
+                if loop.time() >= deadline:
                     return False
                 await asyncio.sleep(0.02)
 
-        return self._run(wait(), timeout=timeout + self._timeout)
+        return self.bus.run(wait(), timeout=timeout + self.bus.timeout)
 
     async def _holds_any(self, device: Device, addresses: Set[str]) -> bool:
         for family in ("4", "6"):
@@ -216,61 +188,61 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
     async def _addresses(self, device: Device, family: str) -> Optional[List[str]]:
         """The device's addresses in the kernel, as NetworkManager sees them (its IP config
         objects follow the kernel); None when the object went away meanwhile."""
-        path = await self._prop(device.handle, DEVICE, f"Ip{family}Config")
+        path = await self.bus.aprop(device.handle, DEVICE, f"Ip{family}Config")
         if not path or path == "/":
             return []
         try:
-            data = await self._prop(path, f"{NM}.IP{family}Config", "AddressData")
-        except _DBusError:
+            data = await self.bus.aprop(path, f"{NM}.IP{family}Config", "AddressData")
+        except DBusError:
             return None
         return [entry["address"].value for entry in data]
 
     async def _profile_of(self, device: Device) -> Optional[str]:
         """The path of the device's active profile, if it has one."""
-        active = await self._prop(device.handle, DEVICE, "ActiveConnection")
+        active = await self.bus.aprop(device.handle, DEVICE, "ActiveConnection")
         if not active or active == "/":
             return None
-        return await self._prop(active, f"{NM}.Connection.Active", "Connection")
+        return await self.bus.aprop(active, f"{NM}.Connection.Active", "Connection")
 
     def device_by_name(self, ifname: str, mac: str) -> Optional[Device]:
         """The VLAN device of an OCI VNIC: a VLAN with the VNIC's MAC (as upstream finds
         the ones it made, whatever their names), else any device named ``ifname``;
         presented under ``mac``."""
-        return profile_ops.device_by_name(self, ifname, mac)
+        return profile_ops.device_by_name(self.bus, ifname, mac)
 
     def device_named(self, ifname: str, mac: str) -> Optional[Device]:
         """The device called ``ifname`` (an OpenStack VLAN or bond), presented under
         ``mac``; None when there is none (yet)."""
-        return profile_ops.device_by_name(self, ifname, mac, vlan_by_mac=False)
+        return profile_ops.device_by_name(self.bus, ifname, mac, vlan_by_mac=False)
 
-    # -- new profiles (nm_made does them, over plain calls) ---------------------
+    # -- profiles of this tool's own (profile_ops makes them) -------------------
 
     def create_vlan(self, mac: str, parent_ifname: str, parent_mac: str, tag: int,
                     address: Address) -> str:
         """OCI bare metal: a MACVLAN with ``mac`` on the physical NIC and a VLAN on top
         (``profile_ops.oci_vlan``).  Returns the VLAN's interface name."""
-        return profile_ops.oci_vlan(self, mac, parent_ifname, parent_mac, tag, address)
+        return profile_ops.oci_vlan(self.bus, mac, parent_ifname, parent_mac, tag, address)
 
     def generated(self, device: Device) -> bool:
         """Whether the device's active profile is NetworkManager's own default one."""
-        return profile_ops.generated(self, self._run(self._profile_of(device)))
+        return profile_ops.generated(self.bus, self.bus.run(self._profile_of(device)))
 
     def make_nic(self, device: Device, iface: InterfaceData, wanted: IpConfig) -> None:
-        profile_ops.make(self, nm_profiles.nic(device.ifname, iface, wanted), device)
+        profile_ops.make(self.bus, nm_profiles.nic(device.ifname, iface, wanted), device)
 
     def make_carrier(self, device: Device, mtu: Optional[int]) -> None:
-        profile_ops.make(self, nm_profiles.carrier(device.ifname, device.mac, mtu), device)
+        profile_ops.make(self.bus, nm_profiles.carrier(device.ifname, device.mac, mtu), device)
 
     def make_vlan(self, iface: InterfaceData, parent: str, wanted: IpConfig) -> None:
-        profile_ops.make(self, nm_profiles.vlan(iface, parent, wanted), None)
+        profile_ops.make(self.bus, nm_profiles.vlan(iface, parent, wanted), None)
 
     def make_bond(self, iface: InterfaceData, wanted: IpConfig, members: List[Device]) -> None:
-        profile_ops.make_bond(self, iface, wanted, members)
+        profile_ops.make_bond(self.bus, iface, wanted, members)
 
     def remove_stale(self, named: Optional[Set[str]]) -> List[str]:
         """Delete the in-memory profiles of ours whose device is gone, and the VLANs and
         bonds not ``named`` (None: keep them); their interface names."""
-        return profile_ops.remove_stale(self, named)
+        return profile_ops.remove_stale(self.bus, named)
 
     def in_sync(self, current: Current, wanted: IpConfig) -> bool:
         return wanted.same_as(current.token.applied)
@@ -287,7 +259,7 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
         """
         applied = current.token
         assert isinstance(applied, _Applied)
-        self._run(self._still(device))
+        self.bus.run(self._still(device))
         off = {family for family, _ in current.families_off}
         families = [f for f in (4, 6) if f not in off]
         base, version_id = applied.settings, applied.version_id
@@ -297,15 +269,14 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
                       "(it restarted): handing them back to remove them", device.mac)
             self._reapply_settings(device, current.label, nm_settings.with_config(
                 base, delta.merged(applied.applied, applied.forgotten), families), version_id)
-            variants, version_id = self._run(self._call(device.handle, DEVICE,
-                                                        "GetAppliedConnection", "u", [0]))
-            base = plain_settings(variants)
+            base, version_id = self.bus.call(device.handle, DEVICE, "GetAppliedConnection", "u",
+                                             [0])
         given = nm_record.Given(_uuid(base), delta.without(wanted, current.own))
         self._memory.write(device.ifname, given, ahead=True)
         final = nm_settings.with_config(base, wanted, families)
         if applied.profile is not None:  # ours: the in-memory profile follows (re-activation)
-            self._run(self._call(applied.profile, PROFILE, "Update2", "a{sa{sv}}ua{sv}",
-                                 [variant_settings(final), nm_profiles.ADD_IN_MEMORY, {}]))
+            self.bus.call(applied.profile, PROFILE, "Update2", "a{sa{sv}}ua{sv}",
+                          [final, nm_profiles.ADD_IN_MEMORY, {}])
         self._reapply_settings(device, current.label, final, version_id)
         self._memory.write(device.ifname, given)
 
@@ -317,8 +288,8 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
         to match (found by the soak: one NIC's plan reapplied onto another's profile).
         """
         try:
-            name = await self._prop(device.handle, DEVICE, "Interface")
-        except _DBusError:
+            name = await self.bus.aprop(device.handle, DEVICE, "Interface")
+        except DBusError:
             name = None
         if name != device.ifname:
             now = f'is "{name}" now' if name else "is gone"
@@ -329,14 +300,14 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
                           version_id: int) -> None:
         flags = nm_settings.reapply_flags(self.version(), settings)
         LOG.debug("Reapply %s with flags %d (NetworkManager %s)", label, flags, self.version())
-        self._run(self._reapply(device, variant_settings(settings), version_id, flags))
+        self.bus.run(self._reapply(device, settings, version_id, flags))
 
-    async def _reapply(self, device: Device, settings: Dict, version_id: int,
+    async def _reapply(self, device: Device, settings: Settings, version_id: int,
                        flags: int) -> None:
         try:
-            await self._call(device.handle, DEVICE, "Reapply", "a{sa{sv}}tu",
-                             [settings, version_id, flags])
-        except _DBusError as err:
+            await self.bus.acall(device.handle, DEVICE, "Reapply", "a{sa{sv}}tu",
+                                 [settings, version_id, flags])
+        except DBusError as err:
             if err.name.endswith(".VersionIdMismatch"):
                 raise VersionMismatchError(err.message) from None
             if not (flags and err.name.endswith("InvalidArgument")
@@ -345,95 +316,14 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
             LOG.debug("Reapply refused the preserve-external-ip flag (NetworkManager older "
                       "than 1.41.6): retrying without it")
             try:
-                await self._call(device.handle, DEVICE, "Reapply", "a{sa{sv}}tu",
-                                 [settings, version_id, 0])
-            except _DBusError as err2:
+                await self.bus.acall(device.handle, DEVICE, "Reapply", "a{sa{sv}}tu",
+                                     [settings, version_id, 0])
+            except DBusError as err2:
                 if err2.name.endswith(".VersionIdMismatch"):
                     raise VersionMismatchError(err2.message) from None
                 raise ApplyError(f"{err2.message} ({err2.name})") from None
-
-    # -- plumbing --------------------------------------------------------------
-
-    def _run(self, coro: Awaitable[T], timeout: Optional[float] = None) -> T:
-        timeout = timeout or self._timeout
-        try:
-            return self._loop.run_until_complete(asyncio.wait_for(coro, timeout))
-        except asyncio.TimeoutError:
-            raise BackendError(f"NetworkManager did not answer within {timeout:g} s") from None
-        except _DBusError as err:
-            if err.name == "org.freedesktop.DBus.Error.ServiceUnknown":
-                raise NotRunningError("NetworkManager is not running") from None
-            raise BackendError(f"{err.message} ({err.name})") from None
-        except EOFError:
-            raise NotRunningError("the D-Bus connection was closed") from None
-
-    async def _call(self, path: str, interface: str, member: str, signature: str = "",
-                    body: Optional[List[Any]] = None, destination: str = NM) -> List[Any]:
-        if self._bus is None:
-            raise BackendError("not connected to NetworkManager")
-        self.calls += 1
-        reply = await self._bus.call(Message(destination=destination, path=path,
-                                             interface=interface, member=member,
-                                             signature=signature, body=body or []))
-        if reply.message_type == MessageType.ERROR:
-            raise _DBusError(reply.error_name or "", str(reply.body[0]) if reply.body else "")
-        return reply.body
-
-    async def _prop(self, path: str, interface: str, name: str) -> Any:
-        (value,) = await self._call(path, PROPERTIES, "Get", "ss", [interface, name])
-        return value.value
-
-    def call(self, path: str, interface: str, member: str, signature: str = "",
-             body: Sequence[Any] = (), timeout: Optional[float] = None) -> List[Any]:
-        """One method call, plain values in and out (``Value`` for a Variant); an error
-        answer raises BackendError with NetworkManager's message."""
-        reply = self._run(self._call(path, interface, member, signature,
-                                     [_variant(item) for item in body]), timeout)
-        return [_plain(item) for item in reply]
-
-    def prop(self, path: str, interface: str, name: str) -> Any:
-        return self._run(self._prop(path, interface, name))
-
-
-class _DBusError(Exception):
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(f"{name}: {message}")
-        self.name = name
-        self.message = message
 
 
 def _uuid(settings: Settings) -> str:
     uuid = settings.get("connection", {}).get("uuid")
     return "" if uuid is None else str(uuid.value)
-
-
-def plain_settings(variants: Mapping[str, Mapping[str, Variant]]) -> Settings:
-    """A connection's Variants as (signature, value) pairs, all the way down."""
-    return {name: {key: _plain(v) for key, v in section.items()}
-            for name, section in variants.items()}
-
-
-def _plain(item: Any) -> Any:
-    if isinstance(item, Variant):
-        return Value(item.signature, _plain(item.value))
-    if isinstance(item, list):
-        return [_plain(i) for i in item]
-    if isinstance(item, dict):
-        return {k: _plain(v) for k, v in item.items()}
-    return item
-
-
-def variant_settings(settings: Settings) -> Dict[str, Dict[str, Variant]]:
-    """(signature, value) pairs back into Variants, for a D-Bus call."""
-    return {name: {key: _variant(v) for key, v in section.items()}
-            for name, section in settings.items()}
-
-
-def _variant(item: Any) -> Any:
-    if isinstance(item, Value):
-        return Variant(item.signature, _variant(item.value))
-    if isinstance(item, list):
-        return [_variant(i) for i in item]
-    if isinstance(item, dict):
-        return {k: _variant(v) for k, v in item.items()}
-    return item

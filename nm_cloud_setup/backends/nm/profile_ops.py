@@ -1,7 +1,7 @@
-"""Adding, activating, finding and deleting profiles, over ``nm.py``'s plain calls.
+"""Adding, activating, finding and deleting profiles, over ``dbus.Bus``'s plain calls.
 
-No D-Bus library here: ``nm.call`` and ``nm.prop`` (of ``nm.NetworkManager``) take
-and give plain values; the settings come from ``nm_profiles``.  OCI bare metal's
+No D-Bus library here: ``Bus.call`` and ``Bus.prop`` take and give plain values;
+the settings come from ``profiles``.  OCI bare metal's
 profiles are upstream's (persistent, ``AddConnection``); OpenStack's are this
 tool's, in memory (``AddConnection2`` with ``IN_MEMORY``; NetworkManager 1.42
 refused ``AddAndActivateConnection`` for a new virtual device, so it is always
@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 from nm_cloud_setup.backends.nm import profiles as nm_profiles
 from nm_cloud_setup.backends.nm import settings as nm_settings
+from nm_cloud_setup.backends.nm.dbus import NM, PROPERTIES, Bus
 from nm_cloud_setup.backends.nm.profiles import Made
 from nm_cloud_setup.backends.nm.settings import Settings, Value
 from nm_cloud_setup.errors import ApplyError, BackendError
@@ -24,7 +25,6 @@ from nm_cloud_setup.model import Address, Device, InterfaceData, IpConfig, norma
 
 LOG = logging.getLogger(__name__)
 
-NM = "org.freedesktop.NetworkManager"
 NM_PATH = "/org/freedesktop/NetworkManager"
 SETTINGS_PATH = f"{NM_PATH}/Settings"
 SETTINGS = f"{NM}.Settings"
@@ -34,11 +34,10 @@ ACTIVE_STATE_ACTIVATED = 2
 ACTIVE_STATE_DEACTIVATING = 3
 ACTIVATE_TIMEOUT = 10.0
 DEVICE = f"{NM}.Device"
-PROPERTIES = "org.freedesktop.DBus.Properties"
 DEVICE_TYPE_VLAN = 11
 
 
-def oci_vlan(nm: Any, mac: str, parent: str, parent_mac: str, tag: int,
+def oci_vlan(bus: Bus, mac: str, parent: str, parent_mac: str, tag: int,
              address: Address) -> str:
     """OCI bare metal, as upstream: a MACVLAN ``macvlanTAG`` with the VNIC's MAC on the
     physical NIC, a VLAN ``vlanTAG`` on it with the VNIC's address; both persistent,
@@ -53,11 +52,11 @@ def oci_vlan(nm: Any, mac: str, parent: str, parent_mac: str, tag: int,
                   parent_mac if kind != "vlan" else mac)
         con = settings["connection"]
         try:
-            path = _named(nm, con["id"].value, con)
+            path = _named(bus, con["id"].value, con)
             if path is None:
-                (path,) = nm.call(SETTINGS_PATH, SETTINGS, "AddConnection", "a{sa{sv}}",
+                (path,) = bus.call(SETTINGS_PATH, SETTINGS, "AddConnection", "a{sa{sv}}",
                                   [settings])
-            activate(nm, path, "/")
+            activate(bus, path, "/")
         except (BackendError, ApplyError) as err:
             LOG.debug("config device %s: failure to activate connection: %s", mac, err)
             raise ApplyError(f"failure to activate connection {kind}: {err}") from None
@@ -66,11 +65,11 @@ def oci_vlan(nm: Any, mac: str, parent: str, parent_mac: str, tag: int,
     return vlan
 
 
-def _named(nm: Any, con_id: str, con: dict) -> Optional[str]:
+def _named(bus: Bus, con_id: str, con: dict) -> Optional[str]:
     """The path of a profile named ``con_id`` (its uuid copied into ``con``), if any."""
-    (paths,) = nm.call(SETTINGS_PATH, SETTINGS, "ListConnections")
+    (paths,) = bus.call(SETTINGS_PATH, SETTINGS, "ListConnections")
     for path in paths:
-        (settings,) = nm.call(path, PROFILE, "GetSettings")
+        (settings,) = bus.call(path, PROFILE, "GetSettings")
         found = settings.get("connection", {})
         if found.get("id", Value("s", "")).value == con_id:
             con["uuid"] = found.get("uuid", Value("s", ""))
@@ -78,40 +77,40 @@ def _named(nm: Any, con_id: str, con: dict) -> Optional[str]:
     return None
 
 
-def generated(nm: Any, profile: Optional[str]) -> bool:
+def generated(bus: Bus, profile: Optional[str]) -> bool:
     """Whether the profile at ``profile`` is NetworkManager's own default connection."""
-    return profile is not None and nm_profiles.generated(nm.prop(profile, PROFILE, "Flags"))
+    return profile is not None and nm_profiles.generated(bus.prop(profile, PROFILE, "Flags"))
 
 
-def make(nm: Any, settings: Settings, device: Optional[Device]) -> None:
+def make(bus: Bus, settings: Settings, device: Optional[Device]) -> None:
     """Add ``settings`` in memory, instead of an earlier profile for the same thing, and
     activate it on ``device`` (None: the virtual device it makes).  ApplyError when
     it cannot be added or does not activate within ``ACTIVATE_TIMEOUT`` s."""
-    _activate_made(nm, settings, _add(nm, settings), device)
+    _activate_made(bus, settings, _add(bus, settings), device)
 
 
-def make_bond(nm: Any, iface: InterfaceData, wanted: IpConfig, members: List[Device]) -> None:
+def make_bond(bus: Bus, iface: InterfaceData, wanted: IpConfig, members: List[Device]) -> None:
     """The bond and its members' slave profiles; the bond activated (the kernel makes it
     then, or refuses at once: no waiting, it may wait for its slaves' carrier), then
     each slave, waited for."""
     assert iface.link is not None
     bond = nm_profiles.bond(iface, wanted)
-    bond_path = _add(nm, bond)
+    bond_path = _add(bus, bond)
     slaves = [(nm_profiles.slave(m.ifname, m.mac, iface.link.ifname), m) for m in members]
-    paths = [_add(nm, settings) for settings, _ in slaves]
-    _activate_made(nm, bond, bond_path, None, wait=False)
+    paths = [_add(bus, settings) for settings, _ in slaves]
+    _activate_made(bus, bond, bond_path, None, wait=False)
     for (settings, member), path in zip(slaves, paths):
-        _activate_made(nm, settings, path, member)
+        _activate_made(bus, settings, path, member)
 
 
-def _add(nm: Any, settings: Settings) -> str:
+def _add(bus: Bus, settings: Settings) -> str:
     name = settings["connection"]["id"].value
     try:
         made_for = nm_settings.made_for(settings) or ""
-        for profile in ours(nm):
+        for profile in ours(bus):
             if nm_profiles.find([profile], made_for):
-                nm.call(profile.handle, PROFILE, "Delete")
-        (path, _) = nm.call(SETTINGS_PATH, SETTINGS, "AddConnection2", "a{sa{sv}}ua{sv}",
+                bus.call(profile.handle, PROFILE, "Delete")
+        (path, _) = bus.call(SETTINGS_PATH, SETTINGS, "AddConnection2", "a{sa{sv}}ua{sv}",
                             [settings, nm_profiles.ADD_IN_MEMORY
                              | nm_profiles.ADD_BLOCK_AUTOCONNECT, {}])
     except BackendError as err:
@@ -120,24 +119,24 @@ def _add(nm: Any, settings: Settings) -> str:
     return path
 
 
-def _activate_made(nm: Any, settings: Settings, path: str, device: Optional[Device],
+def _activate_made(bus: Bus, settings: Settings, path: str, device: Optional[Device],
                    wait: bool = True) -> None:
     try:
-        activate(nm, path, device.handle if device else "/", wait)
+        activate(bus, path, device.handle if device else "/", wait)
     except (BackendError, ApplyError) as err:
         name = settings["connection"]["id"].value
         raise ApplyError(f'failure to activate connection "{name}": {err}') from None
 
 
-def activate(nm: Any, path: str, device: str, wait: bool = True) -> None:
+def activate(bus: Bus, path: str, device: str, wait: bool = True) -> None:
     """Activate a profile and (``wait``) wait until it is active (ApplyError if not)."""
-    (active,) = nm.call(NM_PATH, NM, "ActivateConnection", "ooo", [path, device, "/"])
+    (active,) = bus.call(NM_PATH, NM, "ActivateConnection", "ooo", [path, device, "/"])
     if not wait:  # refused at once, or on its way
         return
     deadline = time.monotonic() + ACTIVATE_TIMEOUT
     while time.monotonic() < deadline:
         try:
-            state = nm.prop(active, ACTIVE, "State")
+            state = bus.prop(active, ACTIVE, "State")
         except BackendError:
             state = ACTIVE_STATE_DEACTIVATING  # the active connection is gone already
         if state == ACTIVE_STATE_ACTIVATED:
@@ -148,24 +147,24 @@ def activate(nm: Any, path: str, device: str, wait: bool = True) -> None:
     raise ApplyError(f"not activated within {ACTIVATE_TIMEOUT:g} s")
 
 
-def ours(nm: Any) -> List[Made]:
+def ours(bus: Bus) -> List[Made]:
     """The profiles this tool made that NetworkManager holds (with their flags)."""
-    (paths,) = nm.call(SETTINGS_PATH, SETTINGS, "ListConnections")
+    (paths,) = bus.call(SETTINGS_PATH, SETTINGS, "ListConnections")
     result = []
     for path in paths:
-        (settings,) = nm.call(path, PROFILE, "GetSettings")
+        (settings,) = bus.call(path, PROFILE, "GetSettings")
         if nm_settings.made_for(settings):
-            found = nm_profiles.made(path, settings, nm.prop(path, PROFILE, "Flags"))
+            found = nm_profiles.made(path, settings, bus.prop(path, PROFILE, "Flags"))
             result += [found] if found else []
     return result
 
 
-def device_by_name(nm: Any, ifname: str, mac: str, vlan_by_mac: bool = True
+def device_by_name(bus: Bus, ifname: str, mac: str, vlan_by_mac: bool = True
                    ) -> Optional[Device]:
     """The device named ``ifname``, or (``vlan_by_mac``) a VLAN with ``mac``, which wins;
     presented under ``mac``."""
     named = None
-    for path, values in _devices(nm):
+    for path, values in _devices(bus):
         name = values["Interface"].value
         if (vlan_by_mac and values["DeviceType"].value == DEVICE_TYPE_VLAN
                 and normalize_mac(values["HwAddress"].value) == mac):
@@ -175,21 +174,21 @@ def device_by_name(nm: Any, ifname: str, mac: str, vlan_by_mac: bool = True
     return named
 
 
-def _devices(nm: Any) -> Iterator[Tuple[str, Dict[str, Value]]]:
+def _devices(bus: Bus) -> Iterator[Tuple[str, Dict[str, Value]]]:
     """(path, its Device properties) of every device."""
-    (paths,) = nm.call(NM_PATH, NM, "GetDevices")
+    (paths,) = bus.call(NM_PATH, NM, "GetDevices")
     for path in paths:
-        (values,) = nm.call(path, PROPERTIES, "GetAll", "s", [DEVICE])
+        (values,) = bus.call(path, PROPERTIES, "GetAll", "s", [DEVICE])
         yield path, values
 
 
-def remove_stale(nm: Any, named: Optional[Set[str]]) -> List[str]:
+def remove_stale(bus: Bus, named: Optional[Set[str]]) -> List[str]:
     """Delete the profiles ``nm_profiles.stale`` finds; their interface names."""
     removed = []
     names = {values["Interface"].value: normalize_mac(values["HwAddress"].value or "")
-             for _, values in _devices(nm)}
-    for profile in nm_profiles.stale(ours(nm), names, named):
-        nm.call(profile.handle, PROFILE, "Delete")
+             for _, values in _devices(bus)}
+    for profile in nm_profiles.stale(ours(bus), names, named):
+        bus.call(profile.handle, PROFILE, "Delete")
         LOG.info('removed the in-memory connection "%s" (%s): %s',
                  nm_profiles.name_of(profile.ifname), profile.kind,
                  "no longer named by the metadata" if profile.kind in ("vlan", "bond")
