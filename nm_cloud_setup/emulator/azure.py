@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import collections
-import ipaddress
 import time
-from typing import Any, Dict
+from typing import Any
 
-from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.common import (NOT_FOUND, Answer, UpstreamPaths, as_json, query,
                                             segments, text, walk)
+from nm_cloud_setup.shapes.azure import compute, network
 
 PREFIX = "/metadata/instance"
 _NIC = r"/metadata/instance/network/interface/\d+/"
@@ -18,36 +17,6 @@ UPSTREAM = UpstreamPaths(*(("GET", path + _Q) for path in (
     r"/metadata/instance", r"/metadata/instance/network/interface/", _NIC + "macAddress",
     _NIC + r"ipv4/ipAddress/", _NIC + r"ipv4/ipAddress/\d+/privateIpAddress",
     _NIC + r"ipv4/subnet/0/address/", _NIC + r"ipv4/subnet/0/prefix/")))
-
-
-def network(scenario: Dict[str, Any]) -> Dict[str, Any]:
-    """The ``/metadata/instance/network`` document of a scenario."""
-    interfaces = []
-    for iface in scenarios.interfaces(scenario):
-        net = ipaddress.ip_network(iface["subnet"])
-        public = scenarios.as_list(iface.get("public_ipv4"))
-        interfaces.append({
-            "macAddress": iface["mac"].replace(":", "").upper(),
-            "ipv4": {
-                "ipAddress": [{"privateIpAddress": a,
-                               "publicIpAddress": public[k] if k < len(public) else ""}
-                              for k, a in enumerate(iface["addresses"])],
-                "subnet": [{"address": str(net.network_address), "prefix": str(net.prefixlen)}],
-            },
-            "ipv6": {"ipAddress": [{"privateIpAddress": a, "publicIpAddress": ""}
-                                   for a in iface.get("ipv6s", [])]},
-        })
-    return {"interface": interfaces}
-
-
-def compute(scenario: Dict[str, Any]) -> Dict[str, Any]:
-    """The identity part of ``/metadata/instance`` (``compute``)."""
-    name = scenario.get("hostname", "examplevmname")
-    return {"vmId": scenario.get("instance_id", "02aab8a4-74ef-476e-8182-f6d2ba4166a6"),
-            "vmSize": scenario.get("instance_type", "Standard_D2s_v3"),
-            "location": scenario.get("region", "westeurope"),
-            "zone": scenario.get("availability_zone", "1"),
-            "name": name, "osProfile": {"computerName": name, "adminUsername": "azureuser"}}
 
 
 class AzureApi:

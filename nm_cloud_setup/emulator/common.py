@@ -1,4 +1,7 @@
-"""Helpers shared by the emulated cloud APIs (answers and tokens live in ``shapes``)."""
+"""Helpers shared by the emulated cloud APIs: upstream's paths, text walks, queries.
+
+The documents themselves, the answers and the tokens live in ``shapes``.
+"""
 
 from __future__ import annotations
 

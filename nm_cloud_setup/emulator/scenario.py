@@ -25,13 +25,13 @@ nm-cloud-setup requests (404 to everything else).
 Optional per instance, for ``status`` (each shape has its own defaults):
 ``instance_id``, ``hostname``, ``instance_type``, ``region``,
 ``availability_zone``, ``public_ipv4``.  DigitalOcean and Hetzner keys: see
-their modules.
+``shapes/digitalocean.py`` and ``shapes/hetzner.py``.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 TOKEN_MODES = ("optional", "required", "unsupported")
 # NIC N's IPv6 subnet (EC2's documentation prefix style): 2600:1f18:aaaa:bb01::/64, ...
@@ -76,14 +76,3 @@ def validate(scenario: Dict[str, Any]) -> Dict[str, Any]:
         if tokens not in TOKEN_MODES:
             raise ValueError(f"{provider}.tokens must be one of {', '.join(TOKEN_MODES)}")
     return scenario
-
-
-def interfaces(scenario: Dict[str, Any]) -> List[Dict[str, Any]]:
-    return scenario["interfaces"]
-
-
-def as_list(value: Any) -> List[str]:
-    """A scenario value that may be one address or a list of them."""
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 Answer = Tuple[int, Dict[str, str], bytes]
 
@@ -20,6 +20,13 @@ def raw(body: bytes, status: int = 200) -> Answer:
 
 def as_json(value: Any, status: int = 200) -> Answer:
     return status, {"Content-Type": "application/json"}, json.dumps(value).encode()
+
+
+def as_list(value: Any) -> List[str]:
+    """A VM's value that may be one address or a list of them."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
 
 
 NOT_FOUND = text("Not Found\n", 404)
