@@ -1,42 +1,231 @@
-"""Dependency direction, and each third-party library in exactly one module."""
+"""The package's shape: layers whose imports point down only, no cycles, each third-party
+library in one module, the backend contract declared (no probes), no test harness inside.
+
+The layers, bottom up (``docs/development.md`` draws them):
+
+0. values:   ``errors``, ``model`` (and the root package's ``__version__``)
+1. core:     ``planning``, ``providers.registry``, ``backends.base``
+2. parts:    ``providers``, ``backends.nm``, ``backends.netlink``, ``shapes``: each its own room
+3. settings: ``config``
+4. pipeline: ``pipeline``
+5. fronts:   ``cli`` (the composition root), ``emulator``, ``service``
+
+A module imports modules of its own layer or of lower ones, never of a higher one.
+"""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Dict, Set
+from typing import Dict, List, Set
 
-PACKAGE = Path(__file__).resolve().parent.parent / "nm_cloud_setup"
-THIRD_PARTY = {"requests": "providers.http", "dbus_next": "backends.nm.dbus",
-               "pyroute2": "backends.netlink.kernel",
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "nm_cloud_setup"
+LAYERS = [  # (layer, module prefixes); the longest prefix wins
+    (0, ("", "errors", "model")),
+    (1, ("planning", "providers.registry", "backends.base")),
+    (2, ("providers", "backends", "shapes")),
+    (3, ("config",)),
+    (4, ("pipeline",)),
+    (5, ("cli", "__main__", "emulator", "service")),
+]
+# The rooms of the parts layer: none imports another's (cli.py composes them).
+ROOMS = ("providers", "backends.nm", "backends.netlink", "shapes")
+THIRD_PARTY = {"dbus_next": "backends.nm.dbus", "pyroute2": "backends.netlink.kernel",
                "tenacity": "providers.http", "aiohttp": "service.httpd",
-               "yaml": "providers.hetzner"}
-CLICK_USERS = {"cli", "emulator.__main__", "service.cli"}  # command lines
+               "yaml": "providers.hetzner",
+               "requests": "providers.http"}  # replaced by http.client: nowhere, or there
+CLICK_USERS = {"cli", "emulator.__main__", "service.cli"}  # the command lines
+
+
+def modules() -> Dict[str, Path]:
+    """Dotted module name (relative to the package, "" for the package) -> its file."""
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+def _relative(name: str) -> str:
+    return "" if name == "nm_cloud_setup" else name[len("nm_cloud_setup."):]
 
 
 def imports() -> Dict[str, Set[str]]:
-    """module (dotted, relative to the package) -> top-level names it imports."""
+    """module -> the project's modules it imports, at any depth (functions, TYPE_CHECKING
+    blocks): ``from pkg import mod`` is ``pkg.mod``, ``from mod import name`` is ``mod``."""
+    known = modules()
     result = {}
-    for path in PACKAGE.rglob("*.py"):
-        module = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
-        names = set()
+    for module, path in known.items():
+        ours = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
-                names |= {alias.name for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names.add(node.module)
-        result[module] = names
+                ours |= {_relative(a.name) for a in node.names
+                         if a.name.split(".")[0] == "nm_cloud_setup"}
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module \
+                    and node.module.split(".")[0] == "nm_cloud_setup":
+                base = _relative(node.module)
+                for alias in node.names:
+                    full = f"{base}.{alias.name}" if base else alias.name
+                    ours.add(full if full in known else base)
+        result[module] = ours
     return result
 
 
+def third_party() -> Dict[str, Set[str]]:
+    """module -> the top-level names of what it imports from outside the project."""
+    result = {}
+    for module, path in modules().items():
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names.add(node.module.split(".")[0])
+        result[module] = names - {"nm_cloud_setup"}
+    return result
+
+
+def layer_of(module: str) -> int:
+    best, layer = -1, None
+    for number, prefixes in LAYERS:
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(f"{prefix}.") or prefix == "") \
+                    and len(prefix) > best:
+                best, layer = len(prefix), number
+    assert layer is not None, module
+    return layer
+
+
+def room_of(module: str) -> str:
+    return next((room for room in ROOMS if module == room or module.startswith(f"{room}.")),
+                "")
+
+
+def test_imports_point_down_only():
+    for module, ours in imports().items():
+        for other in ours:
+            assert layer_of(other) <= layer_of(module), f"{module} imports {other}, above it"
+
+
+def test_the_parts_keep_to_their_rooms():
+    """Providers, each backend and the shapes import nothing of one another's."""
+    for module, ours in imports().items():
+        room = room_of(module)
+        for other in ours:
+            if room and room_of(other) and room_of(other) != room:
+                assert other == "providers.registry", f"{module} imports {other}"
+
+
+def test_the_pipeline_knows_backends_and_providers_only_by_their_contracts():
+    for module, ours in imports().items():
+        if module.startswith("pipeline"):
+            for other in ours:
+                assert not other.startswith("backends.") or other == "backends.base", \
+                    f"{module} imports {other}"
+                assert not other.startswith("providers.") or other == "providers.registry", \
+                    f"{module} imports {other}"
+
+
+def test_no_import_cycles():
+    graph = imports()
+    done: Set[str] = set()
+
+    def visit(module: str, path: List[str]) -> None:
+        if module in path:
+            raise AssertionError("import cycle: " + " -> ".join(path[path.index(module):]
+                                                               + [module]))
+        if module in done:
+            return
+        for other in sorted(graph.get(module, ())):
+            visit(other, path + [module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+
+
+def test_pure_modules_import_only_values():
+    """The pure core: no I/O, no daemon, tested hardest without either."""
+    allowed = {
+        "model": set(), "errors": set(),
+        "planning.layout": {"model"}, "planning.delta": {"model"},
+        "planning.planner": {"model", "planning.layout", "planning.delta"},
+        "backends.base": {"model"},
+        "backends.nm.settings": {"model", "planning.layout", "planning.delta"},
+        "backends.nm.profiles": {"model", "backends.nm.settings"},
+        "backends.nm.record": {"model", "planning.delta"},  # the kernel is handed in
+        "backends.netlink.ownership": {"model", "planning.delta"},
+        "backends.netlink.requests": {"model", "backends.netlink.ownership"},
+        "providers.registry": set(),
+        "providers.values": {"errors"}, "providers.ipv6": {"errors"},
+        "providers.listing": {"errors", "model", "providers.values"},
+        "providers.network_data": {"errors", "model", "providers.ipv6", "providers.listing",
+                                   "providers.values"},
+        "pipeline.cancel": {"errors"},
+        "pipeline.dmi": {"providers.registry"},
+        "pipeline.outcome": {"model", "pipeline.dmi"},
+    }
+    found = imports()
+    for module, ours in allowed.items():
+        assert found[module] - {""} <= ours, f"{module} imports {found[module] - ours}"
+
+
+def test_shapes_and_the_service_are_rooms_of_their_own():
+    for module, ours in imports().items():
+        if module.startswith("shapes"):
+            assert all(o.startswith("shapes") for o in ours), module
+        if module.startswith("service"):  # no emulator, no client side
+            assert all(o.split(".")[0] in ("service", "shapes") for o in ours), module
+        if module.startswith("emulator"):
+            assert all(o.split(".")[0] in ("emulator", "shapes", "service") or
+                       o == "providers.registry" for o in ours), module
+
+
 def test_each_third_party_library_has_one_home():
-    for module, names in imports().items():
-        for name in names:
-            top = name.split(".")[0]
+    for module, names in third_party().items():
+        for top in names:
             if top in THIRD_PARTY:
                 assert module == THIRD_PARTY[top], f"{module} imports {top}"
             if top == "click":
                 assert module in CLICK_USERS, f"{module} imports click"
+
+
+def test_no_test_harness_in_the_package():
+    """The sandbox, lab, NetworkManager daemon and demos live in harness/, outside."""
+    for module, names in third_party().items():
+        assert not names & {"harness", "tests", "pytest"}, module
+    assert (ROOT / "harness").is_dir() and not (PACKAGE / "harness").exists()
+    setup = (ROOT / "setup.cfg").read_text()
+    assert "include = nm_cloud_setup, nm_cloud_setup.*" in setup
+
+
+def test_init_files_import_nothing():
+    """Imports stay lazy: a package costs nothing until one of its modules is used."""
+    for path in modules().values():
+        if path.name == "__init__.py":
+            tree = ast.parse(path.read_text())
+            assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                        and not (isinstance(n, ast.ImportFrom) and n.module == "__future__")], \
+                f"{path.relative_to(ROOT)} imports"
+
+
+def test_no_capability_probes_on_backends():
+    """A backend declares its capabilities (backends/base.py); nothing asks getattr."""
+    for module, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                    and node.func.id in ("getattr", "hasattr") and node.args:
+                target = ast.unparse(node.args[0])
+                assert "backend" not in target, f"{module}: {ast.unparse(node)}"
+
+
+def test_modules_stay_small():
+    for module, path in modules().items():
+        lines = len(path.read_text().splitlines())
+        assert lines <= 400, f"{module} has {lines} lines: split it by concept"
 
 
 def test_yaml_is_imported_only_when_the_hetzner_provider_parses():
@@ -48,64 +237,8 @@ def test_yaml_is_imported_only_when_the_hetzner_provider_parses():
             assert not any(n.split(".")[0] == "yaml" for n in names), "module-level yaml import"
 
 
-def test_new_modules_stay_in_their_layer():
-    found = imports()
-    assert {n for n in found["pipeline.dmi"] if n.startswith("nm_cloud_setup")} <= {
-        "nm_cloud_setup.providers.registry", "nm_cloud_setup.providers"}
-    assert {n for n in found["pipeline.choice"] if n.startswith("nm_cloud_setup")} <= {
-        "nm_cloud_setup.errors", "nm_cloud_setup.providers"}
-
-
-def test_layers():
-    for module, names in imports().items():
-        ours = {n[len("nm_cloud_setup."):] for n in names if n.startswith("nm_cloud_setup.")}
-        if module in ("model", "errors"):
-            assert not ours, f"{module} must import nothing of the project"
-        if module == "plan":
-            assert ours <= {"model"}
-        if module == "nm_settings":  # pure: plain values in and out, no D-Bus
-            assert ours <= {"model", "plan", "config"}, ours
-        if module == "outcome":
-            assert ours <= {"model", "dmi"}, ours
-        if module == "cancel":
-            assert ours <= {"errors"}, ours
-        if module in ("apply", "survey"):  # any backend, through the run's protocol
-            assert ours <= {"plan", "model", "errors", "outcome", "cancel", "survey", "run",
-                            "new_profiles"}, ours
-        if module == "nm_record":  # no D-Bus, no netlink: the kernel is handed in
-            assert ours <= {"plan", "model"}, ours
-        if module == "providers.ipv6":
-            assert ours <= {"errors"}, ours
-        if module.startswith("providers"):
-            assert not ours & {"nm", "netlink", "run", "cli"}, module
-        if module == "providers.values":  # pure validators
-            assert ours <= {"errors"}, module
-        if module == "providers.listing":  # pure: reading NIC lists
-            assert ours <= {"errors", "model", "config", "providers.values"}, module
-        if module.startswith("shapes"):  # pure: shared by the emulator and the service
-            assert all(o.startswith("shapes") for o in ours), module
-        if module.startswith("service"):  # its own room: no emulator, no client side
-            assert not any(o.split(".")[0] in ("emulator", "providers", "nm", "netlink", "run",
-                                               "cli", "http_client") for o in ours), module
-        if module in ("nm", "netlink"):
-            assert not any(o.startswith("providers") for o in ours), module
-        if module == "nm_profiles":  # pure: the profiles this tool makes, plain values
-            assert ours <= {"model", "nm_settings"}, ours
-        if module == "nm_made":  # over nm.py's plain calls: no D-Bus, no pipeline
-            assert ours <= {"model", "errors", "nm_profiles", "nm_settings", "config"}, ours
-        if module == "netlink_requests":  # pure: pyroute2's arguments, ip command lines
-            assert ours <= {"model", "ownership"}, ours
-        if module == "new_profiles":  # the pipeline's side: backends are passed in
-            assert ours <= {"model", "errors", "plan"}, ours
-        if module == "providers.network_data":  # pure: OpenStack's document read
-            assert ours <= {"config", "errors", "model", "providers.ipv6",
-                            "providers.listing", "providers.values"}, ours
-            assert not ours & {"run", "cli", "http_client"}, module
-
-
 def test_only_the_cli_reads_the_environment():
-    for path in PACKAGE.rglob("*.py"):
-        module = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+    for module, path in modules().items():
         if module in ("cli",) or module.startswith("emulator."):
             continue
         for node in ast.walk(ast.parse(path.read_text())):

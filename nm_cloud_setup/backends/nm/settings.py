@@ -14,7 +14,7 @@ import shlex
 import struct
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
 
-from nm_cloud_setup.model import FAMILIES, Address, IpConfig, Route, Rule
+from nm_cloud_setup.model import FAMILIES, Address, IpConfig, Route, Rule, parse_bool
 from nm_cloud_setup.planning import delta
 
 
@@ -70,8 +70,6 @@ def skip_reason(settings: Settings) -> Optional[str]:
     """Why upstream leaves this applied connection alone, in its words; None to go on.
 
     A VLAN or bond is configured only when this tool made its profile."""
-    from nm_cloud_setup.model import parse_bool
-
     user_data = _value(settings.get("user", {}).get("data"), None)
     if user_data and parse_bool(user_data.get(SKIP_KEY, "no")):
         return f"skip applied connection due to user data {SKIP_KEY}"
