@@ -21,7 +21,7 @@ from nm_cloud_setup.config import Settings
 from nm_cloud_setup.errors import CloudSetupError
 
 TRACE = 5
-# Worst cases (README, "Failure behaviour"): the metadata phase of a provider
+# Worst cases (docs/operating.md, "Failure behaviour"): the metadata phase of a provider
 # (detection and fetch) and the apply phase each have a budget.
 METADATA_BUDGET = 60.0
 APPLY_BUDGET = 120.0

@@ -1,6 +1,6 @@
 """The pipeline: detect -> list devices -> get config -> plan -> apply (``apply.py``).
 
-Log lines keep upstream nm-cloud-setup's wording (see the project README).
+Log lines keep upstream nm-cloud-setup's wording (docs/upstream-differences.md).
 """
 
 from __future__ import annotations

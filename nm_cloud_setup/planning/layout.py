@@ -1,23 +1,11 @@
-"""The desired configuration of a device, both address families: pure functions, no I/O.
+"""The routing layout: what the cloud's metadata adds to a device, both families.  Pure.
 
-Upstream nm-cloud-setup's layout, exactly, and the same in IPv6: per NIC with
-table index IDX, per family,
-- every metadata address with the subnet's prefix, primary first;
-- route SUBNET metric 10 table 30200+IDX (one per distinct subnet of the addresses),
-  rule priority 30200+IDX from ADDR/32 (IPv6: /128) table 30200+IDX;
-- rule priority 30350 table main suppress_prefixlength 0;
-- route 0.0.0.0/0 (IPv6: ::/0) via GW metric 10 table 30400+IDX,
-  rule priority 30400+IDX from ADDR/32 (/128) table 30400+IDX;
-- per locally delivered range (GCP forwarded IPs): route CIDR metric 100 type local.
-Beyond upstream, a NIC may carry further IPv4 subnets, each with its own gateway
-(DigitalOcean's anchor address).  Further subnet K (0-based) of the NIC:
-- its addresses with its own prefix; route SUBNET_K metric 10 in table 30200+IDX,
-  and the per-address rules to table 30200+IDX, as for the first subnet;
-- route 0.0.0.0/0 via GW_K metric 10 table T = 30500+100*K+IDX,
-  rule priority T from ADDR/32 table T per address: each address leaves through
-  its own subnet's gateway.  Tables 30500-30999 hold at most 5 further subnets.
-Everything starts from the profile's own entries, so a rerun is stable and
-entries the cloud no longer lists vanish.
+Upstream nm-cloud-setup's layout exactly, mirrored in IPv6, and beyond upstream
+further IPv4 subnets each with its own gateway (DigitalOcean's anchor address).
+The tables, rules, priorities and metrics are written in one place,
+docs/routing.md; the constants below are their numbers.  Everything starts from
+the profile's own entries, so a rerun is stable and entries the cloud no longer
+lists vanish.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ request is the probe then, so that it costs no more than upstream's).  Azure
 allows 5 requests per second per VM: requests are paced below that.  The table
 index is the NIC's position in the list, as upstream's.  IPv6: the
 ``ipv6.ipAddress`` list; Azure's IPv6 subnets are all /64 and its IPv6 router is
-the fixed link-local ``fe80::1234:5678:9abc`` (README, "Providers").
+the fixed link-local ``fe80::1234:5678:9abc`` (docs/providers/azure.md).
 """
 
 from __future__ import annotations

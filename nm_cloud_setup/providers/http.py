@@ -11,8 +11,8 @@ imported only when a first attempt has failed.
 
 requests used to be the transfer library here: it cost about 60 ms of imports on
 every run (urllib3, charset_normalizer, idna, ...), a fifth of a run's CPU time,
-for features this client must switch off (proxies, redirects, netrc).  See the
-README, "Performance".
+for features this client must switch off (proxies, redirects, netrc).  See
+docs/performance.md.
 """
 
 from __future__ import annotations

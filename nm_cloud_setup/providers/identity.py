@@ -2,7 +2,7 @@
 
 Fetched after the network configuration, never by the timer's run.  A key the
 metadata lacks (404) is None; DigitalOcean and Hetzner keep theirs in their own
-modules.  The sources (see the README's table):
+modules.  The sources (docs/operating.md, "Status and dry run"):
 
 - EC2, ``/latest/meta-data/``: ``instance-id``, ``instance-type``,
   ``placement/region``, ``placement/availability-zone``, ``hostname``; per MAC

@@ -2,8 +2,8 @@
 
 Chosen on ``bench/metadata_service.py`` (200 VMs crawling their trees at once):
 against the standard library's ``http.server`` it served 1.35x the requests per
-second with a third lower p99 latency, for about 17 MiB more memory (README,
-"The metadata service: performance").  The handlers are plain functions of a
+second with a third lower p99 latency, for about 17 MiB more memory
+(docs/metadata-service.md, "Performance, and the choice of aiohttp").  The handlers are plain functions of a
 request, so the server stays replaceable: the benchmark runs the same handlers
 on ``http.server`` (``bench/stdlib_server.py``) to keep the comparison honest.
 

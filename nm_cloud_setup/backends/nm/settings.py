@@ -39,7 +39,7 @@ AF = {4: 2, 6: 10}  # AF_INET, AF_INET6
 METHODS_OFF = {4: ("disabled", "link-local"), 6: ("ignore", "disabled", "link-local")}
 REAPPLY_PRESERVE_EXTERNAL_IP = 0x1
 # The first version seen to bring a device's IPv6 addresses back after a Reapply
-# with the preserve-external-ip flag (README, "Reapply and IPv6").
+# with the preserve-external-ip flag (docs/backends.md, "Reapply and IPv6").
 PRESERVES_IPV6_SINCE = (1, 52)
 
 _ROUTE_KEYS = {"dest": "s", "prefix": "u", "next-hop": "s", "metric": "u", "table": "u",
