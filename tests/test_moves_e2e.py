@@ -12,12 +12,12 @@ from typing import Dict, Iterator, List
 
 import pytest
 
+from harness.monitor import KernelWatch
 from harness.sandbox import Nic, Sandbox
 from harness.sandbox import run as sandbox_run
 from nm_cloud_setup.emulator.server import EmulatorServer
 from tests.conftest import require_root, run_in_vm, run_tool
 from tests.kernel import expected_layout, policy_routes, policy_rules
-from tests.monitor import KernelWatch
 
 pytestmark = pytest.mark.root
 
@@ -115,7 +115,7 @@ def test_moved_address_is_never_on_two_nics(vm, after, counts):
     assert again.returncode == 0 and reapplies(again.stdout) == {}
 
 
-# -- what the soak found (tests/soak): each a regression test here -----------------------
+# -- what the soak found (harness/soak): each a regression test here -----------------------
 
 
 def in_vm_emulator(sandbox, scenario) -> EmulatorServer:

@@ -10,8 +10,8 @@ import os
 
 import pytest
 
+from harness.soak.driver import soak
 from tests.conftest import require_root
-from tests.soak.driver import soak
 
 pytestmark = [pytest.mark.root, pytest.mark.soak]
 

@@ -18,11 +18,11 @@ from typing import Callable, Dict, List, Set
 
 import pytest
 
+from harness.upstream import key_lines, map_interfaces, require_binary, run_upstream, snapshot
 from nm_cloud_setup.emulator import scenario as scenarios
 from tests.conftest import run_tool
 from tests.kernel import expected_layout
 from tests.test_providers_e2e import oci_baremetal_scenario
-from tests.upstream import key_lines, map_interfaces, require_binary, run_upstream, snapshot
 
 pytestmark = pytest.mark.root
 

@@ -4,8 +4,8 @@ Each step makes one random change of the cloud (``world.change_metadata``) and r
 the tool in one random way (``MODES``): plainly, twice at once, with a SIGTERM at a
 random moment, with one fault of the matrix, around a NetworkManager restart, with
 a NIC unplugged mid-run, or while another client keeps changing a connection.  The
-kernel is watched during the runs (``tests.monitor``) and checked after them
-(``tests.soak.checks``).  Step N's choices come from ``random.Random(f"{seed}:{N}")``
+kernel is watched during the runs (``harness.monitor``) and checked after them
+(``harness.soak.checks``).  Step N's choices come from ``random.Random(f"{seed}:{N}")``
 and the model, never from what was observed, so a seed replays its steps.
 """
 
@@ -19,12 +19,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
-from tests.monitor import KernelWatch
-from tests.soak import world as cloud
-from tests.soak.checks import Checker, planned
-from tests.soak.faults import FAULTS, Fault
-from tests.soak.vm import Result, Vm
-from tests.soak.world import SLOTS, World
+from harness.monitor import KernelWatch
+from harness.soak import world as cloud
+from harness.soak.checks import Checker, planned
+from harness.soak.faults import FAULTS, Fault
+from harness.soak.vm import Result, Vm
+from harness.soak.world import SLOTS, World
 
 MODES = {  # mode -> weight, per backend
     "nm": {"plain": 30, "twice": 8, "sigterm": 14, "fault": 28, "restart": 4,

@@ -12,10 +12,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
+from harness.soak.vm import RULES, Result, Seen, _table_slot
+from harness.soak.world import SLOTS, World
 from nm_cloud_setup.model import Address, InstanceData, InterfaceData, Ipv4Config, Route, Rule
 from nm_cloud_setup.planning import delta, layout
-from tests.soak.vm import RULES, Result, Seen, _table_slot
-from tests.soak.world import SLOTS, World
 
 Entries = Tuple[Set[Address], Set[Route], Set[Rule]]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Dict, List, Optional, Set, Tuple
 
 from harness.sandbox import Sandbox, run
+from harness.soak.world import SLOTS, World, sandbox_nics
 from nm_cloud_setup.emulator.server import EmulatorServer
 from nm_cloud_setup.model import Address, Ipv4Config, Route, Rule
-from tests.soak.world import SLOTS, World, sandbox_nics
 
 RULES = (30200, 30500)  # the priorities and tables the tool's rules use
 # The administrator's own entries, placed at the start, that every run must leave alone.
