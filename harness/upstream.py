@@ -19,8 +19,8 @@ import pytest
 
 from harness.sandbox import Sandbox
 from nm_cloud_setup.model import Ipv4Config
-from tests.conftest import REQUIRE_ALL
-from tests.kernel import local_routes, policy_routes, policy_rules
+from tests.support.kernel import local_routes, policy_routes, policy_rules
+from tests.support.requirements import REQUIRE_ALL
 
 NAME = "nm-cloud-setup-upstream"
 REPO = Path(__file__).resolve().parent.parent
@@ -78,7 +78,7 @@ def comparable(config: Ipv4Config) -> Applied:
 def snapshot(sandbox: Sandbox, ifnames: Iterable[str] = ("eth1", "eth2")) -> Dict[str, object]:
     """What a run leaves: the NICs' addresses (primary first, the secondaries sorted),
     policy rules and tables, local routes, and NetworkManager's applied connections."""
-    from tests.test_nm_e2e import applied
+    from tests.support.nm_read import applied
 
     names = list(ifnames)
     return {

@@ -2,51 +2,27 @@
 
 Tests marked ``root`` need root, network namespaces and NetworkManager,
 dnsmasq and dbus-daemon.  Where those are missing they are skipped with the
-reason, except when ``NCS_REQUIRE_ALL=1`` (set by .ci/run): then they fail.
+reason, except when ``NCS_REQUIRE_ALL=1`` (set by .ci/run): then they fail
+(``tests.support.requirements``).
 
-Two NetworkManager daemons: the machine's own (Debian 12: 1.42) and Debian 13's
-1.52 from the debootstrap tree that ``scripts/setup.sh`` builds.  A module runs
-on both with ``pytestmark = BOTH_DAEMONS``; otherwise on the machine's own.
-The sandbox VMs are dual-stack capable (IPv6 subnets on the cloud side, router
-advertisements and DHCPv6); a profile only uses IPv6 where a test asks for it.
+Two NetworkManager daemons (``tests.support.nm_daemons``): the machine's own and
+Debian 13's.  A module runs on both with ``pytestmark = BOTH_DAEMONS``; otherwise
+on the machine's own.  The sandbox VMs are dual-stack capable (IPv6 subnets on
+the cloud side, router advertisements and DHCPv6); a profile only uses IPv6 where
+a test asks for it.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from typing import Dict, Iterator, Sequence
+from typing import Dict, Iterator
 
 import pytest
 
-from harness import nm_daemon
-from harness.sandbox import Sandbox, missing_tools, nics_for_scenario
+from harness.sandbox import Sandbox, nics_for_scenario
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.server import EmulatorServer
-
-REQUIRE_ALL = os.environ.get("NCS_REQUIRE_ALL") == "1"
-# Test id -> the root of the NetworkManager to run (None: the machine's own).
-NM_DAEMONS = {"nm-host": None, "nm-debian13": nm_daemon.TRIXIE_ROOT}
-BOTH_DAEMONS = pytest.mark.parametrize("nm_daemon_id", list(NM_DAEMONS), indirect=True,
-                                       scope="session")
-
-
-def _unavailable(with_nm: bool = True) -> str:
-    if os.geteuid() != 0:
-        return "needs root (network namespaces)"
-    missing = missing_tools(with_nm)
-    if missing:
-        return f"needs {', '.join(missing)} (apt-get install network-manager dnsmasq-base)"
-    return ""
-
-
-def require_root(with_nm: bool = True) -> None:
-    reason = _unavailable(with_nm)
-    if reason:
-        if REQUIRE_ALL:
-            pytest.fail(f"NCS_REQUIRE_ALL=1 but this test {reason}")
-        pytest.skip(reason)
+from tests.support.nm_daemons import NM_DAEMONS
+from tests.support.requirements import REQUIRE_ALL, require_root
 
 
 @pytest.fixture
@@ -131,32 +107,3 @@ def kernel_sandbox(kernel_sandbox_session: Sandbox) -> Sandbox:
             path.unlink()
     return kernel_sandbox_session
 
-
-def run_in_vm(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
-              provider: str = "ec2") -> subprocess.CompletedProcess:
-    """Run ``nm-cloud-setup`` inside the sandbox VM's namespace (no NetworkManager there)."""
-    key = provider.upper()
-    settings = {f"NM_CLOUD_SETUP_{key}": "yes", f"NM_CLOUD_SETUP_{key}_HOST": url,
-                "NM_CLOUD_SETUP_LOG": "TRACE",
-                "NM_CLOUD_SETUP_STATE_DIR": str(sandbox.workdir / "state")}
-    env = sandbox.env(**{**settings, **(extra or {})})
-    return subprocess.run(sandbox.exec_in_host(sys.executable, "-m", "nm_cloud_setup"), env=env,
-                          capture_output=True, text=True, timeout=60)
-
-
-def run_tool(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
-             timeout: float = 60, provider: str = "ec2",
-             args: Sequence[str] = ()) -> subprocess.CompletedProcess:
-    """Run ``nm-cloud-setup`` for ``provider`` against ``url`` and the sandbox's NetworkManager."""
-    key = provider.upper()
-    # This runs in the machine's own namespace: never let it fall back to netlink here.
-    settings = {f"NM_CLOUD_SETUP_{key}": "yes", f"NM_CLOUD_SETUP_{key}_HOST": url,
-                "NM_CLOUD_SETUP_LOG": "TRACE", "NM_CLOUD_SETUP_BACKEND": "nm",
-                "NM_CLOUD_SETUP_STATE_DIR": str(sandbox.workdir / "state"),
-                # the test machine's own DMI (a cloud VM's) must not order the choice
-                "NM_CLOUD_SETUP_DMI_DIR": str(sandbox.workdir / "no-dmi")}
-    env = sandbox.env(**{**settings, **(extra or {})})
-    result = subprocess.run([sys.executable, "-m", "nm_cloud_setup", *args], env=env,
-                            capture_output=True, text=True, timeout=timeout)
-    sandbox.settle()  # NetworkManager commits a Reapply to the kernel an instant later
-    return result

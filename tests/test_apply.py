@@ -15,7 +15,7 @@ from nm_cloud_setup.pipeline.apply import configure_all
 from nm_cloud_setup.pipeline.cancel import Cancellation
 from nm_cloud_setup.pipeline.outcome import Outcome
 from nm_cloud_setup.planning import delta, layout
-from tests.test_run import MemoryBackend
+from tests.support.backends import MemoryBackend
 
 DEVICES = [Device(f"02:00:00:00:00:0{n}", f"eth{n}", str(n)) for n in (1, 2, 3)]
 

@@ -8,9 +8,9 @@ import pytest
 
 from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
-from tests.conftest import run_tool
-from tests.kernel import expected_layout, policy_routes, policy_rules
-from tests.test_nm_e2e import applied, kernel_state
+from tests.support.kernel import expected_layout, kernel_state, policy_routes, policy_rules
+from tests.support.nm_read import applied
+from tests.support.vm import run_tool
 
 pytestmark = pytest.mark.root
 

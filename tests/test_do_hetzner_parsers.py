@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -12,15 +11,10 @@ from hypothesis import strategies as st
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import Network
 from nm_cloud_setup.providers import digitalocean, hetzner
-from tests.test_provider_parsers import json_values, mutate
+from tests.support.parsers import json_values, mutate, sample
 
-DATA = Path(__file__).parent / "data"
 DO_MACS = {"FA:16:3E:00:00:01": "eth0", "FA:16:3E:00:00:02": "eth1"}
 HZ_MACS = {"86:00:00:2A:7D:E0": "enp7s0", "86:00:00:20:10:50": "enp8s0"}
-
-
-def sample(name: str) -> str:
-    return (DATA / name).read_text()
 
 
 def do_doc() -> dict:

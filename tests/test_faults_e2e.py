@@ -17,9 +17,8 @@ import pytest
 
 from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
-from tests.conftest import run_tool
-from tests.kernel import expected_layout, policy_routes, policy_rules
-from tests.test_nm_e2e import kernel_state
+from tests.support.kernel import expected_layout, kernel_state, policy_routes, policy_rules
+from tests.support.vm import run_tool
 
 pytestmark = pytest.mark.root
 
@@ -283,7 +282,7 @@ def test_state_directory_unusable_costs_only_the_state(nm_sandbox, emulator, rea
 
 def test_netlink_refuses_to_change_what_it_could_not_record(kernel_sandbox, read_only_dir):
     from nm_cloud_setup.emulator.server import EmulatorServer
-    from tests.conftest import run_in_vm
+    from tests.support.vm import run_in_vm
 
     with kernel_sandbox.entered():
         server = EmulatorServer(("127.0.0.1", 0), scenarios.generate(2, 3))

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.providers import identity
-from tests.test_provider_parsers import json_values
+from tests.support.parsers import json_values
 
 AZURE = {"compute": {"vmId": "02aab8a4-74ef-476e-8182-f6d2ba4166a6", "vmSize": "Standard_D2s_v3",
                      "location": "westeurope", "zone": "1", "name": "vm1",

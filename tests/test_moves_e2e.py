@@ -16,8 +16,9 @@ from harness.monitor import KernelWatch
 from harness.sandbox import Nic, Sandbox
 from harness.sandbox import run as sandbox_run
 from nm_cloud_setup.emulator.server import EmulatorServer
-from tests.conftest import require_root, run_in_vm, run_tool
-from tests.kernel import expected_layout, policy_routes, policy_rules
+from tests.support.kernel import expected_layout, policy_routes, policy_rules
+from tests.support.requirements import require_root
+from tests.support.vm import run_in_vm, run_tool
 
 pytestmark = pytest.mark.root
 

@@ -12,8 +12,8 @@ import pytest
 from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.server import EmulatorServer
-from tests.conftest import run_in_vm, run_tool
-from tests.kernel import expected_layout, policy_routes, policy_rules
+from tests.support.kernel import expected_layout, policy_routes, policy_rules
+from tests.support.vm import run_in_vm, run_tool
 
 pytestmark = pytest.mark.root
 

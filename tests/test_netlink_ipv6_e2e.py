@@ -12,9 +12,9 @@ import pytest
 from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.server import EmulatorServer
-from tests.conftest import run_in_vm
-from tests.kernel import (expected_layout, expected_layout6, local_routes, policy_routes,
-                          policy_rules)
+from tests.support.kernel import (expected_layout, expected_layout6, local_routes, policy_routes,
+                                  policy_rules)
+from tests.support.vm import run_in_vm
 
 pytestmark = pytest.mark.root
 

@@ -14,7 +14,7 @@ import subprocess
 
 from nm_cloud_setup.emulator.openstack import network_data
 from nm_cloud_setup.providers.network_data import dhcp_macs, parse_network_data
-from tests.test_service_e2e import DEBIAN_PYTHON, _need_cloud_init
+from tests.support.cloud_init import DEBIAN_PYTHON, need_cloud_init
 
 CONVERT = """
 import json, sys
@@ -39,7 +39,7 @@ def scenario() -> dict:
 
 
 def test_cloud_init_reads_the_document_as_we_do():
-    _need_cloud_init()
+    need_cloud_init()
     doc = network_data(scenario())
     names = {n["mac"].upper(): f"eth{k + 1}" for k, n in enumerate(scenario()["interfaces"])}
     result = subprocess.run([DEBIAN_PYTHON, "-c", CONVERT], capture_output=True, text=True,

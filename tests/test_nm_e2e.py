@@ -7,40 +7,16 @@ and log lines.
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-from typing import Dict, Tuple
-
 import pytest
 
 from nm_cloud_setup.emulator import scenario as scenarios
-from nm_cloud_setup.model import IpConfig
-from tests.conftest import BOTH_DAEMONS, run_tool
-from tests.kernel import expected_layout, policy_routes, policy_rules
-from tests.nm_read import currents
+from tests.support.kernel import expected_layout, kernel_state, policy_routes, policy_rules
+from tests.support.nm_daemons import BOTH_DAEMONS
+from tests.support.nm_read import applied, profiles_on_disk
+from tests.support.scenarios import set_scenario
+from tests.support.vm import run_tool
 
 pytestmark = [pytest.mark.root, BOTH_DAEMONS]
-
-
-def applied(sandbox) -> Dict[str, Tuple[int, IpConfig]]:
-    """ifname -> (applied version id, applied config), read from NetworkManager."""
-    return {name: (current.token.version_id, current.applied)
-            for name, current in currents(sandbox).items()}
-
-
-def profiles_on_disk(sandbox) -> Dict[str, str]:
-    keyfiles = Path(sandbox.workdir) / "nm" / "keyfiles"
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in keyfiles.iterdir()}
-
-
-def kernel_state(sandbox):
-    return (sandbox.addresses("eth1"), sandbox.addresses("eth2"), policy_rules(sandbox),
-            policy_routes(sandbox))
-
-
-def set_scenario(emulator, scenario) -> None:
-    with emulator.state.lock:
-        emulator.state.scenario = scenario
 
 
 def test_two_nics_three_ips_get_upstream_layout(nm_sandbox, emulator):

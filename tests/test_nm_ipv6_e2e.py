@@ -12,10 +12,12 @@ import pytest
 
 from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
-from tests.conftest import BOTH_DAEMONS, run_tool
-from tests.kernel import (expected_layout, expected_layout6, local_routes, policy_routes,
-                          policy_rules)
-from tests.test_nm_e2e import applied, profiles_on_disk, set_scenario
+from tests.support.kernel import (expected_layout, expected_layout6, local_routes, policy_routes,
+                                  policy_rules)
+from tests.support.nm_daemons import BOTH_DAEMONS
+from tests.support.nm_read import applied, profiles_on_disk
+from tests.support.scenarios import set_scenario
+from tests.support.vm import run_tool
 
 pytestmark = [pytest.mark.root, BOTH_DAEMONS]
 

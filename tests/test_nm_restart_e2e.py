@@ -17,7 +17,7 @@ from harness.sandbox import Sandbox, nics_for_scenario
 from nm_cloud_setup.backends.nm.backend import NetworkManager
 from nm_cloud_setup.errors import ApplyError, NoAppliedConnectionError
 from nm_cloud_setup.model import Address
-from tests.conftest import require_root
+from tests.support.requirements import require_root
 
 pytestmark = pytest.mark.root
 

@@ -16,28 +16,15 @@ import pytest
 from harness.sandbox import Nic, Sandbox
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.openstack import write_config_drive
-from tests.conftest import BOTH_DAEMONS, run_tool
-from tests.kernel import policy_routes, policy_rules
-from tests.nm_read import currents
-from tests.test_nm_e2e import profiles_on_disk, set_scenario
+from tests.support.kernel import policy_routes, policy_rules
+from tests.support.nm_daemons import BOTH_DAEMONS
+from tests.support.nm_read import currents, profiles_on_disk
+from tests.support.scenarios import ETH3, openstack_scenario, set_scenario
+from tests.support.vm import run_tool
 
 pytestmark = [pytest.mark.root, BOTH_DAEMONS]
 
-ETH3 = Nic("eth3", "02:00:00:00:00:03", "172.31.48.10", "172.31.48.0/20")
 ADMIN_DNS = "192.0.2.99"
-
-
-def scenario(eth3_addresses=("172.31.48.10",), eth3=True) -> dict:
-    """eth1 on a DHCP network (Nova's ipv4_dhcp), eth2 static with two addresses (its
-    administrator's DHCP profile gets the second), eth3 static with its own name server."""
-    result = scenarios.generate(2, 2)
-    result["interfaces"][0]["dhcp"] = True
-    if eth3:
-        nic = scenarios.nic(2, 0)
-        nic.update(addresses=list(eth3_addresses), mtu=1450, dns=["192.0.2.53"])
-        result["interfaces"].append(nic)
-    result["openstack"] = {"dns": ["8.8.8.8", "2001:4860:4860::8888"]}
-    return result
 
 
 @pytest.fixture
@@ -88,10 +75,10 @@ def run(sandbox, emulator, drive=None, args=()):
 @pytest.mark.parametrize("source", ["metadata-service", "config-drive"])
 def test_a_hot_plugged_nic_without_dhcp_gets_an_in_memory_profile(nm_sandbox, make_emulator,
                                                                   plug, tmp_path, source):
-    emulator = make_emulator("openstack", scenario())
+    emulator = make_emulator("openstack", openstack_scenario())
     # The drive is written when the VM is made: it does not know the NIC plugged later.
-    drive = write_config_drive(scenario(eth3=False), tmp_path) if source == "config-drive" \
-        else None
+    drive = write_config_drive(openstack_scenario(eth3=False), tmp_path) \
+        if source == "config-drive" else None
     disk_before = profiles_on_disk(nm_sandbox)
     eth1_before = applied(nm_sandbox)["eth1"]
     plug(ETH3)
@@ -130,7 +117,7 @@ def test_a_hot_plugged_nic_without_dhcp_gets_an_in_memory_profile(nm_sandbox, ma
 
 
 def test_a_changed_address_is_reapplied_to_the_same_profile(nm_sandbox, make_emulator, plug):
-    emulator = make_emulator("openstack", scenario())
+    emulator = make_emulator("openstack", openstack_scenario())
     plug(ETH3)
     dry = run(nm_sandbox, emulator, args=["--dry-run"])
     assert dry.returncode == 0, dry.stderr
@@ -139,7 +126,7 @@ def test_a_changed_address_is_reapplied_to_the_same_profile(nm_sandbox, make_emu
     assert "nm-cloud-setup eth3" not in profiles(nm_sandbox)  # a dry run changes nothing
     assert run(nm_sandbox, emulator).returncode == 0
 
-    set_scenario(emulator, scenario(eth3_addresses=("172.31.48.20", "172.31.48.21")))
+    set_scenario(emulator, openstack_scenario(eth3_addresses=("172.31.48.20", "172.31.48.21")))
     result = run(nm_sandbox, emulator)
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -156,7 +143,7 @@ def test_a_changed_address_is_reapplied_to_the_same_profile(nm_sandbox, make_emu
 
 
 def test_an_unplugged_nic_takes_its_profile_along(nm_sandbox, make_emulator, plug):
-    emulator = make_emulator("openstack", scenario())
+    emulator = make_emulator("openstack", openstack_scenario())
     plug(ETH3)
     assert run(nm_sandbox, emulator).returncode == 0
     assert "nm-cloud-setup eth3" in profiles(nm_sandbox)
@@ -180,7 +167,7 @@ MEMBERS = (Nic("eth4", "02:00:00:00:00:04", "172.31.64.10", "172.31.64.0/20"),
 def links_scenario() -> dict:
     """VLAN 42 on eth3 (no network of its own), a bond of eth4 and eth5, and a bond that
     would take eth1, which its administrator's profile manages."""
-    result = scenario(eth3=False)
+    result = openstack_scenario(eth3=False)
     for number in (2, 3, 4):  # eth3..eth5: links without networks
         result["interfaces"].append(dict(scenarios.nic(number, 0), mtu=9000))
     vlan = dict(scenarios.nic(5, 1), vlan_id=42, parent=PARENT.mac, mac="02:00:00:00:01:42")
@@ -245,7 +232,8 @@ def test_networkmanagers_default_profile_waiting_for_dhcp_is_taken_over(nm_daemo
                                                                       make_emulator):
     """A VM whose NetworkManager makes its default profile ("Wired connection 1", DHCP)
     for a new NIC: on a static network that waits for a DHCP server that is not there."""
-    from tests.conftest import NM_DAEMONS, require_root
+    from tests.support.nm_daemons import NM_DAEMONS
+    from tests.support.requirements import require_root
 
     require_root()
     sandbox = Sandbox([], nm_root=NM_DAEMONS[nm_daemon_id])
@@ -272,7 +260,8 @@ def test_networkmanagers_default_profile_waiting_for_dhcp_is_taken_over(nm_daemo
 def test_the_hotplug_demo(nm_daemon_id):
     """``scripts/demo --openstack-hotplug``, whose output the README shows."""
     from harness import hotplug_demo
-    from tests.conftest import NM_DAEMONS, require_root
+    from tests.support.nm_daemons import NM_DAEMONS
+    from tests.support.requirements import require_root
 
     require_root()
     lines = []

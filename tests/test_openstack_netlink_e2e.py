@@ -10,9 +10,9 @@ import json
 import pytest
 
 from nm_cloud_setup.emulator.server import EmulatorServer
-from tests.conftest import run_in_vm
-from tests.kernel import policy_routes, policy_rules
-from tests.test_openstack_e2e import ETH3, scenario
+from tests.support.kernel import policy_routes, policy_rules
+from tests.support.scenarios import ETH3, openstack_scenario
+from tests.support.vm import run_in_vm
 
 pytestmark = pytest.mark.root
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.root
 def vm(kernel_sandbox):
     """The emulator inside the VM; eth3 plugged (down, no address); unplugged after."""
     with kernel_sandbox.entered():
-        server = EmulatorServer(("127.0.0.1", 0), scenario(), "openstack")
+        server = EmulatorServer(("127.0.0.1", 0), openstack_scenario(), "openstack")
     server.start()
     kernel_sandbox.plug(ETH3, 10)
     yield server

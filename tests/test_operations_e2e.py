@@ -10,8 +10,9 @@ import pytest
 
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.shapes.instance import instance
-from tests.conftest import run_tool
-from tests.test_nm_e2e import applied, kernel_state
+from tests.support.kernel import kernel_state
+from tests.support.nm_read import applied
+from tests.support.vm import run_tool
 
 pytestmark = pytest.mark.root
 

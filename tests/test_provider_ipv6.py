@@ -4,7 +4,6 @@ malformed values (a clear error for that NIC only; the others are still read).""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -12,9 +11,8 @@ from hypothesis import strategies as st
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.providers import aliyun, azure, ec2, gcp, ipv6, oci, openstack
-from tests.test_provider_parsers import mutate
+from tests.support.parsers import mutate, sample
 
-DATA = Path(__file__).parent / "data"
 BAD = [  # (value, what the error says)
     ("2600:1f18::zz", "invalid IPv6 address"),
     ("10.0.0.5", "is an IPv4 address where an IPv6 address belongs"),
@@ -22,10 +20,6 @@ BAD = [  # (value, what the error says)
     ("ff02::1", "cannot be assigned"),
     ("::ffff:10.0.0.5", "cannot be assigned"),
 ]
-
-
-def sample(name: str) -> str:
-    return (DATA / name).read_text()
 
 
 # -- shared validators -----------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -11,13 +10,7 @@ from hypothesis import strategies as st
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.providers import aliyun, azure, gcp, oci, openstack
-
-DATA = Path(__file__).parent / "data"
-
-
-def sample(name: str) -> str:
-    return (DATA / name).read_text()
-
+from tests.support.parsers import json_values, mutate, sample
 
 # -- Azure ---------------------------------------------------------------------
 
@@ -258,14 +251,6 @@ PARSERS = [
 ]
 
 
-def _containers(inner):
-    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
-
-
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-                           _containers, max_leaves=20)
-
-
 @pytest.mark.parametrize("parse", PARSERS, ids=["azure", "gcp", "aliyun", "oci", "openstack"])
 @given(body=st.text(max_size=200) | json_values.map(json.dumps))
 def test_arbitrary_bodies_raise_only_project_errors(parse, body):
@@ -289,17 +274,6 @@ SAMPLES = {
     "openstack": ("openstack_network_data.json",
                   lambda t: openstack.parse_network_data(t, {"FA:16:3E:00:00:01": "eth0"})),
 }
-
-
-def mutate(doc, data):
-    """Replace one randomly chosen subtree of ``doc`` with an arbitrary JSON value."""
-    if not isinstance(doc, (dict, list)) or not doc or data.draw(st.integers(0, 5)) == 0:
-        return data.draw(json_values)
-    keys = list(doc) if isinstance(doc, dict) else list(range(len(doc)))
-    key = data.draw(st.sampled_from(keys))
-    copy = dict(doc) if isinstance(doc, dict) else list(doc)
-    copy[key] = mutate(doc[key], data)
-    return copy
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))

@@ -6,9 +6,11 @@ import pytest
 
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.openstack import write_config_drive
-from tests.conftest import run_tool
-from tests.kernel import expected_layout, local_routes, policy_routes, policy_rules
-from tests.test_nm_e2e import applied, kernel_state
+from tests.support.kernel import (expected_layout, kernel_state, local_routes, policy_routes,
+                                  policy_rules)
+from tests.support.nm_read import applied
+from tests.support.scenarios import oci_baremetal_scenario
+from tests.support.vm import run_tool
 
 pytestmark = pytest.mark.root
 
@@ -142,17 +144,6 @@ def test_openstack_sources_and_mtu(nm_sandbox, make_emulator, tmp_path, source):
     assert nm_sandbox.mtu("eth1") == 1450
     assert "reapply connection" not in run_tool(nm_sandbox, emulator.url, provider="openstack",
                                                 extra=extra).stdout
-
-
-def oci_baremetal_scenario() -> dict:
-    """Two physical NICs (nicIndex 0 and 1) and a VNIC with VLAN 100 on the first."""
-    scenario = scenarios.generate(2, 1)
-    scenario["oci"] = {"baremetal": True}
-    scenario["interfaces"][1]["nic_index"] = 1
-    vlan = scenarios.nic(2, 1)
-    vlan.update(mac="02:00:00:00:01:00", vlan_tag=100, nic_index=0)
-    scenario["interfaces"].append(vlan)
-    return scenario
 
 
 def test_oci_baremetal_vlan_vnic_gets_macvlan_and_vlan_profiles(nm_sandbox, make_emulator):

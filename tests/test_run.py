@@ -7,49 +7,16 @@ import os
 import signal
 import threading
 import time
-from typing import List
 
 import pytest
 
-from nm_cloud_setup.backends.base import Backend
-from nm_cloud_setup.errors import ApplyError, Cancelled, VersionMismatchError
-from nm_cloud_setup.model import Current, Device, InstanceData, InterfaceData, Ipv4Config
+from nm_cloud_setup.errors import Cancelled
+from nm_cloud_setup.model import Device, InstanceData, InterfaceData
 from nm_cloud_setup.pipeline.apply import configure_all, configure_device
 from nm_cloud_setup.pipeline.cancel import Cancellation
 from nm_cloud_setup.pipeline.outcome import Outcome
 from nm_cloud_setup.planning import layout
-
-
-class MemoryBackend(Backend):
-    """Devices whose applied config lives in a dict; faults injected per device."""
-
-    name = "memory"
-
-    def __init__(self, mismatches: int = 0, refuse: str = "") -> None:
-        self.applied = {}
-        self.mismatches = mismatches
-        self.refuse = refuse
-
-    def current(self, device: Device) -> Current:
-        return Current(f'"{device.ifname}"', Ipv4Config(),
-                       self.applied.get(device.ifname, Ipv4Config()))
-
-    def in_sync(self, current: Current, wanted: Ipv4Config) -> bool:
-        return wanted.same_as(current.applied)
-
-    def describe(self, device, current, wanted) -> List[str]:
-        return [f"set {device.ifname}"]
-
-    def apply(self, device: Device, current: Current, wanted: Ipv4Config) -> None:
-        if device.ifname == self.refuse:
-            raise ApplyError("Reapply refused (org.freedesktop.NetworkManager.Device.Failed)")
-        if self.mismatches:
-            self.mismatches -= 1
-            raise VersionMismatchError("changed meanwhile")
-        self.applied[device.ifname] = wanted
-
-    def close(self) -> None:
-        pass
+from tests.support.backends import MemoryBackend
 
 
 def nic(number: int, *hosts: int, error=None) -> InterfaceData:

@@ -18,13 +18,13 @@ import pytest
 
 from harness.lab import METADATA_ADDRESS, Lab, LabVm
 from harness.sandbox import Nic
-from tests.conftest import REQUIRE_ALL, require_root
+from tests.support.cloud_init import DEBIAN_PYTHON, need_cloud_init
+from tests.support.requirements import require_root
 
 pytestmark = pytest.mark.root
 
 ROOT = Path(__file__).resolve().parent.parent
-CLIENTS = ROOT / "tests" / "clients"
-DEBIAN_PYTHON = "/usr/bin/python3"
+CLIENTS = ROOT / "tests" / "support" / "clients"
 KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl "
        "alice@example")
 
@@ -59,19 +59,10 @@ VMS = {
 }
 
 
-def _need_cloud_init() -> None:
-    probe = subprocess.run([DEBIAN_PYTHON, "-c", "import cloudinit"], capture_output=True)
-    if probe.returncode != 0:
-        message = "needs Debian's cloud-init package (scripts/setup.sh installs it)"
-        if REQUIRE_ALL:
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def lab():
     require_root(with_nm=True)
-    _need_cloud_init()
+    need_cloud_init()
     with Lab() as lab:
         lab.start_service()
         lab.mode = "optional"

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from harness.soak.driver import soak
-from tests.conftest import require_root
+from tests.support.requirements import require_root
 
 pytestmark = [pytest.mark.root, pytest.mark.soak]
 

@@ -10,7 +10,7 @@ import pytest
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.shapes.instance import instance
 from nm_cloud_setup.shapes.openstack import instance_uuid
-from tests.conftest import run_tool
+from tests.support.vm import run_tool
 
 pytestmark = pytest.mark.root
 

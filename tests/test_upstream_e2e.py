@@ -20,9 +20,9 @@ import pytest
 
 from harness.upstream import key_lines, map_interfaces, require_binary, run_upstream, snapshot
 from nm_cloud_setup.emulator import scenario as scenarios
-from tests.conftest import run_tool
-from tests.kernel import expected_layout
-from tests.test_providers_e2e import oci_baremetal_scenario
+from tests.support.kernel import expected_layout
+from tests.support.scenarios import oci_baremetal_scenario
+from tests.support.vm import run_tool
 
 pytestmark = pytest.mark.root
 

@@ -1,4 +1,5 @@
-"""Kernel state of a sandbox, normalised for comparison, and upstream's expected layout."""
+"""Kernel state of a sandbox, normalised for comparison, and upstream's expected layout:
+the tests' own oracle, written apart from the planner."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ def policy_routes(sandbox: Sandbox, family: int = 4) -> Set[Route]:
             result.add((table, route["dst"], route.get("gateway", ""), route["dev"],
                         route.get("metric", 0)))
     return result
+
+
+def kernel_state(sandbox):
+    return (sandbox.addresses("eth1"), sandbox.addresses("eth2"), policy_rules(sandbox),
+            policy_routes(sandbox))
 
 
 def expected_layout(interfaces: List[dict], ifnames: Dict[str, str]) -> Tuple[Set, Set]:
