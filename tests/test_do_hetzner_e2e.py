@@ -8,17 +8,13 @@ import pytest
 
 from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
-from tests.support.kernel import expected_layout, kernel_state, policy_routes, policy_rules
+from tests.support.kernel import expected_layout, ifnames, kernel_state, policy_routes, policy_rules
 from tests.support.nm_read import applied
 from tests.support.vm import run_tool
 
 pytestmark = pytest.mark.root
 
 ANCHOR = {"address": "10.17.0.5", "subnet": "10.17.0.0/16", "gateway": "10.17.0.1"}
-
-
-def ifnames(sandbox):
-    return {nic.mac.upper(): nic.ifname for nic in sandbox.nics}
 
 
 def digitalocean_scenario():

@@ -18,6 +18,7 @@ import pytest
 from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
 from tests.support.kernel import expected_layout, kernel_state, policy_routes, policy_rules
+from tests.support.scenarios import set_scenario
 from tests.support.vm import run_tool
 
 pytestmark = pytest.mark.root
@@ -29,11 +30,6 @@ def set_faults(emulator, rules: List[Dict], latency: float = 0.0) -> None:
     with emulator.state.lock:
         emulator.state.rules = rules
         emulator.state.latency = latency
-
-
-def set_scenario(emulator, scenario) -> None:
-    with emulator.state.lock:
-        emulator.state.scenario = scenario
 
 
 def assert_converged(sandbox, emulator, scenario=None) -> None:

@@ -13,6 +13,7 @@ from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.server import EmulatorServer
 from tests.support.kernel import expected_layout, policy_routes, policy_rules
+from tests.support.scenarios import set_scenario
 from tests.support.vm import run_in_vm, run_tool
 
 pytestmark = pytest.mark.root
@@ -32,11 +33,6 @@ def vm_emulator(kernel_sandbox):
 def layout(sandbox):
     return (sandbox.addresses("eth1"), sandbox.addresses("eth2"), policy_rules(sandbox),
             policy_routes(sandbox))
-
-
-def set_scenario(emulator, scenario):
-    with emulator.state.lock:
-        emulator.state.scenario = scenario
 
 
 def test_same_layout_as_the_networkmanager_path(kernel_sandbox, vm_emulator, nm_sandbox,

@@ -12,8 +12,8 @@ import pytest
 from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.server import EmulatorServer
-from tests.support.kernel import (expected_layout, expected_layout6, local_routes, policy_routes,
-                                  policy_rules)
+from tests.support.kernel import (assert_layout, expected_layout6, ifnames, local_routes,
+                                  policy_routes, policy_rules)
 from tests.support.vm import run_in_vm
 
 pytestmark = pytest.mark.root
@@ -35,17 +35,6 @@ def vm_emulator(kernel_sandbox):
     for server in servers:
         server.shutdown()
         server.server_close()
-
-
-def ifnames(sandbox):
-    return {n.mac.upper(): n.ifname for n in sandbox.nics}
-
-
-def assert_layout(sandbox, interfaces):
-    rules, routes = expected_layout(interfaces, ifnames(sandbox))
-    assert policy_rules(sandbox) == rules and policy_routes(sandbox) == routes
-    rules6, routes6 = expected_layout6(interfaces, ifnames(sandbox))
-    assert policy_rules(sandbox, 6) == rules6 and policy_routes(sandbox, 6) == routes6
 
 
 FOREIGN6 = [

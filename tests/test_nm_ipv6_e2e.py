@@ -12,8 +12,8 @@ import pytest
 
 from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
-from tests.support.kernel import (expected_layout, expected_layout6, local_routes, policy_routes,
-                                  policy_rules)
+from tests.support.kernel import (assert_layout, expected_layout6, ifnames, local_routes,
+                                  policy_routes, policy_rules)
 from tests.support.nm_daemons import BOTH_DAEMONS
 from tests.support.nm_read import applied, profiles_on_disk
 from tests.support.scenarios import set_scenario
@@ -32,10 +32,6 @@ def dual_stack():
     return scenarios.generate(2, 3, ipv6s=2)
 
 
-def ifnames(sandbox):
-    return {nic.mac.upper(): nic.ifname for nic in sandbox.nics}
-
-
 def both_families(sandbox):
     """Everything the tests compare: addresses (global and link-local), rules and routes
     of both families, and the main table's IPv6 default routes."""
@@ -45,14 +41,6 @@ def both_families(sandbox):
                         sandbox.addresses6(n.ifname, "link")) for n in sandbox.nics},
             policy_rules(sandbox), policy_routes(sandbox), policy_rules(sandbox, 6),
             policy_routes(sandbox, 6), defaults6)
-
-
-def assert_layout(sandbox, interfaces):
-    rules, routes = expected_layout(interfaces, ifnames(sandbox))
-    assert policy_rules(sandbox) == rules and policy_routes(sandbox) == routes
-    rules6, routes6 = expected_layout6(interfaces, ifnames(sandbox))
-    assert policy_rules(sandbox, 6) == rules6
-    assert policy_routes(sandbox, 6) == routes6
 
 
 def assert_ipv6_basics_intact(sandbox):

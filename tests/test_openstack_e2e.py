@@ -18,7 +18,7 @@ from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.openstack import write_config_drive
 from tests.support.kernel import policy_routes, policy_rules
 from tests.support.nm_daemons import BOTH_DAEMONS
-from tests.support.nm_read import currents, profiles_on_disk
+from tests.support.nm_read import applied, profiles_on_disk
 from tests.support.scenarios import ETH3, openstack_scenario, set_scenario
 from tests.support.vm import run_tool
 
@@ -47,12 +47,6 @@ def plug(nm_sandbox):
     yield do
     for ifname in plugged:
         nm_sandbox.unplug(ifname)
-
-
-def applied(sandbox) -> dict:
-    """ifname -> (applied version id, applied config) of the devices that have one."""
-    return {name: (current.token.version_id, current.applied)
-            for name, current in currents(sandbox).items()}
 
 
 def _state(sandbox, ifname: str) -> str:

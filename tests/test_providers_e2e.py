@@ -6,8 +6,8 @@ import pytest
 
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.openstack import write_config_drive
-from tests.support.kernel import (expected_layout, kernel_state, local_routes, policy_routes,
-                                  policy_rules)
+from tests.support.kernel import (expected_layout, ifnames, kernel_state, local_routes,
+                                  policy_routes, policy_rules)
 from tests.support.nm_read import applied
 from tests.support.scenarios import oci_baremetal_scenario
 from tests.support.vm import run_tool
@@ -19,10 +19,6 @@ THREE = ["172.31.16.10/20", "172.31.16.11/20", "172.31.16.12/20"]
 # GCP 2+2N+one per forwarded IP, Aliyun 2+5N, OCI 2).
 # EC2: 2+4N, its 4th key per NIC being ipv6s (a NIC with IPv6 costs one more).
 REQUESTS = {"ec2": 10, "azure": 1, "aliyun": 2, "openstack": 1}
-
-
-def ifnames(sandbox):
-    return {nic.mac.upper(): nic.ifname for nic in sandbox.nics}
 
 
 @pytest.mark.parametrize("provider", ["ec2", "azure", "aliyun", "openstack"])

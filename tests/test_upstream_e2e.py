@@ -20,15 +20,11 @@ import pytest
 
 from harness.upstream import key_lines, map_interfaces, require_binary, run_upstream, snapshot
 from nm_cloud_setup.emulator import scenario as scenarios
-from tests.support.kernel import expected_layout
+from tests.support.kernel import expected_layout, ifnames
 from tests.support.scenarios import oci_baremetal_scenario
 from tests.support.vm import run_tool
 
 pytestmark = pytest.mark.root
-
-
-def ifnames(sandbox) -> Dict[str, str]:
-    return {nic.mac.upper(): nic.ifname for nic in sandbox.nics}
 
 
 def _gcp() -> dict:

@@ -43,6 +43,11 @@ def kernel_state(sandbox):
             policy_routes(sandbox))
 
 
+def ifnames(sandbox) -> Dict[str, str]:
+    """MAC (upper case) -> ifname of the sandbox's NICs, as ``expected_layout`` takes them."""
+    return {nic.mac.upper(): nic.ifname for nic in sandbox.nics}
+
+
 def expected_layout(interfaces: List[dict], ifnames: Dict[str, str]) -> Tuple[Set, Set]:
     """Upstream's rules and routes for ``interfaces`` (scenario entries), MAC -> ifname."""
     rules: Set[Rule] = set()
@@ -93,3 +98,11 @@ def expected_layout6(interfaces: List[dict], ifnames: Dict[str, str]) -> Tuple[S
         routes.add((str(30200 + idx), str(net), "", dev, 10))
         routes.add((str(30400 + idx), "default", gateway, dev, 10))
     return rules, routes
+
+
+def assert_layout(sandbox, interfaces):
+    """The kernel holds upstream's layout for ``interfaces``, both families."""
+    rules, routes = expected_layout(interfaces, ifnames(sandbox))
+    assert policy_rules(sandbox) == rules and policy_routes(sandbox) == routes
+    rules6, routes6 = expected_layout6(interfaces, ifnames(sandbox))
+    assert policy_rules(sandbox, 6) == rules6 and policy_routes(sandbox, 6) == routes6
