@@ -1,7 +1,7 @@
 """The metadata service without namespaces: checks, store, API, routing by source address.
 
 Sources are told apart on loopback (any 127.0.0.0/8 address is local on Linux);
-``test_service_e2e.py`` does it with VM namespaces, real routing and real clients.
+``e2e/test_service.py`` does it with VM namespaces, real routing and real clients.
 """
 
 from __future__ import annotations

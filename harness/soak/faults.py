@@ -1,4 +1,4 @@
-"""The fault matrix (tests/test_faults_e2e.py) as the soak injects it: one per faulty
+"""The fault matrix (tests/e2e/test_faults.py) as the soak injects it: one per faulty
 step, on the metadata of the moment.  Each says the exit status it must give
 (None: either, it depends on timing) and the text that must name the cause."""
 

@@ -23,7 +23,7 @@ from tests.support.requirements import require_root
 
 pytestmark = pytest.mark.root
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 CLIENTS = ROOT / "tests" / "support" / "clients"
 KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl "
        "alice@example")
