@@ -9,7 +9,7 @@ As root (it makes network namespaces and starts NetworkManager in one):
 Each chunk is a fresh VM and its own seed (``--seed`` plus the chunk number), so
 a long soak can run in chunks, taking ``--lock`` for each one only.  A violation
 prints the seed and step, and the command that replays it; the exit status is 1
-when there was any.  See tests/soak/driver.py for what a step does.
+when there was any.  See harness/soak/driver.py for what a step does.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.soak.driver import soak  # noqa: E402
+from harness.soak.driver import soak  # noqa: E402
 
 
 @contextlib.contextmanager

@@ -4,7 +4,7 @@
 
 SYSTEM_PACKAGES="iproute2 dnsmasq-base network-manager dbus-daemon systemd shellcheck mandoc make"
 # The runtime libraries of upstream's nm-cloud-setup binary, which the fidelity tests
-# run side by side with this project (tests/upstream.py).
+# run side by side with this project (harness/upstream.py).
 SYSTEM_PACKAGES="$SYSTEM_PACKAGES libnm0 libcurl4 libjansson4"
 # cloud-init: its EC2 and OpenStack readers are run inside test VM namespaces (never at boot).
 SYSTEM_PACKAGES="$SYSTEM_PACKAGES cloud-init"

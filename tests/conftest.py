@@ -1,52 +1,17 @@
-"""Shared fixtures: the emulator on loopback, and a real NetworkManager in a namespace.
+"""Fixtures shared by all tests: the emulator on loopback.
 
-Tests marked ``root`` need root, network namespaces and NetworkManager,
-dnsmasq and dbus-daemon.  Where those are missing they are skipped with the
-reason, except when ``NCS_REQUIRE_ALL=1`` (set by .ci/run): then they fail.
-
-Two NetworkManager daemons: the machine's own (Debian 12: 1.42) and Debian 13's
-1.52 from the debootstrap tree that ``scripts/setup.sh`` builds.  A module runs
-on both with ``pytestmark = BOTH_DAEMONS``; otherwise on the machine's own.
-The sandbox VMs are dual-stack capable (IPv6 subnets on the cloud side, router
-advertisements and DHCPv6); a profile only uses IPv6 where a test asks for it.
+The sandbox VMs (a real NetworkManager, or the kernel alone, in a namespace) are
+e2e/conftest.py's; the helpers the tests share are in tests/support/.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from typing import Dict, Iterator, Sequence
+from typing import Iterator
 
 import pytest
 
-from harness import nm_daemon
-from harness.sandbox import Sandbox, missing_tools, nics_for_scenario
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.server import EmulatorServer
-
-REQUIRE_ALL = os.environ.get("NCS_REQUIRE_ALL") == "1"
-# Test id -> the root of the NetworkManager to run (None: the machine's own).
-NM_DAEMONS = {"nm-host": None, "nm-debian13": nm_daemon.TRIXIE_ROOT}
-BOTH_DAEMONS = pytest.mark.parametrize("nm_daemon_id", list(NM_DAEMONS), indirect=True,
-                                       scope="session")
-
-
-def _unavailable(with_nm: bool = True) -> str:
-    if os.geteuid() != 0:
-        return "needs root (network namespaces)"
-    missing = missing_tools(with_nm)
-    if missing:
-        return f"needs {', '.join(missing)} (apt-get install network-manager dnsmasq-base)"
-    return ""
-
-
-def require_root(with_nm: bool = True) -> None:
-    reason = _unavailable(with_nm)
-    if reason:
-        if REQUIRE_ALL:
-            pytest.fail(f"NCS_REQUIRE_ALL=1 but this test {reason}")
-        pytest.skip(reason)
 
 
 @pytest.fixture
@@ -72,91 +37,3 @@ def make_emulator():
     for server in servers:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture(scope="session")
-def nm_sandboxes() -> Iterator:
-    """Sandboxes with NetworkManager, one per daemon, made when first asked for."""
-    made: Dict[str, Sandbox] = {}
-
-    def get(daemon_id: str) -> Sandbox:
-        if daemon_id not in made:
-            require_root()
-            root = NM_DAEMONS[daemon_id]
-            if root is not None and not (root / "usr/sbin/NetworkManager").exists():
-                reason = f"needs {root} (scripts/setup.sh builds it with debootstrap)"
-                pytest.fail(reason) if REQUIRE_ALL else pytest.skip(reason)
-            sandbox = Sandbox(nics_for_scenario(2, ipv6=True), nm_root=root)
-            sandbox.__enter__()
-            made[daemon_id] = sandbox
-        return made[daemon_id]
-
-    yield get
-    for sandbox in made.values():
-        sandbox.stop()
-
-
-@pytest.fixture(scope="session")
-def nm_daemon_id(request) -> str:
-    """Which NetworkManager (a key of NM_DAEMONS); the machine's own unless parametrized."""
-    return getattr(request, "param", "nm-host")
-
-
-@pytest.fixture(scope="session")
-def nm_sandbox_session(nm_sandboxes, nm_daemon_id: str) -> Sandbox:
-    return nm_sandboxes(nm_daemon_id)
-
-
-@pytest.fixture
-def nm_sandbox(nm_sandbox_session: Sandbox) -> Sandbox:
-    """The NetworkManager sandbox with fresh DHCP profiles on eth1 and eth2."""
-    nm_sandbox_session.reset_profiles()
-    return nm_sandbox_session
-
-
-@pytest.fixture(scope="session")
-def kernel_sandbox_session() -> Iterator[Sandbox]:
-    require_root(with_nm=False)
-    with Sandbox(nics_for_scenario(2, ipv6=True), with_nm=False) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def kernel_sandbox(kernel_sandbox_session: Sandbox) -> Sandbox:
-    """A VM without NetworkManager: two veth NICs with their DHCP-style primaries."""
-    kernel_sandbox_session.reset_kernel()
-    state = kernel_sandbox_session.workdir / "state"
-    if state.exists():
-        for path in state.iterdir():
-            path.unlink()
-    return kernel_sandbox_session
-
-
-def run_in_vm(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
-              provider: str = "ec2") -> subprocess.CompletedProcess:
-    """Run ``nm-cloud-setup`` inside the sandbox VM's namespace (no NetworkManager there)."""
-    key = provider.upper()
-    settings = {f"NM_CLOUD_SETUP_{key}": "yes", f"NM_CLOUD_SETUP_{key}_HOST": url,
-                "NM_CLOUD_SETUP_LOG": "TRACE",
-                "NM_CLOUD_SETUP_STATE_DIR": str(sandbox.workdir / "state")}
-    env = sandbox.env(**{**settings, **(extra or {})})
-    return subprocess.run(sandbox.exec_in_host(sys.executable, "-m", "nm_cloud_setup"), env=env,
-                          capture_output=True, text=True, timeout=60)
-
-
-def run_tool(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
-             timeout: float = 60, provider: str = "ec2",
-             args: Sequence[str] = ()) -> subprocess.CompletedProcess:
-    """Run ``nm-cloud-setup`` for ``provider`` against ``url`` and the sandbox's NetworkManager."""
-    key = provider.upper()
-    # This runs in the machine's own namespace: never let it fall back to netlink here.
-    settings = {f"NM_CLOUD_SETUP_{key}": "yes", f"NM_CLOUD_SETUP_{key}_HOST": url,
-                "NM_CLOUD_SETUP_LOG": "TRACE", "NM_CLOUD_SETUP_BACKEND": "nm",
-                "NM_CLOUD_SETUP_STATE_DIR": str(sandbox.workdir / "state"),
-                # the test machine's own DMI (a cloud VM's) must not order the choice
-                "NM_CLOUD_SETUP_DMI_DIR": str(sandbox.workdir / "no-dmi")}
-    env = sandbox.env(**{**settings, **(extra or {})})
-    result = subprocess.run([sys.executable, "-m", "nm_cloud_setup", *args], env=env,
-                            capture_output=True, text=True, timeout=timeout)
-    sandbox.settle()  # NetworkManager commits a Reapply to the kernel an instant later
-    return result

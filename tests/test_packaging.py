@@ -10,18 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REQUIRE_ALL
+from tests.support.requirements import need
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        if REQUIRE_ALL:
-            pytest.fail(f"NCS_REQUIRE_ALL=1 but {tool} is not installed")
-        pytest.skip(f"needs {tool}")
-    return path
 
 
 def render_service(tmp_path: Path, bindir: str) -> Path:
@@ -156,7 +147,7 @@ def test_udev_rule_as_udevadm_reads_it(tmp_path, action, runs):
     """udev itself does not run here: ``udevadm test`` simulates an event on a veth in a
     scratch namespace, in a private mount namespace where the shipped rule is the only
     one (nothing of the machine's own udev is touched)."""
-    from tests.conftest import require_root
+    from tests.support.requirements import require_root
 
     require_root(with_nm=False)
     need("udevadm")

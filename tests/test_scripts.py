@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_root
+from tests.support.requirements import require_root
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ("demo", "check", "bench")
@@ -90,7 +90,7 @@ def test_without_root_it_runs_itself_again_through_sudo(unprivileged_copy, scrip
 
 
 def test_scripts_pass_shellcheck():
-    from tests.test_packaging import need
+    from tests.support.requirements import need
 
     need("shellcheck")
     paths = [ROOT / "scripts" / name for name in (*SCRIPTS, "setup.sh")]

@@ -1,0 +1,1 @@
+"""nm_cloud_setup/backends/netlink/: what the netlink backend owns and records."""

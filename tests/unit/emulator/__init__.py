@@ -1,0 +1,1 @@
+"""nm_cloud_setup/emulator/: the emulated metadata services."""

@@ -1,0 +1,1 @@
+"""nm_cloud_setup/providers/: the clouds' parsers and providers, one file per cloud."""

@@ -1,0 +1,107 @@
+"""Alibaba Cloud (providers/aliyun.py): the whole-tree document, IP lists, bad and lenient
+values, and IPv6."""
+
+from __future__ import annotations
+
+import pytest
+
+from nm_cloud_setup.errors import MetadataError
+from nm_cloud_setup.providers import aliyun
+from tests.support.parsers import sample
+
+
+def test_aliyun_all():
+    entries = aliyun.parse_all(sample("aliyun_all.json"))
+    mac, values = entries[0]
+    nic = aliyun.interface_from(0, mac.upper(), values)
+    assert nic.addresses == ("172.16.101.215", "172.16.101.216", "172.16.101.220")
+    # The vSwitch's subnet from primary and netmask, not the VPC block (upstream's bug).
+    assert nic.subnet == "172.16.101.0/24" and nic.gateway == "172.16.101.253"
+
+
+@pytest.mark.parametrize("value, expected", [
+    ('["10.0.0.2","10.0.0.1"]', ["10.0.0.2", "10.0.0.1"]),
+    ('[ "10.0.0.2", "10.0.0.1" ]', ["10.0.0.2", "10.0.0.1"]),
+    ("10.0.0.2,10.0.0.1", ["10.0.0.2", "10.0.0.1"]),
+    (["10.0.0.2"], ["10.0.0.2"]),
+])
+def test_aliyun_ip_lists(value, expected):
+    assert aliyun.parse_ip_list(value) == expected
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"netmask": "255.0.255.0"}, "invalid IPv4 netmask"),
+    ({"netmask": None}, "netmask is missing"),
+    ({"private-ipv4s": 5}, "private-ipv4s is missing"),
+    ({"private-ipv4s": "[\"172.16.101.300\"]"}, "invalid IPv4 address"),
+])
+def test_aliyun_bad_values(change, message):
+    _, values = aliyun.parse_all(sample("aliyun_all.json"))[0]
+    with pytest.raises(MetadataError, match=message):
+        aliyun.interface_from(0, "00:16:3E:14:59:58", {**values, **change})
+
+
+@pytest.mark.parametrize("change, addresses, gateway", [
+    # As upstream: without a usable primary the first listed address leads ...
+    ({"primary-ip-address": None}, ("172.16.101.216", "172.16.101.215", "172.16.101.220"),
+     "172.16.101.253"),
+    ({"primary-ip-address": "nope"}, ("172.16.101.216", "172.16.101.215", "172.16.101.220"),
+     "172.16.101.253"),
+    # ... and without a usable gateway the subnet's first host is the gateway.
+    ({"gateway": "nope"}, ("172.16.101.215", "172.16.101.216", "172.16.101.220"), None),
+    ({"gateway": None}, ("172.16.101.215", "172.16.101.216", "172.16.101.220"), None),
+    # An address outside the netmask's subnet is kept (upstream does too).
+    ({"private-ipv4s": ["172.16.200.1"]}, ("172.16.101.215", "172.16.200.1"), "172.16.101.253"),
+])
+def test_aliyun_lenient_values(change, addresses, gateway, caplog):
+    _, values = aliyun.parse_all(sample("aliyun_all.json"))[0]
+    values = {**values, **change}
+    if "primary-ip-address" in change:
+        values["private-ipv4s"] = ["172.16.101.216", "172.16.101.215", "172.16.101.220"]
+    nic = aliyun.interface_from(0, "00:16:3E:14:59:58", values)
+    assert nic.addresses[0] == addresses[0] and set(nic.addresses) == set(addresses)
+    assert nic.gateway == gateway and nic.valid
+    assert "<" not in caplog.text and ("going without it" in caplog.text
+                                       or "outside" in caplog.text)
+
+
+def test_aliyun_bad_documents():
+    with pytest.raises(MetadataError, match="network.interfaces.macs"):
+        aliyun.parse_all('{"network": {}}')
+    with pytest.raises(MetadataError, match="no interfaces"):
+        aliyun.parse_all('{"network": {"interfaces": {"macs": {}}}}')
+
+
+# -- IPv6 ----------------------------------------------------------------------
+
+def test_aliyun_ipv6_in_the_vswitch_block_via_its_gateway():
+    ((mac, values),) = aliyun.parse_all(sample("aliyun_all_dualstack.json"))
+    nic = aliyun.interface_from(0, mac.upper(), values)
+    assert nic.ipv6_addresses == ("2408:4005:325:a204:1875:217f:184a:e4e",
+                                  "2408:4005:325:a204:1875:217f:184a:e4f")
+    assert nic.ipv6_subnet == "2408:4005:325:a204::/64"
+    assert nic.ipv6_gateway == "2408:4005:325:a204:ffff:ffff:ffff:fff7"
+
+
+def test_aliyun_bracketed_text_form_and_absence():
+    ((_, values),) = aliyun.parse_all(sample("aliyun_all_dualstack.json"))
+    text = {**values, "ipv6s": '["2408:4005:325:a204::9"]'}
+    assert aliyun.interface_from(0, "00:16:3E:14:59:58", text).ipv6_addresses == (
+        "2408:4005:325:a204::9",)
+    bare = {k: v for k, v in values.items() if "ipv6" not in k}
+    assert aliyun.interface_from(0, "00:16:3E:14:59:58", bare).ipv6_addresses == ()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"ipv6s": ["172.16.101.9"]}, "IPv4 address where an IPv6"),
+    ({"ipv6s": ["2408:4005:325:a204::zz"]}, "invalid IPv6 address"),
+    ({"vswitch-ipv6-cidr-block": "2408:4005:325:a204::/130"}, "invalid IPv6 subnet"),
+    ({"vswitch-ipv6-cidr-block": None}, "vswitch-ipv6-cidr-block is missing"),
+    ({"ipv6-gateway": "ff02::2"}, "cannot be a router"),
+    ({"ipv6s": ["2408:4005:325:b000::1"]}, "outside"),
+])
+def test_aliyun_bad_ipv6_values(change, message):
+    ((_, values),) = aliyun.parse_all(sample("aliyun_all_dualstack.json"))
+    values = {k: v for k, v in {**values, **change}.items() if v is not None}
+    with pytest.raises(MetadataError, match=message):
+        aliyun.interface_from(0, "00:16:3E:14:59:58", values)

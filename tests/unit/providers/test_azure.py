@@ -1,0 +1,84 @@
+"""Azure (providers/azure.py): the network document, bad documents and interfaces, the
+walk's listings, and the IPv6 addresses."""
+
+from __future__ import annotations
+
+import pytest
+
+from nm_cloud_setup.errors import MetadataError
+from nm_cloud_setup.providers import azure
+from tests.support.parsers import BAD_IPV6, sample
+
+
+def test_azure_network():
+    raw = azure.parse_network(sample("azure_network.json"))
+    assert [r.mac for r in raw] == ["000D3A5D2D66", "000D3A5D2D67"]
+    nic = azure.interface_from(0, "00:0D:3A:5D:2D:66", raw[0])
+    assert (nic.addresses, nic.subnet, nic.gateway) == (("10.0.0.4", "10.0.0.5"), "10.0.0.0/24",
+                                                        None)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("{}", "no 'interface' list"),
+    ('{"interface": [{"macAddress": "000D3A5D2D66"}]}', "lacks macAddress"),
+    ("<html>", "not valid JSON"),
+])
+def test_azure_bad_documents(body, message):
+    with pytest.raises(MetadataError, match=message):
+        azure.parse_network(body)
+
+
+@pytest.mark.parametrize("addresses, subnet, prefix, message", [
+    ((), "10.0.0.0", "24", "no IPv4 address"),
+    (("10.0.0.400",), "10.0.0.0", "24", "invalid IPv4 address"),
+    (("10.0.0.4",), "10.0.0.0", "33", "invalid subnet prefix"),
+    (("10.0.0.4",), "10.0.0.0", "x", "invalid subnet prefix"),
+])
+def test_azure_bad_interfaces(addresses, subnet, prefix, message):
+    with pytest.raises(MetadataError, match=message):
+        azure.interface_from(0, "00:0D:3A:5D:2D:66", azure.RawNic("x", addresses, subnet, prefix))
+
+
+def test_azure_address_outside_the_subnet_is_kept(caplog):
+    nic = azure.interface_from(0, "00:0D:3A:5D:2D:66",
+                               azure.RawNic("x", ("10.0.0.4", "10.0.9.4"), "10.0.0.0", "24"))
+    assert nic.addresses == ("10.0.0.4", "10.0.9.4") and nic.subnet == "10.0.0.0/24"
+    assert "10.0.9.4 is outside the NIC's subnet 10.0.0.0/24" in caplog.text
+
+
+@pytest.mark.parametrize("text, numbers", [
+    ("0/\n1/\n", [0, 1]), ("0\n\n2/\nfoo/\n-1\n", [0, 2]), ("", [])])
+def test_walk_listings_skip_lines_that_are_no_number(text, numbers):
+    assert azure.walk_numbers(text) == numbers
+
+
+# -- IPv6 ----------------------------------------------------------------------
+
+def test_azure_ipv6_addresses_in_a_64_via_the_fixed_link_local_router():
+    (raw,) = azure.parse_network(sample("azure_network_dualstack.json"))
+    nic = azure.interface_from(0, "00:0D:3A:5D:2D:66", raw)
+    assert nic.ipv6_addresses == ("ace:cab:deca:deed::4", "ace:cab:deca:deed::5")
+    assert (nic.ipv6_subnet, nic.ipv6_gateway) == ("ace:cab:deca:deed::/64",
+                                                   "fe80::1234:5678:9abc")
+
+
+def test_azure_without_ipv6_object_or_addresses_has_no_ipv6():
+    for ipv6_object in (None, {"ipAddress": []}):
+        raw = azure.RawNic("x", ("10.0.0.4",), "10.0.0.0", "24", ipv6_object)
+        nic = azure.interface_from(0, "00:0D:3A:5D:2D:66", raw)
+        assert nic.ipv6_addresses == () and nic.ipv6_gateway is None
+
+
+@pytest.mark.parametrize("value, message", BAD_IPV6 + [(7, "is not a string")])
+def test_azure_bad_ipv6_addresses(value, message):
+    raw = azure.RawNic("x", ("10.0.0.4",), "10.0.0.0", "24",
+                       {"ipAddress": [{"privateIpAddress": value}]})
+    with pytest.raises(MetadataError, match=message):
+        azure.interface_from(0, "00:0D:3A:5D:2D:66", raw)
+
+
+@pytest.mark.parametrize("ipv6_object", [[], {"ipAddress": "ace::4"}, {"ipAddress": ["ace::4"]}])
+def test_azure_bad_ipv6_shapes(ipv6_object):
+    raw = azure.RawNic("x", ("10.0.0.4",), "10.0.0.0", "24", ipv6_object)
+    with pytest.raises(MetadataError, match="ipv6.ipAddress"):
+        azure.interface_from(0, "00:0D:3A:5D:2D:66", raw)

@@ -1,0 +1,97 @@
+"""OCI (providers/oci.py): VM and bare-metal VNICs, what upstream accepts and ignores, and
+IPv6."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nm_cloud_setup.providers import oci
+from tests.support.parsers import OCI_MACS, sample
+
+
+def test_oci_vm():
+    nics = oci.parse_vnics(sample("oci_vnics_vm.json"), OCI_MACS)
+    assert [(n.index, n.addresses, n.gateway, n.vlan_tag) for n in nics] == [
+        (0, ("10.0.0.10",), "10.0.0.1", None), (1, ("10.0.1.10",), "10.0.1.1", None)]
+
+
+def test_oci_baremetal_vlan_vnics_and_missing_parent(caplog):
+    nics = oci.parse_vnics(sample("oci_vnics_baremetal.json"), {"00:10:E0:00:00:01": "eno1"})
+    assert [(n.mac, n.vlan_tag, n.parent_mac) for n in nics] == [
+        ("00:10:E0:00:00:01", None, None), ("02:00:17:00:00:64", 100, "00:10:E0:00:00:01")]
+    assert "physical NIC for nicIndex=1 not found, ignoring VNIC" in caplog.text
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"privateIp": "10.0.0.300"}, "missing or invalid 'privateIp'"),
+    ({"privateIp": None}, "missing or invalid 'privateIp'"),
+    ({"subnetCidrBlock": "10.0.0.0/0"}, "missing or invalid 'subnetCidrBlock'"),
+])
+def test_oci_bad_vnic_is_an_error_not_dropped(change, message, caplog):
+    doc = json.loads(sample("oci_vnics_vm.json"))
+    doc[1].update(change)
+    nics = oci.parse_vnics(json.dumps(doc), OCI_MACS)
+    assert nics[0].valid and message in nics[1].error
+    assert f"get-config: {message}(VNIC {doc[1]['vnicId']} idx=1)" in caplog.text  # upstream's
+
+
+@pytest.mark.parametrize("change, gateway, subnet", [
+    ({"virtualRouterIp": 7}, None, "10.0.1.0/24"),  # as upstream: the subnet's first host
+    ({"subnetCidrBlock": "10.0.1.10/32"}, "10.0.1.1", "10.0.1.10/32"),
+    ({"subnetCidrBlock": "10.0.0.0/24"}, "10.0.1.1", "10.0.0.0/24"),  # outside: kept
+])
+def test_oci_what_upstream_accepts_is_accepted(change, gateway, subnet):
+    doc = json.loads(sample("oci_vnics_vm.json"))
+    doc[1].update(change)
+    nic = oci.parse_vnics(json.dumps(doc), OCI_MACS)[1]
+    assert nic.valid and (nic.gateway, nic.subnet) == (gateway, subnet)
+
+
+def test_oci_unusable_vnics_are_ignored_with_upstreams_warnings(caplog):
+    doc = json.loads(sample("oci_vnics_baremetal.json"))
+    doc.append("not an object")
+    doc.append({**doc[0], "macAddr": "nope"})
+    doc.append({**doc[0], "macAddr": "02:00:17:00:00:99", "nicIndex": 1024})
+    doc.append({**doc[0], "macAddr": "02:00:17:00:00:98", "vlanTag": "7"})
+    macs = {"00:10:E0:00:00:01": "eno1", "02:00:17:00:00:99": "x", "02:00:17:00:00:98": "y"}
+    assert [n.mac for n in oci.parse_vnics(json.dumps(doc), macs)] == [
+        "00:10:E0:00:00:01", "02:00:17:00:00:64"]
+    for warning in ("JSON parse failure, ignoring VNIC(VNIC  idx=3)",
+                    "missing or invalid 'macAddr', ignoring VNIC(VNIC ",
+                    "missing or invalid 'nicIndex', ignoring VNIC(VNIC ",
+                    "missing or invalid 'vlanTag', ignoring VNIC(VNIC "):
+        assert "get-config: " + warning in caplog.text
+
+
+def test_oci_physical_nic_without_address_still_carries_its_vlans():
+    """Upstream registers a physical NIC by nicIndex whatever its address fields."""
+    doc = json.loads(sample("oci_vnics_baremetal.json"))
+    doc[0]["privateIp"] = None
+    nics = oci.parse_vnics(json.dumps(doc), {"00:10:E0:00:00:01": "eno1"})
+    assert nics[0].error and nics[1].parent_mac == "00:10:E0:00:00:01" and nics[1].valid
+
+
+# -- IPv6 ----------------------------------------------------------------------
+
+def test_oci_ipv6_addresses_subnet_and_virtual_router():
+    first, second = oci.parse_vnics(sample("oci_vnics_ipv6.json"), OCI_MACS)
+    assert first.ipv6_addresses == ("2603:c020:8:a00::10", "2603:c020:8:a00::11")
+    assert (first.ipv6_subnet, first.ipv6_gateway) == ("2603:c020:8:a00::/64",
+                                                       "fe80::200:17ff:fe00:1")
+    assert second.ipv6_addresses == () and second.error is None
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"ipv6Addresses": ["10.0.0.11"]}, "IPv4 address where an IPv6"),
+    ({"ipv6Addresses": ["2603:c020:8:a00::1:zz"]}, "invalid IPv6 address"),
+    ({"ipv6SubnetCidrBlock": "2603:c020:8:a00::/300"}, "invalid IPv6 subnet"),
+    ({"ipv6SubnetCidrBlock": None}, "'ipv6SubnetCidrBlock' is missing"),
+    ({"ipv6VirtualRouterIp": "nope"}, "invalid IPv6 gateway"),
+])
+def test_oci_bad_ipv6_is_an_error_for_that_vnic_only(change, message):
+    doc = json.loads(sample("oci_vnics_ipv6.json"))
+    doc[0].update(change)
+    first, second = oci.parse_vnics(json.dumps(doc), OCI_MACS)
+    assert message in (first.error or "") and second.error is None and second.addresses

@@ -1,0 +1,1 @@
+"""nm_cloud_setup/service/: the metadata service without namespaces."""
