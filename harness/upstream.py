@@ -4,7 +4,7 @@ sandbox, and normalise what a run leaves behind so that two runs can be compared
 The binary is found through ``NCS_UPSTREAM_BINARY``, else next to the repository
 (``<repo>/../shared/reference/nm-cloud-setup-upstream``), else in
 ``/work/shared/reference/``.  Where none is there the tests that need it are
-skipped, or fail with ``NCS_REQUIRE_ALL=1`` (CI).
+skipped, or fail with ``NCS_REQUIRE_ALL=1`` (CI: ``tests/support/requirements.py``).
 """
 
 from __future__ import annotations
@@ -15,12 +15,9 @@ import subprocess
 from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
-import pytest
-
+from harness.kernel_view import local_routes, policy_routes, policy_rules
 from harness.sandbox import Sandbox
 from nm_cloud_setup.model import Ipv4Config
-from tests.support.kernel import local_routes, policy_routes, policy_rules
-from tests.support.requirements import REQUIRE_ALL
 
 NAME = "nm-cloud-setup-upstream"
 REPO = Path(__file__).resolve().parent.parent
@@ -34,17 +31,6 @@ def find_binary() -> Optional[Path]:
         if path.is_file() and os.access(path, os.X_OK):
             return path
     return None
-
-
-def require_binary() -> Path:
-    path = find_binary()
-    if path is None:
-        reason = (f"needs upstream's {NAME} (set NCS_UPSTREAM_BINARY, or put it in "
-                  "../shared/reference/)")
-        if REQUIRE_ALL:
-            pytest.fail(f"NCS_REQUIRE_ALL=1 but this test {reason}")
-        pytest.skip(reason)
-    return path
 
 
 def map_interfaces(sandbox: Sandbox) -> str:
@@ -78,7 +64,7 @@ def comparable(config: Ipv4Config) -> Applied:
 def snapshot(sandbox: Sandbox, ifnames: Iterable[str] = ("eth1", "eth2")) -> Dict[str, object]:
     """What a run leaves: the NICs' addresses (primary first, the secondaries sorted),
     policy rules and tables, local routes, and NetworkManager's applied connections."""
-    from tests.support.nm_read import applied
+    from harness.nm_read import applied
 
     names = list(ifnames)
     return {

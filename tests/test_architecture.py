@@ -202,6 +202,16 @@ def test_no_test_harness_in_the_package():
     assert "include = nm_cloud_setup, nm_cloud_setup.*" in setup
 
 
+def test_the_harness_stands_apart_from_the_tests():
+    """harness/ (sandboxes, daemons, the soak, the demos) is what tests run on: it imports
+    neither the tests nor pytest, so the demos and benchmarks run without them."""
+    for path in (ROOT / "harness").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.split(".")[0] in ("tests", "pytest") for n in names), path
+
+
 def test_init_files_import_nothing():
     """Imports stay lazy: a package costs nothing until one of its modules is used."""
     for path in modules().values():

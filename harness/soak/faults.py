@@ -53,7 +53,7 @@ FAULTS = [
     Fault("slow-past-timeout", 1, "no answer within 3 s",
           _rule("MAC/local-ipv4s", status=200, delay=3.5), per_nic=True, weight=1),
     # Not on device-number: a key upstream does not read, going without it on any failure
-    # (the list positions become the table indexes, as upstream's; see the README).
+    # (the list positions become the table indexes, as upstream's; see docs/providers/ec2.md).
     Fault("never-answers", 1, "no answer within 3 s",
           _rule("MAC/local-ipv4s", hang=True, hang_seconds=5), per_nic=True, weight=1),
     Fault("invalid-ip", 1, "invalid IPv4 address '172.31.16.999'",

@@ -211,7 +211,7 @@ class Vm:
 
     def applied(self) -> Dict[str, Tuple[Ipv4Config, Ipv4Config]]:
         """NetworkManager: ifname -> (applied, the profile's own), for active devices."""
-        from tests.support.nm_read import currents
+        from harness.nm_read import currents
 
         return {name: (current.applied, current.own)
                 for name, current in currents(self.sandbox).items()}

@@ -3,9 +3,10 @@
 Chosen on ``bench/metadata_service.py`` (200 VMs crawling their trees at once):
 against the standard library's ``http.server`` it served 1.35x the requests per
 second with a third lower p99 latency, for about 17 MiB more memory
-(docs/metadata-service.md, "Performance, and the choice of aiohttp").  The handlers are plain functions of a
-request, so the server stays replaceable: the benchmark runs the same handlers
-on ``http.server`` (``bench/stdlib_server.py``) to keep the comparison honest.
+(docs/metadata-service.md, "Performance, and the choice of aiohttp").  The
+handlers are plain functions of a request, so the server stays replaceable: the
+benchmark runs the same handlers on ``http.server`` (``bench/stdlib_server.py``)
+to keep the comparison honest.
 
 Sockets are bound when a listener is made (errors show before serving); the
 metadata handler runs on the event loop (it reads a snapshot, no I/O); the

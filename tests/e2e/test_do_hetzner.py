@@ -6,10 +6,11 @@ import json
 
 import pytest
 
+from harness.kernel_view import kernel_state, policy_routes, policy_rules
+from harness.nm_read import applied
 from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
-from tests.support.kernel import expected_layout, ifnames, kernel_state, policy_routes, policy_rules
-from tests.support.nm_read import applied
+from tests.support.layout import expected_layout, ifnames
 from tests.support.vm import run_tool
 
 pytestmark = pytest.mark.root

@@ -15,9 +15,10 @@ from typing import Callable, Dict, List
 
 import pytest
 
+from harness.kernel_view import kernel_state, policy_routes, policy_rules
 from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
-from tests.support.kernel import expected_layout, kernel_state, policy_routes, policy_rules
+from tests.support.layout import expected_layout
 from tests.support.scenarios import set_scenario
 from tests.support.vm import run_tool
 

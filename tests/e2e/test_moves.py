@@ -12,11 +12,12 @@ from typing import Dict, Iterator, List
 
 import pytest
 
+from harness.kernel_view import policy_routes, policy_rules
 from harness.monitor import KernelWatch
 from harness.sandbox import Nic, Sandbox
 from harness.sandbox import run as sandbox_run
 from nm_cloud_setup.emulator.server import EmulatorServer
-from tests.support.kernel import expected_layout, policy_routes, policy_rules
+from tests.support.layout import expected_layout
 from tests.support.requirements import require_root
 from tests.support.vm import run_in_vm, run_tool
 

@@ -9,10 +9,11 @@ import time
 
 import pytest
 
+from harness.kernel_view import policy_routes, policy_rules
 from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.server import EmulatorServer
-from tests.support.kernel import expected_layout, policy_routes, policy_rules
+from tests.support.layout import expected_layout
 from tests.support.scenarios import set_scenario
 from tests.support.vm import run_in_vm, run_tool
 

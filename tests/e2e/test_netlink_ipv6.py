@@ -9,11 +9,11 @@ import time
 
 import pytest
 
+from harness.kernel_view import local_routes, policy_routes, policy_rules
 from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.server import EmulatorServer
-from tests.support.kernel import (assert_layout, expected_layout6, ifnames, local_routes,
-                                  policy_routes, policy_rules)
+from tests.support.layout import assert_layout, expected_layout6, ifnames
 from tests.support.vm import run_in_vm
 
 pytestmark = pytest.mark.root

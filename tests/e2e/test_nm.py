@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import pytest
 
+from harness.kernel_view import kernel_state, policy_routes, policy_rules
+from harness.nm_read import applied, profiles_on_disk
 from nm_cloud_setup.emulator import scenario as scenarios
-from tests.support.kernel import expected_layout, kernel_state, policy_routes, policy_rules
+from tests.support.layout import expected_layout
 from tests.support.nm_daemons import BOTH_DAEMONS
-from tests.support.nm_read import applied, profiles_on_disk
 from tests.support.scenarios import set_scenario
 from tests.support.vm import run_tool
 

@@ -1,7 +1,7 @@
 """IPv6 end to end: emulator -> nm-cloud-setup -> a real NetworkManager, both daemons.
 
 Debian 12's 1.42 and Debian 13's 1.52 differ in what a Reapply keeps of a
-device's IPv6 (README, "Reapply and IPv6"); every test here runs on both and
+device's IPv6 (docs/backends.md, "Reapply and IPv6"); every test here runs on both and
 checks both families in the kernel after every run: the profile's own IPv6
 primary, the link-local address and the main table's IPv6 default route too.
 """
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import pytest
 
+from harness.kernel_view import local_routes, policy_routes, policy_rules
+from harness.nm_read import applied, profiles_on_disk
 from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
-from tests.support.kernel import (assert_layout, expected_layout6, ifnames, local_routes,
-                                  policy_routes, policy_rules)
+from tests.support.layout import assert_layout, expected_layout6, ifnames
 from tests.support.nm_daemons import BOTH_DAEMONS
-from tests.support.nm_read import applied, profiles_on_disk
 from tests.support.scenarios import set_scenario
 from tests.support.vm import run_tool
 

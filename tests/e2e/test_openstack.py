@@ -13,12 +13,12 @@ import time
 
 import pytest
 
+from harness.kernel_view import policy_routes, policy_rules
+from harness.nm_read import applied, profiles_on_disk
 from harness.sandbox import Nic, Sandbox
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.openstack import write_config_drive
-from tests.support.kernel import policy_routes, policy_rules
 from tests.support.nm_daemons import BOTH_DAEMONS
-from tests.support.nm_read import applied, profiles_on_disk
 from tests.support.scenarios import ETH3, openstack_scenario, set_scenario
 from tests.support.vm import run_tool
 
@@ -252,7 +252,7 @@ def test_networkmanagers_default_profile_waiting_for_dhcp_is_taken_over(nm_daemo
 
 
 def test_the_hotplug_demo(nm_daemon_id):
-    """``scripts/demo --openstack-hotplug``, whose output the README shows."""
+    """``scripts/demo --openstack-hotplug``, whose output docs/providers/openstack.md shows."""
     from harness import hotplug_demo
     from tests.support.nm_daemons import NM_DAEMONS
     from tests.support.requirements import require_root

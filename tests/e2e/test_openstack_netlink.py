@@ -9,8 +9,8 @@ import json
 
 import pytest
 
+from harness.kernel_view import policy_routes, policy_rules
 from nm_cloud_setup.emulator.server import EmulatorServer
-from tests.support.kernel import policy_routes, policy_rules
 from tests.support.scenarios import ETH3, openstack_scenario
 from tests.support.vm import run_in_vm
 

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
+from harness.kernel_view import kernel_state
+from harness.nm_read import applied
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.shapes.instance import instance
-from tests.support.kernel import kernel_state
-from tests.support.nm_read import applied
 from tests.support.vm import run_tool
 
 pytestmark = pytest.mark.root

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from harness.kernel_view import kernel_state, local_routes, policy_routes, policy_rules
+from harness.nm_read import applied
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.openstack import write_config_drive
-from tests.support.kernel import (expected_layout, ifnames, kernel_state, local_routes,
-                                  policy_routes, policy_rules)
-from tests.support.nm_read import applied
+from tests.support.layout import expected_layout, ifnames
 from tests.support.scenarios import oci_baremetal_scenario
 from tests.support.vm import run_tool
 

@@ -7,7 +7,7 @@ upstream's own binary, and the two results are compared: kernel addresses, polic
 rules and tables, local routes, NetworkManager's applied connections, and
 upstream's key log lines (each must appear in ours).  Exit status aside: upstream
 always exits 0.  Differences that are deliberate are named where they are allowed
-(README, "Differences from upstream").
+(docs/upstream-differences.md).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from typing import Callable, Dict, List, Set
 
 import pytest
 
-from harness.upstream import key_lines, map_interfaces, require_binary, run_upstream, snapshot
+from harness.upstream import key_lines, map_interfaces, run_upstream, snapshot
 from nm_cloud_setup.emulator import scenario as scenarios
-from tests.support.kernel import expected_layout, ifnames
+from tests.support.layout import expected_layout, ifnames
+from tests.support.requirements import require_binary
 from tests.support.scenarios import oci_baremetal_scenario
 from tests.support.vm import run_tool
 
@@ -157,7 +158,7 @@ def test_configures_what_upstream_configures(nm_sandbox, make_emulator, case_id)
 
 
 def _deliberate(case_id: str, line: str) -> bool:
-    """Upstream lines this project words differently on purpose (README)."""
+    """Upstream lines this project words differently on purpose (docs/upstream-differences.md)."""
     # OCI bare metal: NetworkManager 1.42 refuses upstream's AddAndActivateConnection of
     # the MACVLAN; this project names its MACVLAN after the VLAN tag, not the VNIC's
     # position (stable when VNICs are reordered).
@@ -259,7 +260,7 @@ def test_per_device_decisions_match_upstream(nm_sandbox_session, make_emulator, 
     assert not missing, "\n".join(missing)
     if case_id == "static-profile":
         # Upstream adds the profile's own primary again and so reapplies on every run
-        # (README: kept deliberately, this project drops duplicates).
+        # (docs/upstream-differences.md: kept deliberately, this project drops duplicates).
         assert "reapply connection" in run_upstream(sandbox, binary, emulator.url,
                                                     provider).stdout
         again = run_tool(sandbox, emulator.url, provider=provider, extra=mapped)
@@ -268,7 +269,7 @@ def test_per_device_decisions_match_upstream(nm_sandbox_session, make_emulator, 
 
 def _foreign_fetch(line: str) -> bool:
     """Upstream fetches the NICs that are no local NIC's too, and logs it; this project
-    does not fetch them (README)."""
+    does not fetch them (docs/upstream-differences.md)."""
     return ("start fetching meta data for #2, 02:00:00:00:00:08" in line
             or "interface[1]: received" in line)
 

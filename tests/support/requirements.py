@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 from harness.sandbox import missing_tools
+from harness.upstream import NAME, find_binary
 
 REQUIRE_ALL = os.environ.get("NCS_REQUIRE_ALL") == "1"
 
@@ -39,4 +41,16 @@ def need(tool: str) -> str:
         if REQUIRE_ALL:
             pytest.fail(f"NCS_REQUIRE_ALL=1 but {tool} is not installed")
         pytest.skip(f"needs {tool}")
+    return path
+
+
+def require_binary() -> Path:
+    """Upstream's own binary (``harness/upstream.py`` finds it)."""
+    path = find_binary()
+    if path is None:
+        reason = (f"needs upstream's {NAME} (set NCS_UPSTREAM_BINARY, or put it in "
+                  "../shared/reference/)")
+        if REQUIRE_ALL:
+            pytest.fail(f"NCS_REQUIRE_ALL=1 but this test {reason}")
+        pytest.skip(reason)
     return path
