@@ -11,12 +11,18 @@ import re
 import secrets
 from typing import Any, Callable, Dict, List, Optional
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                      r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
-TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Every pattern is applied with fullmatch (``$`` would let a trailing newline through).
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", re.ASCII)
+MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", re.ASCII)
+HOSTNAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                      r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*", re.ASCII | re.DOTALL)
+TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
 USER_DATA_LIMIT = 1 << 20  # bytes (EC2 allows 16 KiB; a private cloud may want more)
+# How many of each a VM may have (a body of 2 MiB could otherwise list 100,000 addresses).
+MAX_INTERFACES = 64
+MAX_ADDRESSES = 256  # per NIC and family (Azure's limit)
+MAX_SSH_KEYS = 64
+SSH_KEY_LIMIT = 16 << 10  # bytes per key
 INSTANCE_KEYS = ("instance_id", "hostname", "image_id", "instance_type", "region",
                  "availability_zone", "user_data", "ssh_keys", "public_ipv4", "interfaces")
 NIC_KEYS = ("mac", "device_number", "subnet", "addresses", "gateway", "ipv6s", "ipv6_subnet",
@@ -37,7 +43,7 @@ class VmError(ValueError):
 
 
 def check_name(name: str) -> str:
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise VmError("name", "a VM name is 1-63 letters, digits, '.', '_' or '-'")
     return name
 
@@ -46,11 +52,37 @@ def new_instance_id() -> str:
     return "i-" + secrets.token_hex(9)[:17]
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """A value as an error message may quote it: escaped, so that no control character,
+    surrogate or newline reaches a log line or a terminal."""
+    return ascii(value if not isinstance(value, str) else value[:limit])
+
+
+_CONTROLS = "\x00-\x1f\x7f-\x9f"
+_SURROGATES = "\ud800-\udfff"
+_BAD = {  # what clean_text refuses, by what it allows
+    False: re.compile(f"[{_CONTROLS}{_SURROGATES}]"),
+    True: re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_SURROGATES}]"),
+}
+
+
+def clean_text(value: str, field: str, lines: bool = False) -> str:
+    """``value`` if it is valid Unicode (no lone surrogate) without control characters
+    (``lines``: but tab, CR and LF); VmError naming ``field`` otherwise."""
+    bad = _BAD[lines].search(value)
+    if bad is not None:
+        code = ord(bad.group())
+        what = ("a lone surrogate (not valid Unicode)" if 0xD800 <= code <= 0xDFFF
+                else "a control character")
+        raise VmError(field, f"holds {what}, U+{code:04X}, at {bad.start()}")
+    return value
+
+
 def _string(value: Any, field: str, pattern: Optional[re.Pattern] = None) -> str:
     if not isinstance(value, str) or not value:
         raise VmError(field, "must be a non-empty string")
-    if pattern is not None and not pattern.match(value):
-        raise VmError(field, f"{value[:80]!r} is not valid here")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise VmError(field, f"{shown(value)} is not valid here")
     return value
 
 
@@ -60,7 +92,7 @@ def _parsed(value: Any, field: str, version: int, parse: Callable[[str], Any], w
     except ValueError:
         result = None
     if result is None or result.version != version:
-        raise VmError(field, f"{str(value)[:80]!r} is not an IPv{version} {what}")
+        raise VmError(field, f"{shown(value)} is not an IPv{version} {what}")
     return result
 
 
@@ -75,6 +107,8 @@ def _network(value: Any, field: str, version: int) -> ipaddress._BaseNetwork:
 def _addresses(value: Any, field: str, network, version: int) -> List[str]:
     if not isinstance(value, list) or not value:
         raise VmError(field, "must be a non-empty list of addresses")
+    if len(value) > MAX_ADDRESSES:
+        raise VmError(field, f"lists more than {MAX_ADDRESSES} addresses")
     result = []
     for k, item in enumerate(value):
         address = _address(item, f"{field}[{k}]", version)
@@ -101,8 +135,8 @@ def check_interface(nic: Any, field: str, position: int) -> Dict[str, Any]:
         if key not in nic:
             raise VmError(f"{field}.{key}", "is required")
     mac = _string(nic["mac"], f"{field}.mac").lower()
-    if not MAC.match(mac) or int(mac[:2], 16) & 1:
-        raise VmError(f"{field}.mac", f"{mac[:40]!r} is not a unicast MAC address")
+    if not MAC.fullmatch(mac) or int(mac[:2], 16) & 1:
+        raise VmError(f"{field}.mac", f"{shown(mac, 40)} is not a unicast MAC address")
     number = nic.get("device_number", position)
     if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number < 1024:
         raise VmError(f"{field}.device_number", "must be an integer 0..1023")
@@ -132,22 +166,30 @@ def check_interface(nic: Any, field: str, position: int) -> Dict[str, Any]:
 def _unknown(value: Dict[str, Any], known, field: Optional[str]) -> None:
     for key in value:
         if key not in known:
-            name = f"{field}.{key}" if field else str(key)
-            raise VmError(name, "unknown field")
+            name = key if NAME.fullmatch(key) else shown(key, 40)
+            raise VmError(f"{field}.{name}" if field else name, "unknown field")
 
 
 def _ssh_keys(value: Any) -> List[str]:
     if not isinstance(value, list):
         raise VmError("ssh_keys", "must be a list of strings")
+    if len(value) > MAX_SSH_KEYS:
+        raise VmError("ssh_keys", f"lists more than {MAX_SSH_KEYS} keys")
     for k, key in enumerate(value):
-        if not isinstance(key, str) or not key.strip() or "\n" in key.strip():
+        if not isinstance(key, str) or not key.strip():
             raise VmError(f"ssh_keys[{k}]", "must be one OpenSSH public key on one line")
+        clean_text(key.strip(), f"ssh_keys[{k}]")
+        if len(key) > SSH_KEY_LIMIT:
+            raise VmError(f"ssh_keys[{k}]", f"is longer than {SSH_KEY_LIMIT} characters")
     return [key.strip() for key in value]
 
 
 def _user_data(value: Any) -> str:
     if not isinstance(value, str):
         raise VmError("user_data", "must be a string (the text as it is, not base64)")
+    if len(value) > USER_DATA_LIMIT:  # characters: at least as many bytes
+        raise VmError("user_data", f"is larger than {USER_DATA_LIMIT} bytes")
+    clean_text(value, "user_data", lines=True)
     if len(value.encode()) > USER_DATA_LIMIT:
         raise VmError("user_data", f"is larger than {USER_DATA_LIMIT} bytes")
     return value
@@ -176,6 +218,8 @@ def check_vm(vm: Any) -> Dict[str, Any]:
     nics = vm.get("interfaces")
     if not isinstance(nics, list) or not nics:
         raise VmError("interfaces", "must be a non-empty list")
+    if len(nics) > MAX_INTERFACES:
+        raise VmError("interfaces", f"lists more than {MAX_INTERFACES} NICs")
     result["interfaces"] = [check_interface(nic, f"interfaces[{n}]", n)
                             for n, nic in enumerate(nics)]
     _check_unique(result["interfaces"])
