@@ -34,6 +34,7 @@ class Instance:
     public_ipv4: Optional[str]
     interfaces: Tuple[Dict[str, Any], ...]
     launched: str
+    name: str = ""  # what the cloud calls the VM (Nova's "name"); "" in scenario mode
 
     @property
     def primary(self) -> Optional[Dict[str, Any]]:
@@ -60,7 +61,7 @@ def hostname_for(address: Optional[str]) -> str:
     return f"ip-{address.replace('.', '-')}" if address else "localhost"
 
 
-def instance(vm: Dict[str, Any], launched: Optional[str] = None) -> Instance:
+def instance(vm: Dict[str, Any], launched: Optional[str] = None, name: str = "") -> Instance:
     interfaces: List[Dict[str, Any]] = list(vm.get("interfaces") or [])
     zone = vm.get("availability_zone")
     region = vm.get("region") or (zone[:-1] if zone else DEFAULT_REGION)
@@ -72,7 +73,7 @@ def instance(vm: Dict[str, Any], launched: Optional[str] = None) -> Instance:
         region=region, availability_zone=zone or f"{region}a",
         user_data=user_data.encode() if isinstance(user_data, str) else user_data,
         ssh_keys=tuple(vm.get("ssh_keys") or ()), public_ipv4=vm.get("public_ipv4"),
-        interfaces=tuple(interfaces), launched=launched or EPOCH)
+        interfaces=tuple(interfaces), launched=launched or EPOCH, name=name)
     return replace(partial, hostname=vm.get("hostname") or hostname_for(partial.private_ipv4))
 
 

@@ -28,7 +28,8 @@ def instance_uuid(inst: Instance) -> str:
 def meta_data(inst: Instance) -> Dict[str, Any]:
     keys = {f"key-{n}": key for n, key in enumerate(inst.ssh_keys)}
     return {
-        "uuid": instance_uuid(inst), "name": inst.hostname, "hostname": inst.hostname,
+        "uuid": instance_uuid(inst), "name": inst.name or inst.hostname,
+        "hostname": inst.hostname,
         "availability_zone": inst.availability_zone, "launch_index": 0,
         "public_keys": keys,
         "keys": [{"name": name, "type": "ssh", "data": key} for name, key in keys.items()],
