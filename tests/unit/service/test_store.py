@@ -9,13 +9,14 @@ import threading
 
 import pytest
 
-from nm_cloud_setup.service.store import SCHEMA_VERSION, Store
+from nm_cloud_setup.service.db_sqlite import SCHEMA_VERSION
+from nm_cloud_setup.service.store import Store
 from nm_cloud_setup.service.vms import VmError, check_vm
 from tests.support.vm_documents import vm
 
 
 def test_store_crud_and_conflicts(store):
-    first, created = store.put("a", vm(instance_id="i-1"))
+    first, created, _ = store.put("a", vm(instance_id="i-1"))
     assert created and store.get("a") == first
     assert store.put("a", vm(instance_id="i-1", hostname="a"))[1] is False
     for body, field in ((vm(), "interfaces[0].mac"),
@@ -55,7 +56,7 @@ def test_store_survives_a_reopen_and_migrates_an_old_schema(tmp_path):
     store.close()
     reopened = Store(path)
     assert list(reopened.all()) == ["old"]
-    reopened.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    reopened.database.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     reopened.close()
     with pytest.raises(RuntimeError, match="schema version"):
         Store(path)
