@@ -13,6 +13,7 @@ def test_the_command_refuses_a_tcp_api_without_a_token(tmp_path):
     assert result.returncode == 1 and "api-token-file" in result.stderr
     short = tmp_path / "token"
     short.write_text("short\n")
+    short.chmod(0o600)
     result = subprocess.run([sys.executable, "-m", "nm_cloud_setup.service", "--db",
                              str(tmp_path / "db"), "--api", "127.0.0.1:0",
                              "--api-token-file", str(short)],

@@ -28,6 +28,6 @@ def test_metadata_by_source_tokens_and_forwarding(store):
     assert service.handle("PUT", "/latest/api/token", {}, "10.0.0.5")[0] == 400
     strict = MetadataService(store, "required")
     assert strict.handle("GET", get, {}, "10.0.0.5")[0] == 401
-    assert strict.handle("GET", "/openstack/latest/meta_data.json", {}, "10.0.0.5")[0] == 200
+    assert strict.handle("GET", "/openstack/latest/meta_data.json", {}, "10.0.0.5")[0] == 401
     token = strict.handle("PUT", "/latest/api/token", ttl, "10.0.0.5")[2].decode()
     assert strict.handle("GET", get, {"X-aws-ec2-metadata-token": token}, "10.0.0.5")[0] == 200
