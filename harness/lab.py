@@ -10,11 +10,8 @@ through real routing.  Needs root and iproute2.
 
 from __future__ import annotations
 
-import http.client
 import ipaddress
-import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,40 +21,15 @@ from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple
 
 from harness.sandbox import Nic, Sandbox, _kill_pid, _terminate, run
+from nm_cloud_setup.service import client
 
 METADATA_ADDRESS = "169.254.169.254"
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 10) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.unix_path)
 
 
 def api_request(address: str, method: str, path: str, body: Any = None,
                 token: Optional[str] = None, raw: Optional[bytes] = None) -> Tuple[int, Any]:
     """One management API request to ``unix:PATH`` or ``HOST:PORT``: (status, JSON or None)."""
-    if address.startswith("unix:"):
-        conn: http.client.HTTPConnection = _UnixConnection(address[5:])
-    else:
-        host, _, port = address.rpartition(":")
-        conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=10)
-    headers = {"Content-Type": "application/json"}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    try:
-        conn.request(method, path, body=data, headers=headers)
-        response = conn.getresponse()
-        payload = response.read()
-    finally:
-        conn.close()
-    return response.status, (json.loads(payload) if payload.strip() else None)
+    return client.request(address, method, path, body, token=token, raw=raw)
 
 
 class LabVm(Sandbox):

@@ -33,9 +33,10 @@ LAYERS = [  # (layer, module prefixes); the longest prefix wins
 ROOMS = ("providers", "backends.nm", "backends.netlink", "shapes")
 THIRD_PARTY = {"dbus_next": "backends.nm.dbus", "pyroute2": "backends.netlink.kernel",
                "tenacity": "providers.http", "aiohttp": "service.httpd",
-               "yaml": "providers.hetzner",
+               "yaml": "providers.hetzner", "psycopg2": "service.db_postgres",
+               "psycopg": "service.db_postgres",
                "requests": "providers.http"}  # replaced by http.client: nowhere, or there
-CLICK_USERS = {"cli", "emulator.__main__", "service.cli"}  # the command lines
+CLICK_USERS = {"cli", "emulator.__main__", "service.cli", "service.ctl"}  # the command lines
 
 
 def modules() -> Dict[str, Path]:

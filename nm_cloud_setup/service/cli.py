@@ -6,14 +6,13 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import stat
 import threading
 from pathlib import Path
 from typing import Callable, Optional, Tuple
 
 import click
 
-from nm_cloud_setup.service import logs
+from nm_cloud_setup.service import logs, token_file
 from nm_cloud_setup.service.api import BODY_LIMIT, ManagementApi
 from nm_cloud_setup.service.db import StoreError
 from nm_cloud_setup.service.guard import Guard, Limits
@@ -26,18 +25,13 @@ DEFAULT_API = "unix:/run/nm-cloud-metadata/api.sock"
 
 
 def read_token(path: Optional[Path]) -> Optional[str]:
-    """The API token in ``path``: refused when others may read the file."""
+    """The API token in ``path`` (refused when others may read the file)."""
     if path is None:
         return None
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise click.ClickException(f"{path} is mode {mode:04o}: others may read the API token "
-                                   f"(chmod 600 {path})")
-    token = path.read_text().strip()
-    if len(token) < 16 or any(c.isspace() for c in token) or not token.isascii():
-        raise click.ClickException(f"{path}: the API token must be one word of 16 or more "
-                                   "ASCII characters")
-    return token
+    try:
+        return token_file.read_token(path)
+    except (OSError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
 
 
 def handlers(store: Store, tokens: str, token: Optional[str], guard: Optional[Guard] = None,

@@ -21,6 +21,7 @@ import logging
 import secrets
 import threading
 import time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Union
@@ -38,7 +39,8 @@ class Entry:
     name: str
     vm: Dict[str, Any]
     instance: Instance
-    token_key: bytes  # signs this VM's IMDSv2 tokens; a new one revokes them all
+    # Signs the VM's IMDSv2 tokens; a new key revokes them all.
+    token_key: bytes = dataclasses.field(repr=False)
     seq: int
 
 

@@ -46,7 +46,7 @@ VMS = {
                 {"mac": "02:00:00:00:01:02", "device_number": 1, "subnet": "10.60.0.0/24",
                  "addresses": ["10.60.0.11"], "ipv6_subnet": "fd00:60::/64",
                  "ipv6s": ["fd00:60::11"]}]},
-    "vm2": {"hostname": "vm2", "availability_zone": "ap-south-1c",
+    "vm2": {"hostname": "vm2.lab.example", "availability_zone": "ap-south-1c",
             "user_data": "#!/bin/sh\necho vm2\n",
             "interfaces": [{"mac": "02:00:00:00:02:01", "subnet": "10.50.0.0/24",
                             "addresses": ["10.50.0.12"]}]},
@@ -109,7 +109,7 @@ def test_cloud_init_ec2_crawler_and_user_data(lab, tokens, name):
         assert set(metadata["network"]["interfaces"]["macs"]) == own_macs(name)
         assert read["user_data"] == VMS[name]["user_data"]
         assert read["api_version"] == "2021-03-23"
-        assert read["hostname"] == name
+        assert read["hostname"] == name  # the short name of vm2.lab.example
         assert read["public_keys"] == VMS[name].get("ssh_keys", [])
         assert read["availability_zone"][:-1] == read["region"]
         if mode == "ec2-aws":
@@ -133,10 +133,16 @@ def test_cloud_init_off_aws_cannot_read_with_tokens_required(lab):
 
 @pytest.mark.parametrize("name", ["vm1", "vm2"])
 def test_cloud_init_openstack_reader(lab, tokens, name):
+    if tokens == "required":  # Nova has no tokens: the mode protects OpenStack's paths too
+        result = lab.machines[name].run(DEBIAN_PYTHON, str(CLIENTS / "cloudinit_read.py"),
+                                        "openstack")
+        assert result.returncode != 0 and "meta_data.json" in result.stderr
+        return
     read = client(lab.machines[name], DEBIAN_PYTHON, str(CLIENTS / "cloudinit_read.py"),
                   "openstack")
     assert read["version"] == "2018-08-27"
-    assert read["metadata"]["hostname"] == name and read["metadata"]["instance-id"]
+    assert read["metadata"]["hostname"] == VMS[name]["hostname"] and read["metadata"]["instance-id"]
+    assert read["metadata"]["name"] == name  # Nova's name is the VM's, not its hostname
     assert list(read["metadata"]["public_keys"].values()) == VMS[name].get("ssh_keys", [])
     assert read["user_data"] == VMS[name]["user_data"]
     physical = [c for c in read["network_config"]["config"] if c["type"] == "physical"]
@@ -152,7 +158,7 @@ def test_ec2_metadata_and_botocore(lab, tokens, name):
     md, vm = read["ec2_metadata"], VMS[name]
     assert md["instance_id"] == lab.ids[name] == md["instance_identity_document"]["instanceId"]
     assert md["private_ipv4"] == vm["interfaces"][0]["addresses"][0]
-    assert md["private_hostname"] == name and md["mac"] == vm["interfaces"][0]["mac"]
+    assert md["private_hostname"] == vm["hostname"] and md["mac"] == vm["interfaces"][0]["mac"]
     assert md["instance_type"] == vm.get("instance_type", "m5.large")
     assert md["availability_zone"][:-1] == md["region"] == read["botocore"]["region"]
     assert md["public_ipv4"] == vm.get("public_ipv4")
