@@ -10,7 +10,10 @@ through real routing.  Needs root and iproute2.
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -40,6 +43,7 @@ class LabVm(Sandbox):
         self.lab = lab
         self.host_ns = f"ncs-vm-{lab.tag}{len(lab.vms)}"
         self.cloud_ns = lab.ns
+        self.containers: List["Container"] = []
 
     def start(self) -> None:
         run("ip", "netns", "add", self.host_ns)
@@ -57,6 +61,8 @@ class LabVm(Sandbox):
             self.assign_primaries()
 
     def stop(self) -> None:
+        for container in self.containers:
+            container.stop()
         self.stop_nm()
         if self._bus_pid:
             _kill_pid(self._bus_pid)
@@ -81,6 +87,66 @@ class LabVm(Sandbox):
         """Run a command inside this VM (its network namespace)."""
         return subprocess.run(self.exec_in_host(*args), capture_output=True, text=True,
                               env=env or self.env(), timeout=timeout)
+
+    def fetch(self, method: str, path: str, headers: Optional[dict] = None,
+              timeout: float = 5, source: Optional[str] = None) -> Tuple[int, bytes]:
+        """One request from inside this VM to the metadata address (from its own source
+        address, or ``source``): (status, body)."""
+        conn = http.client.HTTPConnection(METADATA_ADDRESS, 80, timeout=timeout,
+                                          source_address=(source, 0) if source else None)
+        with self.entered():  # the socket is made, and connects, inside the VM
+            conn.connect()
+        try:
+            conn.request(method, path, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def add_container(self, subnet: str = "192.168.77.0/24") -> "Container":
+        """A container behind NAT in this VM (see Container)."""
+        container = Container(self, ipaddress.ip_network(subnet))
+        container.start()
+        self.containers.append(container)
+        return container
+
+
+class Container:
+    """A network namespace inside a VM, as a container runtime makes one: a veth pair to
+    the VM, which forwards its traffic and masquerades it behind the VM's own address
+    (nftables).  What it sends to the metadata address arrives from the VM's address,
+    one hop further away than the VM itself."""
+
+    def __init__(self, vm: LabVm, subnet: ipaddress.IPv4Network) -> None:
+        self.vm = vm
+        self.subnet = subnet
+        self.ns = f"{vm.host_ns}-c"
+        self.address = str(subnet[2])
+
+    def start(self) -> None:
+        vm_ns, gateway = self.vm.host_ns, str(self.subnet[1])
+        run("ip", "netns", "add", self.ns)
+        run("ip", "-n", self.ns, "link", "set", "lo", "up")
+        run("ip", "link", "add", "eth0", "netns", self.ns, "type", "veth", "peer", "name",
+            "ctr0", "netns", vm_ns)
+        run("ip", "-n", self.ns, "addr", "add", f"{self.address}/{self.subnet.prefixlen}",
+            "dev", "eth0")
+        run("ip", "-n", self.ns, "link", "set", "eth0", "up")
+        run("ip", "-n", self.ns, "route", "add", "default", "via", gateway)
+        run("ip", "-n", vm_ns, "addr", "add", f"{gateway}/{self.subnet.prefixlen}", "dev", "ctr0")
+        run("ip", "-n", vm_ns, "link", "set", "ctr0", "up")
+        run("ip", "netns", "exec", vm_ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        run("ip", "netns", "exec", vm_ns, "nft",
+            "add table ip nat; "
+            "add chain ip nat post { type nat hook postrouting priority 100; }; "
+            f"add rule ip nat post ip saddr {self.subnet} oifname != ctr0 masquerade")
+
+    def stop(self) -> None:
+        run("ip", "netns", "del", self.ns, check=False)
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(["ip", "netns", "exec", self.ns, *args], capture_output=True,
+                              text=True, timeout=timeout)
 
 
 class Lab:
@@ -135,14 +201,28 @@ class Lab:
 
     # -- the service -------------------------------------------------------------
 
-    def start_service(self, *extra: str, listen: str = f"{METADATA_ADDRESS}:80") -> None:
-        """Start the service in the hypervisor namespace; wait until its API answers."""
+    def service_command(self, *extra: str, listen: str = f"{METADATA_ADDRESS}:80",
+                        db: Optional[str] = None) -> List[str]:
+        """The service's command line, run in the hypervisor namespace."""
+        return ["ip", "netns", "exec", self.ns, sys.executable, "-m", "nm_cloud_setup.service",
+                "--db", db or str(self.db), "--listen", listen, "--api", self.api, *extra]
+
+    def start_service(self, *extra: str, listen: str = f"{METADATA_ADDRESS}:80",
+                      db: Optional[str] = None, nofile: Optional[int] = None) -> None:
+        """Start the service in the hypervisor namespace; wait until its API answers.
+        ``db``: another database than the lab's SQLite file (``postgresql://...``);
+        ``nofile``: its soft limit of open files (systemd's default is 1024)."""
         self.stop_service()
         log = open(self.workdir / "service.log", "a")
-        self.service = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns, sys.executable, "-m", "nm_cloud_setup.service",
-             "--db", str(self.db), "--listen", listen, "--api", self.api, *extra],
-            stdout=log, stderr=subprocess.STDOUT)
+
+        def limit() -> None:
+            if nofile is not None:
+                hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
+
+        self.service = subprocess.Popen(self.service_command(*extra, listen=listen, db=db),
+                                        stdout=log, stderr=subprocess.STDOUT, preexec_fn=limit)
+        log.close()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.service.poll() is not None:
@@ -163,6 +243,21 @@ class Lab:
     def service_log(self) -> str:
         path = self.workdir / "service.log"
         return path.read_text() if path.exists() else ""
+
+    def service_memory(self) -> Tuple[int, int]:
+        """The service's resident memory now and at its peak (VmRSS, VmHWM), in KiB."""
+        assert self.service is not None
+        fields = {}
+        for line in Path(f"/proc/{self.service.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields[key] = value.split()[0] if value.split() else "0"
+        return int(fields["VmRSS"]), int(fields["VmHWM"])
+
+    def service_cpu(self) -> float:
+        """The service's CPU time so far (user and system), in seconds."""
+        assert self.service is not None
+        fields = Path(f"/proc/{self.service.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def request(self, method: str, path: str, body: Any = None, **kw: Any) -> Tuple[int, Any]:
         return api_request(self.api, method, path, body, token=self.api_token, **kw)

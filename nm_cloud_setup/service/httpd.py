@@ -57,14 +57,18 @@ class Listener:
     body_limit: int = 0  # bytes of a body read at most (0: bodies are never read)
     limits: Limits = field(default_factory=Limits)
 
+    def __post_init__(self) -> None:
+        self.path = self.sock.getsockname() if self.sock.family == socket.AF_UNIX else None
+
     def close(self) -> None:
-        path = self.sock.getsockname() if self.sock.family == socket.AF_UNIX else None
+        """Close the socket (asyncio may have done it) and remove a unix socket's file."""
         self.sock.close()
-        if path:
+        if self.path:
             try:
-                os.unlink(path)
+                os.unlink(self.path)
             except OSError:
                 pass
+            self.path = None
 
 
 def listen(address: str, app: App, blocking: bool = False, **options: Any) -> Listener:
@@ -133,6 +137,7 @@ class _Connection(asyncio.Protocol):
         self.transport: Any = None
         self.key: Optional[str] = None
         self.busy = False
+        self.closing = False  # its last answer closes it: what still comes is dropped
         self.received = 0
         self.timer: Optional[asyncio.TimerHandle] = None
         self.source = self.who = ""
@@ -146,7 +151,7 @@ class _Connection(asyncio.Protocol):
             if self.key is None:
                 key = guard.key(self.source)
                 report(key or "stranger", "connections", "%s (%s): over its cap of open "
-                       "connections: closed", key or "a stranger", self.source)
+                       "connections: closed", f"VM {key}" if key else "a stranger", self.source)
                 transport.write(_OVER_CAP)
                 transport.close()
                 return
@@ -156,7 +161,7 @@ class _Connection(asyncio.Protocol):
         self._arm(self.limits.idle_timeout, "idle")
 
     def data_received(self, data: bytes) -> None:
-        if self.inner is None:
+        if self.inner is None or self.closing:
             return
         if not self.busy:
             if not self.received:
@@ -251,6 +256,8 @@ def _application(listener: Listener, registry: Dict[Any, _Connection]) -> web.Ap
         response = web.Response(status=status, headers=headers, body=payload)
         if headers.get("Connection") == "close":
             response.force_close()
+            if conn is not None:
+                conn.closing = True
         if status != 429 and conn is not None:  # 429s are counted by report() instead
             ACCESS.info("access: %s %s %s %s %d %d %.1fms", conn.source or conn.who,
                         (conn.key or "-") if listener.guard else "api", request.method,
@@ -282,8 +289,13 @@ def _application(listener: Listener, registry: Dict[Any, _Connection]) -> web.Ap
             return await asyncio.get_running_loop().run_in_executor(None, listener.app, call)
         return listener.app(call)
 
+    async def no_continue(request: web.Request) -> None:
+        """``Expect: 100-continue`` on a listener that reads no body: no 100, so the client
+        waits for the answer (a 413) instead of sending its body."""
+
     application = web.Application(client_max_size=max(listener.body_limit, 1024))
-    application.router.add_route("*", "/{tail:.*}", handle)
+    application.router.add_route("*", "/{tail:.*}", handle,
+                                 expect_handler=None if listener.body_limit else no_continue)
     return application
 
 
