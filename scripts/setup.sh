@@ -8,6 +8,10 @@ SYSTEM_PACKAGES="iproute2 dnsmasq-base network-manager dbus-daemon systemd shell
 SYSTEM_PACKAGES="$SYSTEM_PACKAGES libnm0 libcurl4 libjansson4"
 # cloud-init: its EC2 and OpenStack readers are run inside test VM namespaces (never at boot).
 SYSTEM_PACKAGES="$SYSTEM_PACKAGES cloud-init"
+# The metadata service's tests: a PostgreSQL cluster of their own (initdb and pg_ctl under
+# a temporary directory; the machine's own cluster is never started), and nftables for
+# the container behind NAT inside a test VM.
+SYSTEM_PACKAGES="$SYSTEM_PACKAGES postgresql nftables"
 # Debian 13's NetworkManager (1.52), the second daemon the tests run against, is built
 # with debootstrap and kept outside the repository (the path nm_daemon.py names).
 SYSTEM_PACKAGES="$SYSTEM_PACKAGES debootstrap"
@@ -66,6 +70,13 @@ ensure_system_packages() {
         *cloud-init*)
             # shellcheck disable=SC2086 # a list of unit names, split on purpose
             systemctl disable $CLOUD_INIT_UNITS >/dev/null 2>&1 || true;;
+    esac
+    case "$missing" in
+        # The package's own cluster stays stopped (policy-rc.d above) and off at boot.
+        *postgresql*)
+            if [ -d /run/systemd/system ]; then
+                systemctl disable postgresql.service >/dev/null 2>&1 || true
+            fi;;
     esac
 }
 

@@ -51,7 +51,7 @@ class Guard:
         self.open: Dict[str, int] = {}
         self.total = 0
         self.buckets: Dict[str, Bucket] = {}
-        self._pruned = time.monotonic()
+        self._pruned: Optional[float] = None  # when full buckets were last dropped
 
     def key(self, source: str) -> str:
         return self.identify(source) or STRANGER
@@ -84,6 +84,10 @@ class Guard:
         until it may."""
         now = time.monotonic() if now is None else now
         limits = self.limits
+        if self._pruned is None:
+            self._pruned = now
+        elif now - self._pruned > 60:
+            self._prune(now)
         bucket = self.buckets.get(key)
         if bucket is None:
             bucket = self.buckets[key] = Bucket(float(limits.burst), now)
@@ -91,8 +95,6 @@ class Guard:
             bucket.tokens = min(float(limits.burst),
                                 bucket.tokens + (now - bucket.stamp) * limits.rate)
             bucket.stamp = now
-        if now - self._pruned > 60:
-            self._prune(now)
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return 0.0

@@ -167,7 +167,7 @@ class _Connection(asyncio.Protocol):
             if not self.received:
                 self._arm(self.limits.header_timeout, "headers")
             self.received += len(data)
-            if self.received > self.limits.max_head:
+            if self.received > self.limits.max_head + self.listener.body_limit:
                 self._drop("head", f"sent more than {self.limits.max_head} bytes before its "
                            "headers ended")
                 return

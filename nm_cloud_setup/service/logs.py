@@ -24,7 +24,7 @@ import os
 import stat
 import sys
 import time
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, TextIO, Tuple
 
 ACCESS = logging.getLogger("nm_cloud_setup.service.access")
 REPORTS = logging.getLogger("nm_cloud_setup.service.refused")
@@ -111,8 +111,11 @@ class _Quiet(logging.Filter):
         return self.throttle.passes((record.name, str(record.msg)[:60])) is not None
 
 
-def setup(level: str, journal: Optional[bool] = None, access: bool = True) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def setup(level: str, journal: Optional[bool] = None, access: bool = True,
+          stream: Optional[TextIO] = None) -> None:
+    """Log to ``stream`` (stderr); ``journal``: with priority prefixes (default: when
+    stderr is a socket); ``access``: the access log too."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(_Format(journal_stream() if journal is None else journal))
     handler.addFilter(_Quiet())
     root = logging.getLogger()
