@@ -34,11 +34,11 @@ BOTOCORE = ("import botocore.utils as u; "
             "print(u.InstanceMetadataRegionFetcher(timeout=2, num_attempts=1).retrieve_region())")
 
 
-def shell(title: str, args, vm: LabVm = None, shown: str = None) -> str:
+def shell(title: str, args, vm: LabVm = None, shown: str = None, stdin: str = None) -> str:
     print(f"\n$ {shown or ' '.join(shlex.quote(a) for a in args)}" +
           (f"        # inside {title}" if vm else ""))
     command = vm.exec_in_host(*args) if vm else list(args)
-    out = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(command, capture_output=True, text=True, timeout=60, input=stdin)
     text = (out.stdout + out.stderr).rstrip()
     print(text)
     return text
@@ -52,13 +52,19 @@ def main() -> None:
               "$ nm-cloud-metadata-service --db /var/lib/nm-cloud-metadata/vms.db "
               "--listen 169.254.169.254:80 --api unix:/run/nm-cloud-metadata/api.sock")
         vms = {}
+        ctl = [sys.executable, "-m", "nm_cloud_setup.service.ctl", "--api", lab.api]
         for name, body in VMS.items():
             nic = body["interfaces"][0]
             vms[name] = lab.add_vm([Nic("eth0", nic["mac"], nic["addresses"][0], nic["subnet"])])
-            shell(name, ["curl", "-sS", "--unix-socket", sock, "-X", "PUT",
-                         f"http://localhost/v1/vms/{name}", "-d", json.dumps(body)],
-                  shown=f"curl -sS --unix-socket /run/nm-cloud-metadata/api.sock -X PUT "
-                        f"http://localhost/v1/vms/{name} -d '{json.dumps(body)}'")
+            if name == "web-1":  # with curl, as any HTTP client would
+                shell(name, ["curl", "-sS", "--unix-socket", sock, "-X", "PUT",
+                             f"http://localhost/v1/vms/{name}", "-d", json.dumps(body)],
+                      shown=f"curl -sS --unix-socket /run/nm-cloud-metadata/api.sock -X PUT "
+                            f"http://localhost/v1/vms/{name} -d '{json.dumps(body)}'")
+            else:  # with the service's own client (its API is the default)
+                shell(name, [*ctl, "put", name, "-"], stdin=json.dumps(body),
+                      shown=f"nm-cloud-metadata-ctl put {name} - <<< '{json.dumps(body)}'")
+        shell("", [*ctl, "list"], shown="nm-cloud-metadata-ctl list")
         for name, vm in vms.items():
             print(f"\n== {name}")
             shell(name, ["curl", "-s", "http://169.254.169.254/latest/meta-data/"], vm)

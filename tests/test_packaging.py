@@ -47,7 +47,8 @@ def test_metadata_service_unit_verifies_and_keeps_only_port_80(tmp_path):
     for line in ("CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
                  "AmbientCapabilities=CAP_NET_BIND_SERVICE", "DynamicUser=yes",
                  "NoNewPrivileges=yes", "ProtectSystem=strict", "StateDirectory=nm-cloud-metadata",
-                 "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"):
+                 "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6", "UMask=0077",
+                 "LimitNOFILE=16384", "MemoryMax=512M"):  # bounded whatever the VMs do
         assert line in lines, line
     assert [x for x in lines if x.startswith("CapabilityBoundingSet=")] == [
         "CapabilityBoundingSet=CAP_NET_BIND_SERVICE"]
@@ -209,7 +210,7 @@ def test_make_install_lays_out_the_expected_files(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     for path in ("usr/bin/nm-cloud-setup", "usr/bin/nm-cloud-setup-emulator",
-                 "usr/bin/nm-cloud-metadata-service",
+                 "usr/bin/nm-cloud-metadata-service", "usr/bin/nm-cloud-metadata-ctl",
                  "usr/lib/systemd/system/nm-cloud-metadata.service",
                  "usr/lib/systemd/system/nm-cloud-setup.service",
                  "usr/lib/systemd/system/nm-cloud-setup.timer",

@@ -75,6 +75,8 @@ class Throttle:
             return None
         if len(self.seen) >= self.limit:  # forget the quiet ones
             self.seen = {k: v for k, v in self.seen.items() if now - v[0] < self.interval}
+            if len(self.seen) >= self.limit:  # all busy: this line goes, uncounted
+                return None
         self.seen[key] = (now, 0)
         return skipped
 

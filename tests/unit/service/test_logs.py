@@ -19,6 +19,13 @@ def test_the_throttle_lets_one_line_through_per_interval_and_counts_the_rest():
     assert throttle.passes(("vm1", "rate"), now=10.5) == 3  # the next says how many it left out
 
 
+def test_the_throttle_stays_bounded():
+    throttle = logs.Throttle(interval=10, limit=100)
+    passed = [throttle.passes((f"source{n}", "x"), now=1) for n in range(1000)]
+    assert passed.count(0) == 100 and len(throttle.seen) == 100
+    assert throttle.passes(("late", "x"), now=20) == 0 and len(throttle.seen) == 1
+
+
 @pytest.fixture
 def captured():
     stream = io.StringIO()
