@@ -27,7 +27,7 @@ class Limits:
     header_timeout: float = 10.0  # from a request's first byte to the end of its headers
     idle_timeout: float = 30.0  # a connection with no request under way
     max_body: int = 1024  # bytes a metadata request may carry; more: 413, unread
-    max_head: int = 64 << 10  # bytes a client may send before a request's headers end
+    max_head: int = 16 << 10  # bytes a client may send before a request's headers end
 
     def check(self) -> "Limits":
         for name, value in vars(self).items():

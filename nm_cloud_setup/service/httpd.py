@@ -279,6 +279,10 @@ def _application(listener: Listener, registry: Dict[Any, _Connection]) -> web.Ap
             if refused is not None:
                 return refused
         if listener.body_limit:
+            if (request.content_length or 0) > listener.body_limit:  # refused unread
+                return 413, {"Content-Type": "application/json", **CLOSE}, (
+                    b'{"error": "the body is larger than %d bytes", "field": null}\n'
+                    % listener.body_limit)
             try:
                 body = await request.read()
             except web.HTTPException as err:  # 413: over client_max_size

@@ -110,3 +110,8 @@ def test_a_body_is_refused_unread_and_so_is_an_api_request_without_its_token(ser
     sock.sendall(b"PUT /v1/vms/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n")
     assert sock.recv(200).startswith(b"HTTP/1.1 401 ")  # before a byte of the body
     sock.close()
+    sock = socket.create_connection((host, int(api_port)), timeout=5)
+    sock.sendall(b"PUT /v1/vms/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3000000\r\n"
+                 b"Authorization: Bearer " + TOKEN.encode() + b"\r\n\r\n")
+    assert sock.recv(200).startswith(b"HTTP/1.1 413 ")  # too large: unread too
+    sock.close()
