@@ -51,8 +51,8 @@ class Tokens:
     def issue(self, headers, owner: Optional[str] = None) -> Answer:
         """Answer the token PUT: a token for the asked TTL (1..21600 s), else 400."""
         ttl = headers.get(self.ttl_header, "")
-        if not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
-            return text("Bad Request\n", 400)
+        if not (ttl.isascii() and ttl.isdigit() and len(ttl) <= 5) or not 1 <= int(ttl) <= 21600:
+            return text("Bad Request\n", 400)  # "²" and "٣" are digits to isdigit()
         if len(self.valid) >= self.LIMIT:
             self._forget_expired()
         token = secrets.token_urlsafe(32)

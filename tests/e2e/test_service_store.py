@@ -153,7 +153,7 @@ def test_writes_cost_the_same_at_3000_vms_and_metadata_stays_fast(lab):
     busy = metadata_p50()
     writer.join()
     assert large < 3 * small + 0.002, (small, large)  # was 79.5 ms a PUT at 3,000 VMs
-    assert busy < max(3 * idle, idle + 0.003), (idle, busy)  # was 0.9 -> 11 ms
+    assert busy < max(4 * idle, idle + 0.005), (idle, busy)  # was 0.9 -> 11 ms
 
 
 def test_every_api_write_is_audited(lab):
