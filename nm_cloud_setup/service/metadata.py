@@ -2,7 +2,8 @@
 tokens, the EC2 and OpenStack paths.
 
 A source that belongs to no VM gets 404 for every path, and its connection is closed.
-A VM over its request budget (``guard``) gets 429 with ``Retry-After``.  Metadata
+A VM over its request budget (``guard``) gets 429 with ``Retry-After``; all sources
+that are no VM's share one budget.  Metadata
 requests carry no body: one announcing more than ``Limits.max_body`` bytes (or a
 chunked one) gets 413 and its connection is closed, the body unread.
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 from typing import Mapping, Optional
 
 from nm_cloud_setup.service import tokens as imds_tokens
-from nm_cloud_setup.service.guard import Guard
+from nm_cloud_setup.service.guard import STRANGER, Guard
 from nm_cloud_setup.service.logs import printable, report
 from nm_cloud_setup.service.request import CLOSE, HOP_LIMIT
 from nm_cloud_setup.service.store import Store
@@ -62,15 +63,17 @@ class MetadataService:
     def handle(self, method: str, path: str, headers: Mapping[str, str],
                source: str) -> Answer:
         entry = self.store.by_source(source)
+        if self.guard is not None:  # every source that is no VM's shares one budget
+            wait = self.guard.wait(entry.name if entry is not None else STRANGER)
+            if wait:
+                who = f"VM {entry.name}" if entry is not None else "a stranger"
+                report(entry.name if entry is not None else "stranger", "rate",
+                       "%s (%s): over its request budget: 429", who, source)
+                answer = 429, {"Content-Type": "text/plain",
+                               "Retry-After": Guard.retry_after(wait)}, b"Too Many Requests\n"
+                return answer if entry is not None else closing(answer)
         if entry is None:
             return closing(NOT_FOUND)
-        if self.guard is not None:
-            wait = self.guard.wait(entry.name)
-            if wait:
-                report(entry.name, "rate", "VM %s (%s): over its request budget: 429",
-                       entry.name, source)
-                return 429, {"Content-Type": "text/plain",
-                             "Retry-After": Guard.retry_after(wait)}, b"Too Many Requests\n"
         if self._has_body(headers):
             report(entry.name, "body", "VM %s (%s): a request with a body (%s bytes): 413",
                    entry.name, source, printable(headers.get("Content-Length", "chunked"), 20))

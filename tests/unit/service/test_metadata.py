@@ -90,6 +90,9 @@ def test_a_vm_over_its_budget_gets_429(vms):
     status, headers, _ = service.handle("GET", GET, {}, "10.0.0.5")
     assert status == 429 and headers["Retry-After"] == "1"
     assert service.handle("GET", GET, {}, "10.0.0.6")[0] == 200  # b has its own budget
+    strangers = [service.handle("GET", GET, {}, f"192.0.2.{n}")[:2] for n in range(1, 5)]
+    assert [s[0] for s in strangers] == [404] * 3 + [429]  # one budget for all of them
+    assert strangers[3][1]["Connection"] == "close"
 
 
 def test_nova_name_is_the_vms_name(store):
