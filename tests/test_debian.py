@@ -270,3 +270,21 @@ def test_installing_starts_nothing_and_removal_stops_and_cleans(built, tmp_path)
                      setup["postrm"])
     assert setup["conffiles"].split() == ["/etc/iproute2/rt_protos.d/nm-cloud-setup.conf"]
     assert "/var/lib/private/nm-cloud-metadata" in service["postrm"].split("purge)")[1]
+
+
+def readme_package_commands() -> List[str]:
+    """The README's package block, as scripts/package check reads it."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("<!-- package:"))
+    start = lines.index("```sh", start) + 1
+    block = lines[start:lines.index("```", start)]
+    return [re.sub(r"\s+#.*$", "", line) for line in block if line.strip()]
+
+
+def test_ci_runs_the_readme_commands_and_they_name_what_the_build_makes(built):
+    build, install = readme_package_commands()
+    assert build == "./scripts/package build"  # dist/, as scripts/package check expects
+    assert install.startswith("apt-get install ./dist/")
+    made = sorted(p.name for p in built.glob(install.split("./dist/", 1)[1]))
+    assert made == [f"nm-cloud-setup_{__version__}_all.deb"]
+    assert "\nscripts/package check\n" in (ROOT / ".ci" / "run").read_text()
