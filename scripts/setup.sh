@@ -12,10 +12,6 @@ SYSTEM_PACKAGES="$SYSTEM_PACKAGES cloud-init"
 # with debootstrap and kept outside the repository (the path nm_daemon.py names).
 SYSTEM_PACKAGES="$SYSTEM_PACKAGES debootstrap"
 NM_TRIXIE_ROOT=/var/cache/nm-cloud-setup-tests/trixie
-# What building the Debian packages needs (debian/control's Build-Depends): the
-# test suite (scripts/check) builds them, tests/test_debian.py; the demo does not.
-DEB_BUILD_PACKAGES="debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools"
-DEB_BUILD_PACKAGES="$DEB_BUILD_PACKAGES dpkg-dev pkgconf"
 # A fresh Debian 12 the packages are installed into (scripts/package check), built
 # once with debootstrap like the tree above, and copied for each check.
 BOOKWORM_ROOT=/var/cache/nm-cloud-setup-tests/bookworm
@@ -75,6 +71,15 @@ ensure_system_packages() {
             # shellcheck disable=SC2086 # a list of unit names, split on purpose
             systemctl disable $CLOUD_INIT_UNITS >/dev/null 2>&1 || true;;
     esac
+}
+
+# What building the Debian packages needs (debian/control's Build-Depends and
+# build-essential), from Debian: the test suite builds them (tests/test_debian.py).
+ensure_deb_build_deps() {
+    dpkg-checkbuilddeps >/dev/null 2>&1 && return 0
+    echo ">> installing the Debian packages' build dependencies (apt-get build-dep ./)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -qq ./ > /dev/null
 }
 
 ensure_venv() {
