@@ -41,7 +41,8 @@ install-data:
 	install -m 755 udev/nm-cloud-setup-hotplug.sh "$(DESTDIR)$(LIBEXECDIR)/nm-cloud-setup-hotplug"
 	ln -sf ../90-nm-cloud-setup.sh "$(DESTDIR)$(DISPATCHERDIR)/pre-up.d/90-nm-cloud-setup.sh"
 	install -d "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man8"
-	install -m 644 man/nm-cloud-setup.8 man/nm-cloud-metadata-service.8 "$(DESTDIR)$(MANDIR)/man8/"
+	install -m 644 man/nm-cloud-setup.8 man/nm-cloud-metadata-service.8 man/nm-cloud-metadata-ctl.8 \
+		"$(DESTDIR)$(MANDIR)/man8/"
 	install -m 644 man/nm-cloud-setup-emulator.1 "$(DESTDIR)$(MANDIR)/man1/"
 	install -d "$(DESTDIR)$(SYSCONFDIR)/iproute2/rt_protos.d"
 	install -m 644 iproute2/nm-cloud-setup.conf "$(DESTDIR)$(SYSCONFDIR)/iproute2/rt_protos.d/"

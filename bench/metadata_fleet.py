@@ -42,10 +42,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from metadata_service import ADDRESS, cpu_seconds, rss_kib, source, vm_body  # noqa: E402
+
 from harness.lab import api_request  # noqa: E402
 from harness.postgres import Postgres  # noqa: E402
 from harness.sandbox import run  # noqa: E402
-from metadata_service import ADDRESS, cpu_seconds, rss_kib, source, vm_body  # noqa: E402
 
 CRAWLER = Path(__file__).resolve().parent / "metadata_service.py"
 

@@ -31,11 +31,16 @@ PACKAGES = ("nm-cloud-setup", "nm-cloud-metadata-service", "nm-cloud-setup-emula
 # What setup.cfg requires (PyPI's names), as Debian packages them.
 DEBIAN_NAMES = {"dbus-next": "python3-dbus-next", "pyroute2": "python3-pyroute2",
                 "tenacity": "python3-tenacity", "click": "python3-click",
-                "PyYAML": "python3-yaml", "aiohttp": "python3-aiohttp"}
+                "PyYAML": "python3-yaml", "aiohttp": "python3-aiohttp",
+                "psycopg2-binary": "python3-psycopg2"}
 # What the modules import (top-level names), as Debian packages it.
 DEBIAN_MODULES = {"dbus_next": "python3-dbus-next", "pyroute2": "python3-pyroute2",
                   "tenacity": "python3-tenacity", "click": "python3-click",
-                  "yaml": "python3-yaml", "aiohttp": "python3-aiohttp"}
+                  "yaml": "python3-yaml", "aiohttp": "python3-aiohttp",
+                  "psycopg2": "python3-psycopg2"}
+# setup.cfg's extras beyond "service": a package's Suggests (the modules that import
+# them are used only when asked for: psycopg2 for a postgresql:// database).
+OPTIONAL = {"postgres": "nm-cloud-metadata-service"}
 # Where make install-data puts units and udev rules, for the *.install files' variables.
 MAKE_DIRS = {"NCS_UNITDIR": "usr/lib/systemd/system", "NCS_UDEVDIR": "usr/lib/udev"}
 SITE = f"usr/lib/python3.{sys.version_info[1]}/dist-packages"
@@ -48,6 +53,8 @@ def control() -> Dict[str, Dict[str, str]]:
         fields: Dict[str, str] = {}
         name = None
         for line in block.splitlines():
+            if line.startswith("#"):
+                continue
             if line[:1].isspace() and name:
                 fields[name] += "\n" + line.strip()
             elif ":" in line:
@@ -72,6 +79,10 @@ def depends(package: str) -> Dict[str, str]:
     return relations(control()[package].get("Depends", ""))
 
 
+def suggests(package: str) -> Dict[str, str]:
+    return relations(control()[package].get("Suggests", ""))
+
+
 def requirements() -> Dict[str, Dict[str, str]]:
     """setup.cfg's install_requires and extras: group ("" for install_requires) -> name ->
     minimum version."""
@@ -93,6 +104,12 @@ def test_each_requirement_is_a_debian_dependency_with_the_same_minimum():
             assert name in DEBIAN_NAMES, f"{name}: which Debian package is it? (DEBIAN_NAMES)"
             assert depends(package).get(DEBIAN_NAMES[name]) == f">={minimum}", \
                 f"{package} must depend on {DEBIAN_NAMES[name]} (>= {minimum}), as setup.cfg"
+    for group, package in OPTIONAL.items():
+        for name, minimum in wanted[group].items():
+            assert name in DEBIAN_NAMES, f"{name}: which Debian package is it? (DEBIAN_NAMES)"
+            assert suggests(package).get(DEBIAN_NAMES[name]) == f">={minimum}", \
+                f"{package} must suggest {DEBIAN_NAMES[name]} (>= {minimum}), as setup.cfg"
+            assert DEBIAN_NAMES[name] not in depends(package), "optional: SQLite needs none"
     assert control()["nm-cloud-setup"]["Recommends"].rstrip(",") == "network-manager"
 
 
@@ -169,7 +186,9 @@ def test_each_package_depends_on_what_its_modules_import():
         for module in names:
             for name in foreign[module]:
                 if name in DEBIAN_MODULES:
-                    assert DEBIAN_MODULES[name] in depends(package), (package, module, name)
+                    # an optional library (a Suggests) is imported where it is used only
+                    wanted = {**depends(package), **suggests(package)}
+                    assert DEBIAN_MODULES[name] in wanted, (package, module, name)
                 elif stdlib is not None:
                     assert name in stdlib, f"{module} imports {name}: which Debian package?"
             missing = own_imports[module] - reachable
@@ -247,6 +266,10 @@ def test_the_built_packages_split_the_modules(built):
     for path in ("/usr/lib/NetworkManager/dispatcher.d/90-nm-cloud-setup.sh",
                  "/usr/libexec/nm-cloud-setup-hotplug", "/usr/bin/nm-cloud-setup"):
         assert files["nm-cloud-setup"][path].startswith("-rwxr-xr-x"), path
+    service = files["nm-cloud-metadata-service"]
+    for command in ("nm-cloud-metadata-service", "nm-cloud-metadata-ctl"):
+        assert service[f"/usr/bin/{command}"].startswith("-rwxr-xr-x"), command
+        assert f"/usr/share/man/man8/{command}.8.gz" in service, command
 
 
 def test_installing_starts_nothing_and_removal_stops_and_cleans(built, tmp_path):

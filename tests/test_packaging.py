@@ -180,7 +180,7 @@ def test_udev_rule_as_udevadm_reads_it(tmp_path, action, runs):
 
 
 @pytest.mark.parametrize("name", ["nm-cloud-setup.8", "nm-cloud-metadata-service.8",
-                                  "nm-cloud-setup-emulator.1"])
+                                  "nm-cloud-metadata-ctl.8", "nm-cloud-setup-emulator.1"])
 def test_man_page_lints_clean(name):
     need("mandoc")
     page = ROOT / "man" / name
@@ -205,6 +205,27 @@ def test_man_page_names_every_variable():
         assert name in page, name
 
 
+def _long_options(command) -> set:
+    return {name for param in command.params for name in param.opts + param.secondary_opts
+            if name.startswith("--")}
+
+
+def test_the_service_and_ctl_man_pages_name_every_option_and_command():
+    """The pages keep up with the command lines (click's, read from the commands)."""
+    from nm_cloud_setup.service import cli, ctl
+
+    service = (ROOT / "man" / "nm-cloud-metadata-service.8").read_text().replace("\\", "")
+    for option in _long_options(cli.main):
+        assert option in service, option
+    page = (ROOT / "man" / "nm-cloud-metadata-ctl.8").read_text().replace("\\", "")
+    for option in _long_options(ctl.main):
+        assert option in page, option
+    for name, command in ctl.main.commands.items():
+        assert f".B {name}" in page or f".BI {name} " in page or f".BR {name} " in page, name
+        for option in _long_options(command):
+            assert option in page, (name, option)
+
+
 def test_make_install_lays_out_the_expected_files(tmp_path):
     need("make")
     dest = tmp_path / "root"
@@ -223,6 +244,7 @@ def test_make_install_lays_out_the_expected_files(tmp_path):
                  "usr/libexec/nm-cloud-setup-hotplug",
                  "usr/share/man/man8/nm-cloud-setup.8",
                  "usr/share/man/man8/nm-cloud-metadata-service.8",
+                 "usr/share/man/man8/nm-cloud-metadata-ctl.8",
                  "usr/share/man/man1/nm-cloud-setup-emulator.1",
                  "etc/iproute2/rt_protos.d/nm-cloud-setup.conf"):
         assert (dest / path).exists(), path

@@ -16,12 +16,12 @@ read.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import secrets
 import threading
 import time
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Union
@@ -64,7 +64,12 @@ def open_database(spec: Union[str, Path]) -> Database:
     """``postgresql://...`` (or ``postgres://``): PostgreSQL; anything else: a SQLite file."""
     text = str(spec)
     if text.startswith(("postgresql://", "postgres://")):
-        from nm_cloud_setup.service.db_postgres import PostgresDatabase
+        try:  # psycopg2 is optional (SQLite needs none): one line, no traceback
+            from nm_cloud_setup.service.db_postgres import PostgresDatabase
+        except ImportError as err:
+            raise StoreError(f"a PostgreSQL database needs psycopg2 ({err}): apt install "
+                             "python3-psycopg2, or pip install 'nm-cloud-setup[postgres]'"
+                             ) from None
         return PostgresDatabase(text)
     from nm_cloud_setup.service.db_sqlite import SqliteDatabase
     return SqliteDatabase(text)
