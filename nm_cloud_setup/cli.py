@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 from nm_cloud_setup import __version__
 from nm_cloud_setup.config import Settings
@@ -84,7 +85,7 @@ def _make_backend(settings: Settings):
         from nm_cloud_setup.errors import NotRunningError
 
         nm = NetworkManager(settings.bus_address, settings.session_bus,
-                            state_dir=Path(settings.state_dir), kernel=_kernel_rules)
+                            state_dir=Path(settings.state_dir), kernel=_kernel_for_nm)
         try:
             nm.connect()
             return nm
@@ -99,11 +100,12 @@ def _make_backend(settings: Settings):
     return Netlink(Path(settings.state_dir))
 
 
-def _kernel_rules():
-    """For the NetworkManager backend, only when NetworkManager forgot what it was given."""
-    from nm_cloud_setup.backends.netlink.kernel_rules import KernelRules
+def _kernel_for_nm(nm_pid: Optional[int]):
+    """For the NetworkManager backend, only when needed: when NetworkManager forgot what
+    it was given, and around a Reapply that can drop another program's entries."""
+    from nm_cloud_setup.backends.netlink.for_nm import KernelForNm
 
-    return KernelRules()
+    return KernelForNm(nm_pid)
 
 
 def _on_sigterm(cancel) -> None:

@@ -21,9 +21,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from nm_cloud_setup.backends.base import Backend, MakesNics, RemovesLeftovers
 from nm_cloud_setup.backends.netlink import ownership
-from nm_cloud_setup.backends.netlink.kernel import Kernel, ipv6_off, promote_secondaries
+from nm_cloud_setup.backends.netlink.kernel import Kernel
 from nm_cloud_setup.backends.netlink.ownership import KernelView, Record
 from nm_cloud_setup.backends.netlink.requests import route_args, route_text, rule_args, rule_text
+from nm_cloud_setup.backends.netlink.sysctl import ipv6_off, promote_secondaries
 from nm_cloud_setup.errors import ApplyError, NoAppliedConnectionError
 from nm_cloud_setup.model import Address, Current, Device, IpConfig, Route, Rule
 

@@ -1,0 +1,107 @@
+"""Keeping, through a Reapply, what is not NetworkManager's (docs/backends.md, "Foreign
+entries").
+
+A Reapply can drop another program's addresses and routes from the device: without
+the preserve-external-ip flag, NetworkManager deletes the IPv4 ones it did not add;
+while the connection's IPv6 is active, NetworkManager turns the device's IPv6 off
+and on, and the kernel deletes every IPv6 address and route with it.  Before such
+a Reapply, the kernel side (``cli.py`` makes it: ``backends/netlink/for_nm.py``) is
+told what of the device is NetworkManager's own; it puts back at once whatever
+else the Reapply drops.  A Reapply that can drop nothing (the flag, and IPv6 off)
+costs nothing here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+
+from nm_cloud_setup.backends.nm import settings as nm_settings
+from nm_cloud_setup.backends.nm.dbus import NM, Bus
+from nm_cloud_setup.backends.nm.settings import Settings
+from nm_cloud_setup.errors import BackendError
+from nm_cloud_setup.model import Device
+
+LOG = logging.getLogger(__name__)
+
+DEVICE = f"{NM}.Device"
+TABLE_MAIN = 254
+IPV6_QUIET = ("ignore", "disabled")  # methods under which a Reapply leaves IPv6 alone
+_DHCP = ((4, "Dhcp4Config", "DHCP4Config", "ip_address"),
+         (6, "Dhcp6Config", "DHCP6Config", "ip6_address"))
+
+
+def drops(settings: Settings, flags: int) -> bool:
+    """Whether a Reapply of ``settings`` with ``flags`` may drop another's entries."""
+    bounces = "ipv6" in settings and nm_settings.method(settings, 6) not in IPV6_QUIET
+    return bounces or not flags & nm_settings.REAPPLY_PRESERVE_EXTERNAL_IP
+
+
+def owned(before: Settings, after: Settings, dynamic: Iterable[str]
+          ) -> Tuple[Set[str], Set[Tuple[int, str, int]], Set[str]]:
+    """NetworkManager's own of a device across a Reapply: addresses (IPs), routes
+    ``(table, dest, prefix)`` and gateways, from the connection before and after it,
+    and ``dynamic`` (its DHCP addresses)."""
+    addresses, routes, gateways = set(dynamic), set(), set()
+    for settings in (before, after):
+        config = nm_settings.config_from_settings(settings)
+        addresses |= {a.address for a in config.addresses}
+        routes |= {(r.table or TABLE_MAIN, r.dest, r.prefix) for r in config.routes}
+        for family in (4, 6):
+            gateway = settings.get(nm_settings.SETTING[family], {}).get("gateway")
+            if gateway is not None and gateway.value:
+                gateways.add(str(gateway.value))
+    return addresses, routes, gateways
+
+
+class ForeignGuard:
+    """The guard of one run: ``protect`` before each Reapply, ``finish`` at the end.
+    ``kernel`` gives the kernel side (made once, when first needed)."""
+
+    def __init__(self, bus: Bus, kernel: Optional[Callable[[], Any]]) -> None:
+        self._bus = bus
+        self._kernel = kernel
+        self._macs: Dict[str, str] = {}
+        self._active = False
+        self._off = kernel is None
+
+    def protect(self, device: Device, before: Settings, after: Settings, flags: int) -> None:
+        if self._off or not drops(after, flags):
+            return
+        try:
+            kernel = self._kernel() if self._kernel is not None else None
+            if kernel is None:
+                return
+            addresses, routes, gateways = owned(before, after, self._dhcp(device))
+            foreign = kernel.protect(device.ifname, addresses, routes, gateways)
+        except (BackendError, OSError) as err:
+            LOG.warning("config device %s: another program's addresses and routes are not "
+                        "guarded through the Reapply: %s", device.mac, err)
+            self._off = True
+            return
+        self._active = True
+        self._macs[device.ifname] = device.mac
+        if foreign:
+            LOG.debug("config device %s: not NetworkManager's, kept through the Reapply: %s",
+                      device.mac, ", ".join(e.text for e in foreign))
+
+    def _dhcp(self, device: Device) -> List[str]:
+        """The device's DHCP addresses (NetworkManager's own, though no setting names
+        them)."""
+        found = []
+        for _, prop, interface, option in _DHCP:
+            path = self._bus.prop(device.handle, DEVICE, prop)
+            if path and path != "/":
+                options = self._bus.prop(path, f"{NM}.{interface}", "Options")
+                value = options.get(option)
+                if value is not None:
+                    found += str(value.value).split()
+        return found
+
+    def finish(self) -> None:
+        """Wait until NetworkManager is done, and say what was put back."""
+        if not self._active or self._kernel is None:
+            return
+        for ifname, entry, missing in self._kernel().finish():
+            LOG.info("config device %s: put back %s, which the Reapply dropped (missing for "
+                     "%.1f ms)", self._macs.get(ifname, ifname), entry, missing * 1000)

@@ -1,0 +1,122 @@
+"""The guard's decisions: what a Reapply dropped that is not NetworkManager's goes back,
+and nothing else.  The event sequences are the kernel's, as recorded on NetworkManager
+1.42 and 1.52 (docs/backends.md, "Foreign entries")."""
+
+from __future__ import annotations
+
+import pytest
+
+from nm_cloud_setup.backends.netlink.guard import (ADDR, PROTO_DHCP, PROTO_KERNEL, PROTO_RA,
+                                                   PROTO_STATIC, ROUTE, Entry, Guard, Owned,
+                                                   foreign)
+
+NM_PORT = 4242
+ETH1 = 2
+VIP4 = Entry(ADDR, ETH1, 4, ("172.31.16.200", 32))
+VIP6 = Entry(ADDR, ETH1, 6, ("2600:1f18:aaaa:bb01::200", 128))
+LL = Entry(ADDR, ETH1, 6, ("fe80::1", 64), link_local=True)
+PRIMARY6 = Entry(ADDR, ETH1, 6, ("2600:1f18:aaaa:bb01::10", 128))
+ROUTE4 = Entry(ROUTE, ETH1, 4, (254, "10.97.0.0", 16, None), proto=3, gateway="172.31.16.1")
+ROUTE6 = Entry(ROUTE, ETH1, 6, (100, "2001:db8:99::", 48, 1024), proto=3,
+               gateway="2600:1f18:aaaa:bb01::1")
+LL_ROUTE = Entry(ROUTE, ETH1, 6, (254, "fe80::", 64, 1024), proto=PROTO_KERNEL, link_local=True)
+OWNED = Owned(frozenset({"172.31.16.10", "172.31.16.11", "2600:1f18:aaaa:bb01::10"}),
+              frozenset({(30400, "0.0.0.0", 0)}), frozenset({"172.31.16.1"}))
+
+
+def guard(*entries: Entry, at: float = 0.0) -> Guard:
+    result = Guard({NM_PORT})
+    for entry in entries:
+        result.seen(entry)
+    result.protect(ETH1, OWNED, at)
+    return result
+
+
+def test_foreign_entries_are_told_apart_from_networkmanagers():
+    assert guard(VIP4, VIP6, LL, PRIMARY6, ROUTE4).protect(ETH1, OWNED, 0) == [
+        VIP4, VIP6, ROUTE4]
+
+
+@pytest.mark.parametrize("entry", [
+    Entry(ADDR, ETH1, 4, ("172.31.16.11", 20)),  # the connection's
+    Entry(ADDR, ETH1, 6, ("2600:1f18:aaaa:bb01::55", 128), permanent=False),  # SLAAC
+    LL,
+    Entry(ROUTE, ETH1, 4, (30400, "0.0.0.0", 0, 10), proto=PROTO_STATIC, gateway="172.31.16.1"),
+    Entry(ROUTE, ETH1, 4, (254, "0.0.0.0", 0, 100), proto=PROTO_STATIC, gateway="172.31.16.1"),
+    Entry(ROUTE, ETH1, 4, (254, "0.0.0.0", 0, 100), proto=PROTO_DHCP, gateway="172.31.16.1"),
+    Entry(ROUTE, ETH1, 6, (254, "2600:1f18:aaaa:bb01::", 64, 100), proto=PROTO_RA),
+    Entry(ROUTE, ETH1, 4, (254, "172.31.16.0", 20, 100), proto=PROTO_KERNEL),
+    Entry(ROUTE, ETH1, 4, (255, "172.31.16.200", 32, None), proto=PROTO_KERNEL),
+])
+def test_networkmanagers_own_and_dynamic_entries_are_not_foreign(entry):
+    assert not foreign(entry, OWNED)
+
+
+@pytest.mark.parametrize("entry", [
+    VIP4, VIP6, ROUTE4, ROUTE6,
+    # a static route NetworkManager's connection does not hold, and one in the tool's tables
+    Entry(ROUTE, ETH1, 4, (254, "10.50.0.0", 16, None), proto=PROTO_STATIC),
+    Entry(ROUTE, ETH1, 4, (30401, "10.96.0.0", 16, None), proto=3),
+])
+def test_another_programs_entries_are_foreign(entry):
+    assert foreign(entry, OWNED)
+
+
+def test_an_ipv4_entry_networkmanager_deletes_goes_back_at_once():
+    g = guard(VIP4, ROUTE4)
+    assert g.gone(VIP4, NM_PORT, 0.1) == [VIP4]
+    assert g.gone(ROUTE4, NM_PORT, 0.1) == [ROUTE4]
+    assert g.missing(VIP4)
+
+
+def test_an_ipv4_entry_its_owner_deletes_stays_deleted():
+    """keepalived failing over: its own netlink port asked, not NetworkManager's."""
+    g = guard(VIP4)
+    assert g.gone(VIP4, 9999, 0.1) == []
+
+
+def test_what_the_ipv6_bounce_takes_goes_back_with_routes_after_addresses():
+    """The kernel's order: routes (the foreign ones first), the link-local route,
+    addresses, the link-local address; all in a few milliseconds, asked by no port."""
+    g = guard(VIP6, ROUTE6, LL, LL_ROUTE, PRIMARY6)
+    assert g.gone(ROUTE6, 0, 1.0000) == []  # held: is it the bounce?
+    assert g.gone(LL_ROUTE, 0, 1.0005) == [ROUTE6]  # the bounce
+    assert g.gone(VIP6, 0, 1.0010) == [VIP6]
+    assert g.gone(PRIMARY6, 0, 1.0011) == []  # NetworkManager's: it adds it back
+    assert g.gone(LL, 0, 1.0012) == []
+
+
+def test_an_ipv6_address_its_owner_deletes_stays_deleted():
+    g = guard(VIP6, LL)
+    assert g.gone(VIP6, 0, 1.0) == []
+    assert g.gone(LL, 0, 2.0) == []  # a bounce a second later takes nothing of it
+
+
+def test_a_bounce_long_after_an_owners_deletion_brings_nothing_back():
+    g = guard(VIP6, ROUTE6, LL_ROUTE)
+    g.gone(VIP6, 0, 1.0)
+    assert g.gone(LL_ROUTE, 0, 1.5) == []
+
+
+def test_nothing_deleted_before_the_reapply_or_on_another_device_goes_back():
+    g = guard(VIP4, at=5.0)
+    assert g.gone(VIP4, NM_PORT, 4.9) == []
+    other = Entry(ADDR, 3, 4, ("172.31.32.200", 32))
+    g.seen(other)
+    assert g.gone(other, NM_PORT, 5.1) == []
+
+
+def test_an_entry_back_already_is_not_missing():
+    g = guard(VIP4)
+    g.gone(VIP4, NM_PORT, 0.1)
+    g.seen(VIP4)
+    assert not g.missing(VIP4)
+
+
+def test_a_second_reapply_of_the_device_bounces_anew():
+    g = guard(VIP6, LL)
+    g.gone(LL, 0, 1.0)
+    g.seen(LL)
+    g.seen(VIP6)
+    assert g.gone(VIP6, 0, 3.0) == []
+    assert g.gone(LL, 0, 3.001) == [VIP6]
