@@ -4,7 +4,7 @@ With no arguments it does what upstream's binary does: one run, configured by
 ``NM_CLOUD_SETUP_*`` environment variables.  Exit status: 0 when nothing was
 to be done or all went well, 1 when a detected provider's data could not be
 fetched or a device could not be configured (one line on stderr says why),
-2 for usage errors.
+2 for usage errors and settings refused (``Settings.errors``: nothing is done).
 """
 
 from __future__ import annotations
@@ -176,6 +176,13 @@ def run_once(env, dry_run: bool = False, as_json: bool = False,
     log = logging.getLogger("nm_cloud_setup")
     for warning in settings.warnings:
         log.warning("%s", warning)
+    if settings.errors:  # a setting that would take what another program owns
+        for error in settings.errors:
+            log.error("%s", error)
+        _fail(settings.errors[0] + (f" (and {len(settings.errors) - 1} more, see the log)"
+                                    if len(settings.errors) > 1 else "")
+              + "; nothing was changed")
+        return 2
     cancel = Cancellation()
     _on_sigterm(cancel)
     state_dir = Path(settings.state_dir)

@@ -37,7 +37,9 @@ from nm_cloud_setup.pipeline.outcome import DeviceReport, Outcome
 from nm_cloud_setup.pipeline.survey import (Pending, Planned, Run, plan_device, read, read_all,
                                             read_others, remove_leftovers)
 from nm_cloud_setup.planning import delta
+from nm_cloud_setup.planning.exclusion import NOTHING, Exclusion
 from nm_cloud_setup.planning.planner import Planner
+from nm_cloud_setup.planning.tables import UPSTREAM, Tables
 
 LOG = logging.getLogger(__name__)
 
@@ -48,8 +50,12 @@ Target = Callable[[IpConfig, IpConfig], IpConfig]  # (applied, wanted) -> what t
 
 def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[Device],
                   cancel: Cancellation, outcome: Outcome, allow_new: bool = False,
-                  dry_run: bool = False, deadline: Optional[float] = None) -> None:
-    work = Run(backend, Planner.for_instance(instance), cancel, outcome, deadline)
+                  dry_run: bool = False, deadline: Optional[float] = None,
+                  tables: Tables = UPSTREAM, exclude: Exclusion = NOTHING) -> None:
+    """Every device of the run, in the two phases above.  ``tables``: the layout's
+    numbers; ``exclude``: the NICs left alone (never read, never changed)."""
+    work = Run(backend, Planner.for_instance(instance, tables), cancel, outcome, deadline,
+               exclude=exclude)
     if not dry_run:
         remove_leftovers(work, devices)
         if allow_new:

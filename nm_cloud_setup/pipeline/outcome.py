@@ -18,7 +18,7 @@ class DeviceReport:
 
     ifname: str
     mac: str
-    metadata: InterfaceData
+    metadata: Optional[InterfaceData]  # None: left alone before the metadata was asked
     applied: Optional[IpConfig] = None
     wanted: Optional[IpConfig] = None
     skipped: Optional[str] = None

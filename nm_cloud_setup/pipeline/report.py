@@ -40,8 +40,8 @@ def _device(report: DeviceReport, identity: Optional[Identity]) -> Dict[str, Any
     result = {
         "interface": report.ifname,
         "mac": report.mac,
-        "index": report.metadata.index,
-        "metadata": dataclasses.asdict(report.metadata),
+        "index": None if report.metadata is None else report.metadata.index,
+        "metadata": None if report.metadata is None else dataclasses.asdict(report.metadata),
         "applied": _config(report.applied),
         "wanted": _config(report.wanted),
         "skipped": report.skipped,
@@ -84,6 +84,9 @@ def status_text(outcome: Outcome, last_run: Optional[Dict[str, Any]],
         lines += _identity_lines(outcome)
     lines.append(f"last run: {_last_run(last_run, now)}")
     for report in outcome.devices:
+        if report.metadata is None:  # left alone before the metadata was asked
+            lines.append(f"{report.ifname} ({report.mac}): {_state(report)}")
+            continue
         lines.append(f"{report.ifname} ({report.mac}), table index {report.metadata.index}: "
                      f"{_state(report)}")
         lines.append(f"  metadata: {_metadata(report.metadata)}")
@@ -129,7 +132,7 @@ def _header(outcome: Outcome) -> str:
 def _state(report: DeviceReport) -> str:
     if report.skipped:
         return f"skipped: {report.skipped}"
-    if report.metadata.error:
+    if report.metadata is not None and report.metadata.error:
         return f"metadata failed: {report.metadata.error}"
     if report.in_sync is None:
         return "not checked"

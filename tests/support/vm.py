@@ -11,15 +11,15 @@ from harness.sandbox import Sandbox
 
 
 def run_in_vm(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
-              provider: str = "ec2") -> subprocess.CompletedProcess:
+              provider: str = "ec2", args: Sequence[str] = ()) -> subprocess.CompletedProcess:
     """Run ``nm-cloud-setup`` inside the sandbox VM's namespace (no NetworkManager there)."""
     key = provider.upper()
     settings = {f"NM_CLOUD_SETUP_{key}": "yes", f"NM_CLOUD_SETUP_{key}_HOST": url,
                 "NM_CLOUD_SETUP_LOG": "TRACE",
                 "NM_CLOUD_SETUP_STATE_DIR": str(sandbox.workdir / "state")}
     env = sandbox.env(**{**settings, **(extra or {})})
-    return subprocess.run(sandbox.exec_in_host(sys.executable, "-m", "nm_cloud_setup"), env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(sandbox.exec_in_host(sys.executable, "-m", "nm_cloud_setup", *args),
+                          env=env, capture_output=True, text=True, timeout=60)
 
 
 def run_tool(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,

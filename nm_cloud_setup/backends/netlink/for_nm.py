@@ -99,7 +99,7 @@ class KernelForNm:
             assert self._guard is not None
             self._last_event = at
             if event.startswith("RTM_NEW"):
-                self._guard.seen(entry)
+                self._guard.added(entry)
                 todo: List[Tuple[Entry, float]] = []
             else:
                 todo = [(e, at) for e in self._guard.gone(entry, portid, at)]

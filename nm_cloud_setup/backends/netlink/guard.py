@@ -14,7 +14,8 @@ A Reapply of a device takes two kinds of entry that another program put there
   changes IPv6) turns IPv6 off and on for the device (``disable_ipv6``): the
   kernel deletes all its IPv6 routes and addresses at once, the link-local one
   with them, and NetworkManager adds back only its own.  IPv6 deletions never
-  name who asked: the burst that takes the link-local address is the mark.
+  name who asked: the unbroken run of deletions that takes the link-local prefix
+  route, then the addresses, is the mark (``Guard``).
 
 Such an entry is added again at once, if it is foreign: not NetworkManager's own
 (``Owned``: the applied connection's entries, its DHCP addresses, the gateway's
@@ -26,13 +27,12 @@ the run (a failover) never comes back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import AbstractSet, Dict, FrozenSet, List, Optional, Tuple
 
 ADDR, ROUTE = "addr", "route"
 PROTO_KERNEL, PROTO_STATIC, PROTO_RA, PROTO_DHCP = 2, 4, 9, 16
 TABLE_LOCAL = 255
-BURST = 0.05  # seconds: how near the link-local deletion a bounce's other deletions are
 
 
 @dataclass(frozen=True)
@@ -93,21 +93,25 @@ def foreign(entry: Entry, owned: Owned) -> bool:
 class _Device:
     owned: Owned
     since: float
-    bounce_at: Optional[float] = None
-    held: List[Tuple[float, Entry]] = field(default_factory=list)  # IPv6 deletions
 
 
 class Guard:
     """The state of one run: each device's entries (from a dump, then events), and the
     devices being reapplied (``protect``).  ``nm_ports``: NetworkManager's netlink
-    ports."""
+    ports.  Events must come in the kernel's order (one socket)."""
 
-    def __init__(self, nm_ports: AbstractSet[int], burst: float = BURST) -> None:
+    def __init__(self, nm_ports: AbstractSet[int]) -> None:
         self.nm_ports = set(nm_ports)
-        self.burst = burst
         self.entries: Dict[int, Dict[tuple, Entry]] = {}
         self.devices: Dict[int, _Device] = {}
         self.restored: List[Tuple[Entry, float, float]] = []  # (entry, deleted, restored)
+        # The IPv6 bounce runs under the kernel's rtnetlink lock: its deletions come in
+        # one unbroken run, the device's routes first (the link-local prefix and the
+        # multicast route among them: the mark), then its addresses, the link-local one
+        # last.  No other program's change can fall inside that run.
+        self._run: Optional[int] = None  # the device of the current run of IPv6 deletions
+        self._run_routes: List[Entry] = []  # its foreign routes, before the mark
+        self._bounce = False
 
     def seen(self, entry: Entry) -> None:
         """The entry is in the kernel (a dump, or an addition)."""
@@ -122,31 +126,42 @@ class Guard:
             device.owned = owned
         return [e for e in self.entries.get(ifindex, {}).values() if foreign(e, owned)]
 
+    def added(self, entry: Entry) -> None:
+        """An addition event."""
+        self._end_run()
+        self.seen(entry)
+
     def gone(self, entry: Entry, portid: int, at: float) -> List[Entry]:
         """A deletion event; the entries to add again now (this one, or a bounce's)."""
         known = self.entries.get(entry.ifindex, {}).pop((entry.kind, entry.key), entry)
         device = self.devices.get(entry.ifindex)
+        ipv6_kernel = entry.family == 6 and portid == 0
+        if not ipv6_kernel or self._run != entry.ifindex:
+            self._end_run()
+            self._run = entry.ifindex if ipv6_kernel else None
         if device is None or at < device.since:
             return []
         if entry.family == 4:
-            if portid in self.nm_ports and foreign(known, device.owned):
-                return [known]
+            return [known] if portid in self.nm_ports and foreign(known, device.owned) else []
+        if not ipv6_kernel:
             return []
-        if portid != 0:
-            return []
-        if entry.link_local:  # the bounce: what it took just before goes back too
-            if device.bounce_at is not None and at - device.bounce_at <= self.burst:
-                return []
-            device.bounce_at = at
-            taken = [e for when, e in device.held if at - when <= self.burst]
-            device.held = []
-            return _ordered(taken)
+        mark = entry.kind == ROUTE and (entry.link_local or entry.key[1].lower() == "ff00::")
+        if mark and not self._bounce:
+            self._bounce = True
+            taken, self._run_routes = self._run_routes, []
+            return taken
         if not foreign(known, device.owned):
+            if entry.kind == ADDR and entry.link_local:
+                self._end_run()  # the bounce's last deletion
             return []
-        if device.bounce_at is not None and at - device.bounce_at <= self.burst:
+        if self._bounce:
             return [known]
-        device.held.append((at, known))
+        if entry.kind == ROUTE:
+            self._run_routes.append(known)
         return []
+
+    def _end_run(self) -> None:
+        self._run, self._run_routes, self._bounce = None, [], False
 
     def note_restored(self, entry: Entry, deleted_at: float, restored_at: float) -> None:
         self.restored.append((entry, deleted_at, restored_at))

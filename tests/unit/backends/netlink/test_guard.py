@@ -76,26 +76,43 @@ def test_an_ipv4_entry_its_owner_deletes_stays_deleted():
 
 
 def test_what_the_ipv6_bounce_takes_goes_back_with_routes_after_addresses():
-    """The kernel's order: routes (the foreign ones first), the link-local route,
-    addresses, the link-local address; all in a few milliseconds, asked by no port."""
+    """The kernel's order, in one unbroken run asked by no port: the device's routes (the
+    foreign ones first here), the link-local prefix route, its addresses, the link-local
+    one last."""
     g = guard(VIP6, ROUTE6, LL, LL_ROUTE, PRIMARY6)
-    assert g.gone(ROUTE6, 0, 1.0000) == []  # held: is it the bounce?
-    assert g.gone(LL_ROUTE, 0, 1.0005) == [ROUTE6]  # the bounce
-    assert g.gone(VIP6, 0, 1.0010) == [VIP6]
-    assert g.gone(PRIMARY6, 0, 1.0011) == []  # NetworkManager's: it adds it back
-    assert g.gone(LL, 0, 1.0012) == []
+    assert g.gone(ROUTE6, 0, 1.0) == []  # held: is it the bounce?
+    assert g.gone(LL_ROUTE, 0, 1.0) == [ROUTE6]  # the bounce
+    assert g.gone(VIP6, 0, 1.0) == [VIP6]
+    assert g.gone(PRIMARY6, 0, 1.0) == []  # NetworkManager's: it adds it back
+    assert g.gone(LL, 0, 1.0) == []
 
 
-def test_an_ipv6_address_its_owner_deletes_stays_deleted():
-    g = guard(VIP6, LL)
+def test_an_ipv6_address_its_owner_deletes_stays_deleted_even_right_before_a_bounce():
+    """keepalived's deletion is its own run (an address, then its local route): the
+    bounce's run starts with routes, so it cannot hold an address deleted before it."""
+    g = guard(VIP6, LL, LL_ROUTE)
     assert g.gone(VIP6, 0, 1.0) == []
-    assert g.gone(LL, 0, 2.0) == []  # a bounce a second later takes nothing of it
+    assert g.gone(LL_ROUTE, 0, 1.0) == []
+    assert g.gone(LL, 0, 1.0) == []
 
 
-def test_a_bounce_long_after_an_owners_deletion_brings_nothing_back():
-    g = guard(VIP6, ROUTE6, LL_ROUTE)
-    g.gone(VIP6, 0, 1.0)
-    assert g.gone(LL_ROUTE, 0, 1.5) == []
+def test_an_ipv6_route_deleted_apart_from_a_bounce_stays_deleted():
+    """Any other event between an owner's deletion and the bounce shows they are two."""
+    g = guard(ROUTE6, LL_ROUTE, VIP4)
+    assert g.gone(ROUTE6, 0, 1.0) == []
+    g.added(VIP4)
+    assert g.gone(LL_ROUTE, 0, 1.0) == []
+    g = guard(ROUTE6, LL_ROUTE, VIP4)
+    assert g.gone(ROUTE6, 0, 1.0) == []
+    assert g.gone(VIP4, 9999, 1.0) == []
+    assert g.gone(LL_ROUTE, 0, 1.0) == []
+
+
+def test_an_ipv6_deletion_after_the_bounce_is_its_owners():
+    g = guard(VIP6, LL, LL_ROUTE, PRIMARY6)
+    g.gone(LL_ROUTE, 0, 1.0)
+    g.gone(LL, 0, 1.0)  # the bounce's last deletion
+    assert g.gone(VIP6, 0, 1.0) == []
 
 
 def test_nothing_deleted_before_the_reapply_or_on_another_device_goes_back():
@@ -109,14 +126,17 @@ def test_nothing_deleted_before_the_reapply_or_on_another_device_goes_back():
 def test_an_entry_back_already_is_not_missing():
     g = guard(VIP4)
     g.gone(VIP4, NM_PORT, 0.1)
-    g.seen(VIP4)
+    g.added(VIP4)
     assert not g.missing(VIP4)
 
 
 def test_a_second_reapply_of_the_device_bounces_anew():
-    g = guard(VIP6, LL)
+    g = guard(VIP6, LL, LL_ROUTE)
+    g.gone(LL_ROUTE, 0, 1.0)
     g.gone(LL, 0, 1.0)
-    g.seen(LL)
-    g.seen(VIP6)
-    assert g.gone(VIP6, 0, 3.0) == []
-    assert g.gone(LL, 0, 3.001) == [VIP6]
+    for entry in (LL_ROUTE, LL):
+        g.added(entry)
+    assert g.gone(VIP6, 0, 3.0) == []  # an owner's
+    g.added(VIP6)
+    assert g.gone(LL_ROUTE, 0, 4.0) == []
+    assert g.gone(VIP6, 0, 4.0) == [VIP6]
