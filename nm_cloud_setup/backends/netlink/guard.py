@@ -4,7 +4,7 @@ Pure: kernel entries and events in, entries to add again out.  ``for_nm.py`` fee
 it from a netlink socket in NetworkManager's namespace (``kernel.py``).
 
 A Reapply of a device takes two kinds of entry that another program put there
-(docs/backends.md, "Foreign entries"):
+(docs/sharing.md, "Foreign entries"):
 
 - IPv4: without the preserve-external-ip flag (which NetworkManager before 1.52
   must get while the connection's IPv6 is active), NetworkManager deletes every
@@ -13,9 +13,11 @@ A Reapply of a device takes two kinds of entry that another program put there
 - IPv6: every Reapply on NetworkManager 1.42 and 1.52 (and, from 1.56, one that
   changes IPv6) turns IPv6 off and on for the device (``disable_ipv6``): the
   kernel deletes all its IPv6 routes and addresses at once, the link-local one
-  with them, and NetworkManager adds back only its own.  IPv6 deletions never
-  name who asked: the unbroken run of deletions that takes the link-local prefix
-  route, then the addresses, is the mark (``Guard``).
+  with them; NetworkManager then deletes whatever of the device's IPv6 it does
+  not hold (what is back already) and adds its own, the link-local address first.
+  IPv6 address deletions never name who asked: the unbroken run of deletions that
+  takes the link-local prefix route, then the addresses, is the mark (``Guard``),
+  and until NetworkManager's link-local address is back, its deletions follow.
 
 Such an entry is added again at once, if it is foreign: not NetworkManager's own
 (``Owned``: the applied connection's entries, its DHCP addresses, the gateway's
@@ -28,11 +30,16 @@ the run (a failover) never comes back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import AbstractSet, Dict, FrozenSet, List, Optional, Tuple
+from typing import AbstractSet, Collection, Dict, FrozenSet, Iterable, List, Optional, Tuple
+
+from nm_cloud_setup.model import Rule
+from nm_cloud_setup.planning.tables import Tables
 
 ADDR, ROUTE = "addr", "route"
+INSIDE = "this tool's"  # the mark of what is inside the layout's ranges
 PROTO_KERNEL, PROTO_STATIC, PROTO_RA, PROTO_DHCP = 2, 4, 9, 16
 TABLE_LOCAL = 255
+SETTLING = 0.25  # seconds after a bounce NetworkManager may still delete (link-local not back)
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,9 @@ class Guard:
         self._run: Optional[int] = None  # the device of the current run of IPv6 deletions
         self._run_routes: List[Entry] = []  # its foreign routes, before the mark
         self._bounce = False
+        # Devices bounced whose link-local address NetworkManager has not added back: it
+        # still deletes (what was put back already is not its own) -> until when.
+        self._settling: Dict[int, float] = {}
 
     def seen(self, entry: Entry) -> None:
         """The entry is in the kernel (a dump, or an addition)."""
@@ -129,6 +139,8 @@ class Guard:
     def added(self, entry: Entry) -> None:
         """An addition event."""
         self._end_run()
+        if entry.kind == ADDR and entry.link_local:
+            self._settling.pop(entry.ifindex, None)  # NetworkManager's commit is done
         self.seen(entry)
 
     def gone(self, entry: Entry, portid: int, at: float) -> List[Entry]:
@@ -141,20 +153,21 @@ class Guard:
             self._run = entry.ifindex if ipv6_kernel else None
         if device is None or at < device.since:
             return []
-        if entry.family == 4:
-            return [known] if portid in self.nm_ports and foreign(known, device.owned) else []
+        if portid in self.nm_ports:  # NetworkManager asked (IPv4, and IPv6 routes)
+            return [known] if foreign(known, device.owned) else []
         if not ipv6_kernel:
             return []
         mark = entry.kind == ROUTE and (entry.link_local or entry.key[1].lower() == "ff00::")
         if mark and not self._bounce:
             self._bounce = True
+            self._settling[entry.ifindex] = at + SETTLING
             taken, self._run_routes = self._run_routes, []
             return taken
         if not foreign(known, device.owned):
             if entry.kind == ADDR and entry.link_local:
                 self._end_run()  # the bounce's last deletion
             return []
-        if self._bounce:
+        if self._bounce or at < self._settling.get(entry.ifindex, 0.0):
             return [known]
         if entry.kind == ROUTE:
             self._run_routes.append(known)
@@ -168,6 +181,35 @@ class Guard:
 
     def missing(self, entry: Entry) -> bool:
         return (entry.kind, entry.key) not in self.entries.get(entry.ifindex, {})
+
+
+def left_in_place(entries: Iterable[Entry], ifindex: int, owned: Owned,
+                  tables: Tables) -> List[str]:
+    """Another program's addresses and routes of a device, left in place (``status``);
+    those in the layout's tables are marked."""
+    return [e.text + (f" (in {INSIDE} tables)" if e.kind == ROUTE
+                      and tables.owns_table(e.key[0]) else "")
+            for e in entries if e.ifindex == ifindex and foreign(e, owned)]
+
+
+def foreign_rules(rules: Iterable[Rule], known: Collection[Rule], tables: Tables) -> List[str]:
+    """The rules in the layout's priorities that are not the run's (``known``): another
+    program's, left in place."""
+    mine = {_rule_key(r) for r in known}
+    return [f"rule {rule} (in {_range_of(tables, rule.priority)})" for rule in rules
+            if tables.owns_priority(rule.priority) and _rule_key(rule) not in mine]
+
+
+def _rule_key(rule: Rule) -> tuple:
+    return (rule.priority, rule.table, rule.from_addr, rule.from_len,
+            rule.suppress_prefixlength, rule.family)
+
+
+def _range_of(tables: Tables, priority: int) -> str:
+    for name, span in tables.priority_ranges():
+        if priority in span:
+            return f"{INSIDE} {name}"
+    return f"{INSIDE} priorities"
 
 
 def _ordered(entries: List[Entry]) -> List[Entry]:

@@ -1,6 +1,6 @@
 """The guard's decisions: what a Reapply dropped that is not NetworkManager's goes back,
 and nothing else.  The event sequences are the kernel's, as recorded on NetworkManager
-1.42 and 1.52 (docs/backends.md, "Foreign entries")."""
+1.42 and 1.52 (docs/sharing.md, "Foreign entries")."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import pytest
 
 from nm_cloud_setup.backends.netlink.guard import (ADDR, PROTO_DHCP, PROTO_KERNEL, PROTO_RA,
                                                    PROTO_STATIC, ROUTE, Entry, Guard, Owned,
-                                                   foreign)
+                                                   foreign, foreign_rules, left_in_place)
+from nm_cloud_setup.model import Rule
+from nm_cloud_setup.planning.tables import Tables
 
 NM_PORT = 4242
 ETH1 = 2
@@ -108,11 +110,44 @@ def test_an_ipv6_route_deleted_apart_from_a_bounce_stays_deleted():
     assert g.gone(LL_ROUTE, 0, 1.0) == []
 
 
-def test_an_ipv6_deletion_after_the_bounce_is_its_owners():
+def test_an_ipv6_deletion_after_networkmanagers_link_local_address_is_back_is_its_owners():
     g = guard(VIP6, LL, LL_ROUTE, PRIMARY6)
     g.gone(LL_ROUTE, 0, 1.0)
     g.gone(LL, 0, 1.0)  # the bounce's last deletion
-    assert g.gone(VIP6, 0, 1.0) == []
+    g.added(LL)  # NetworkManager's commit after the bounce
+    g.added(VIP6)  # put back
+    assert g.gone(VIP6, 0, 1.01) == []
+
+
+def test_what_networkmanager_deletes_again_after_the_bounce_goes_back_again():
+    """Recorded on 1.42 (keepalived's virtual IP): the bounce takes it, it is put back,
+    then NetworkManager's commit deletes it (it is not its own) before adding its
+    link-local address.  The deletion names no port; until the link-local address is
+    back, it is NetworkManager's."""
+    g = guard(VIP6, LL, LL_ROUTE, VIP4)
+    g.gone(LL_ROUTE, 0, 1.0)
+    assert g.gone(VIP6, 0, 1.0) == [VIP6]
+    g.gone(LL, 0, 1.0)
+    assert g.gone(VIP4, NM_PORT, 1.001) == [VIP4]
+    g.added(VIP6)  # put back
+    assert g.gone(VIP6, 0, 1.002) == [VIP6]
+    g.added(VIP6)
+    g.added(LL)
+    assert g.gone(VIP6, 0, 1.003) == []
+
+
+def test_the_wait_for_networkmanagers_link_local_address_is_bounded():
+    g = guard(VIP6, LL, LL_ROUTE)
+    g.gone(LL_ROUTE, 0, 1.0)
+    g.gone(LL, 0, 1.0)
+    g.added(VIP6)
+    assert g.gone(VIP6, 0, 2.0) == []
+
+
+def test_an_ipv6_route_networkmanager_deletes_goes_back():
+    """IPv6 route deletions name the port that asked, as IPv4 ones do."""
+    g = guard(ROUTE6)
+    assert g.gone(ROUTE6, NM_PORT, 1.0) == [ROUTE6]
 
 
 def test_nothing_deleted_before_the_reapply_or_on_another_device_goes_back():
@@ -140,3 +175,23 @@ def test_a_second_reapply_of_the_device_bounces_anew():
     g.added(VIP6)
     assert g.gone(LL_ROUTE, 0, 4.0) == []
     assert g.gone(VIP6, 0, 4.0) == [VIP6]
+
+
+def test_status_lists_another_programs_entries_and_marks_those_in_the_tools_tables():
+    in_range = Entry(ROUTE, ETH1, 4, (30401, "10.96.0.0", 16, None), proto=3)
+    primary = Entry(ADDR, ETH1, 4, ("172.31.16.10", 20))
+    other_nic = Entry(ADDR, 3, 4, ("172.31.32.200", 32))
+    found = left_in_place([VIP4, ROUTE4, in_range, primary, other_nic, LL], ETH1, OWNED,
+                          Tables())
+    assert found == ["address 172.31.16.200/32",
+                     "route 10.97.0.0/16 via 172.31.16.1 table 254",
+                     "route 10.96.0.0/16 table 30401 (in this tool's tables)"]
+
+
+def test_rules_in_the_tools_priorities_that_are_not_the_runs_are_listed():
+    ours = Rule(30200, 30200, "172.31.16.11", 32)
+    suppress = Rule(30350, 254, suppress_prefixlength=0)
+    theirs = Rule(30250, 100, "10.95.0.0", 16)
+    elsewhere = Rule(100, 100, "10.98.0.0", 16)
+    assert foreign_rules([ours, suppress, theirs, elsewhere], [ours, suppress], Tables()) == [
+        "rule priority 30250 from 10.95.0.0/16 table 100 (in this tool's subnet rules)"]
