@@ -24,6 +24,7 @@ class DeviceReport:
     skipped: Optional[str] = None
     in_sync: Optional[bool] = None
     commands: List[str] = field(default_factory=list)
+    foreign: List[str] = field(default_factory=list)  # another program's, left in place
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Outcome:
     dmi: Optional["dmi.DmiIdentity"] = None
     identity: Optional[Identity] = None
     identity_error: Optional[str] = None
+    foreign_rules: List[str] = field(default_factory=list)  # in the layout's priorities
 
     @property
     def ok(self) -> bool:

@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from nm_cloud_setup.backends.base import Backend, RemovesLeftovers
+from nm_cloud_setup.backends.base import Backend, ListsForeign, RemovesLeftovers
 from nm_cloud_setup.errors import BackendError, NoAppliedConnectionError
-from nm_cloud_setup.model import Current, Device, InstanceData, InterfaceData, IpConfig
+from nm_cloud_setup.model import Address, Current, Device, InstanceData, InterfaceData, IpConfig
 from nm_cloud_setup.pipeline import own_profiles
 from nm_cloud_setup.pipeline.cancel import Cancellation
 from nm_cloud_setup.pipeline.outcome import DeviceReport, Outcome
@@ -207,6 +207,12 @@ def plan_device(backend: Backend, device: Device, iface: InterfaceData, planner:
                     delta.loses(current.applied, wanted), delta.gains(current.applied, wanted))
     if dry_run and not in_sync:  # only a dry run or status shows them
         report.commands = backend.describe(device, current, wanted)
+    if (dry_run or not in_sync) and isinstance(backend, ListsForeign):
+        report.foreign = backend.foreign(device, current, _known(iface, current, wanted),
+                                         planner.tables)
+        for item in report.foreign:  # never removed: in its ranges, said louder
+            LOG.log(logging.WARNING if "this tool's" in item else logging.DEBUG,
+                    "config device %s: left in place (another program's): %s", mac, item)
     if in_sync:
         reason = " because there are not multiple IP addresses" if 4 in planner.single_families \
             else ""
@@ -217,6 +223,13 @@ def plan_device(backend: Backend, device: Device, iface: InterfaceData, planner:
     elif not found.loses and not found.gains:  # only the order or the MTU changes
         found.gains = True
     return found, None
+
+
+def _known(iface: InterfaceData, current: Current, wanted: IpConfig) -> IpConfig:
+    """What the run accounts for on a device: what it holds and is to hold, and the
+    metadata's addresses (the primaries among them)."""
+    listed = tuple(Address(a, 0) for a in iface.addresses + iface.ipv6_addresses)
+    return delta.merged(delta.merged(current.applied, wanted), IpConfig(listed))
 
 
 def _to_make(backend: Backend, device: Device, iface: InterfaceData, planner: Planner,

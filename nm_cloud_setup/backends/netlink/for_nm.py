@@ -6,7 +6,7 @@ Two things only the kernel can do for it:
   their NIC: only the kernel can tell, and remove them (``backends/nm/record.py``);
 - what a Reapply drops that is not NetworkManager's (another program's addresses
   and routes: keepalived's virtual IPs, a CNI's, an administrator's) is added
-  again at once (``guard.py`` decides what; docs/backends.md, "Foreign entries").
+  again at once (``guard.py`` decides what; docs/sharing.md, "Foreign entries").
 
 It works in NetworkManager's network namespace (found from its process), so it
 sees the devices NetworkManager sees.  ``cli.py`` makes it, only when needed: a run
@@ -20,13 +20,14 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Collection, Dict, List, Optional, Sequence, Set, Tuple
 
-from nm_cloud_setup.backends.netlink.guard import Entry, Guard, Owned
+from nm_cloud_setup.backends.netlink.guard import Entry, Guard, Owned, foreign_rules, left_in_place
 from nm_cloud_setup.backends.netlink.kernel import Events, Kernel
 from nm_cloud_setup.backends.netlink.requests import rule_args
 from nm_cloud_setup.errors import ApplyError, BackendError
 from nm_cloud_setup.model import Rule
+from nm_cloud_setup.planning.tables import Tables
 
 LOG = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class KernelForNm:
         self._last_event = 0.0
         self._last_protect = 0.0
         self._names: Dict[int, str] = {}
+        self._dump: Optional[List[Entry]] = None
 
     # -- rules NetworkManager forgot -------------------------------------------------
 
@@ -61,6 +63,26 @@ class KernelForNm:
     def delete(self, rules: Sequence[Rule]) -> None:
         for rule in rules:
             self._kernel.change("rule", "del", what=str(rule), **rule_args(rule, proto=None))
+
+    # -- what is another program's -----------------------------------------------------
+
+    def left_in_place(self, ifname: str, addresses: Set[str],
+                      routes: Set[Tuple[int, str, int]], gateways: Set[str],
+                      tables: Tables) -> List[str]:
+        """Another program's addresses and routes of ``ifname`` (``guard.left_in_place``)."""
+        ifindex = self._kernel.index(ifname)
+        if ifindex is None:
+            return []
+        owned = Owned(frozenset(addresses), frozenset(routes), frozenset(gateways))
+        return left_in_place(self._entries(), ifindex, owned, tables)
+
+    def foreign_rules(self, known: Collection[Rule], tables: Tables) -> List[str]:
+        return foreign_rules(self._kernel.rules(), known, tables)
+
+    def _entries(self) -> List[Entry]:
+        if self._dump is None:
+            self._dump = self._kernel.entries()
+        return self._dump
 
     # -- the guard -------------------------------------------------------------------
 

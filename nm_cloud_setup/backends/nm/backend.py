@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Collection, List, Mapping, Optional, Sequence, Set
 
-from nm_cloud_setup.backends.base import (Backend, CommitsLater, MakesLinks, MakesOciVlans,
-                                          RemovesLeftovers)
+from nm_cloud_setup.backends.base import (Backend, CommitsLater, ListsForeign, MakesLinks,
+                                          MakesOciVlans, RemovesLeftovers)
 from nm_cloud_setup.backends.nm import profile_ops
 from nm_cloud_setup.backends.nm import profiles as nm_profiles
 from nm_cloud_setup.backends.nm import record as nm_record
@@ -28,8 +28,10 @@ from nm_cloud_setup.backends.nm.dbus import NM, PROPERTIES, Bus, DBusError
 from nm_cloud_setup.backends.nm.foreign import ForeignGuard
 from nm_cloud_setup.backends.nm.settings import Settings
 from nm_cloud_setup.errors import ApplyError, NoAppliedConnectionError, VersionMismatchError
-from nm_cloud_setup.model import Address, Current, Device, InterfaceData, IpConfig, normalize_mac
+from nm_cloud_setup.model import (Address, Current, Device, InterfaceData, IpConfig, Rule,
+                                  normalize_mac)
 from nm_cloud_setup.planning import delta
+from nm_cloud_setup.planning.tables import Tables
 
 LOG = logging.getLogger(__name__)
 
@@ -54,7 +56,8 @@ class _Applied:
     forgotten: IpConfig = IpConfig()  # given before a restart, still on the device
 
 
-class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesOciVlans):
+class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesOciVlans,
+                     ListsForeign):
     """A client of NetworkManager on the system bus (or a given bus address)."""
 
     name = "nm"
@@ -264,6 +267,13 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
         """Delete the in-memory profiles of ours whose device is gone, and the VLANs and
         bonds not ``named`` (None: keep them); their interface names."""
         return profile_ops.remove_stale(self.bus, named)
+
+    def foreign(self, device: Device, current: Current, known: IpConfig,
+                tables: Tables) -> List[str]:
+        return self._foreign.left_in_place(device, current.token.settings, known, tables)
+
+    def foreign_rules(self, known: Collection[Rule], tables: Tables) -> List[str]:
+        return self._foreign.foreign_rules(known, tables)
 
     def in_sync(self, current: Current, wanted: IpConfig) -> bool:
         return wanted.same_as(current.token.applied)

@@ -1,4 +1,4 @@
-"""Keeping, through a Reapply, what is not NetworkManager's (docs/backends.md, "Foreign
+"""Keeping, through a Reapply, what is not NetworkManager's (docs/sharing.md, "Foreign
 entries").
 
 A Reapply can drop another program's addresses and routes from the device: without
@@ -14,13 +14,14 @@ costs nothing here.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Collection, Dict, Iterable, List, Optional, Set, Tuple
 
 from nm_cloud_setup.backends.nm import settings as nm_settings
 from nm_cloud_setup.backends.nm.dbus import NM, Bus
 from nm_cloud_setup.backends.nm.settings import Settings
 from nm_cloud_setup.errors import BackendError
-from nm_cloud_setup.model import Device
+from nm_cloud_setup.model import Device, IpConfig, Rule
+from nm_cloud_setup.planning.tables import Tables
 
 LOG = logging.getLogger(__name__)
 
@@ -98,10 +99,33 @@ class ForeignGuard:
                     found += str(value.value).split()
         return found
 
+    def left_in_place(self, device: Device, settings: Settings, known: IpConfig,
+                      tables: Tables) -> List[str]:
+        """Another program's entries of the device (``status``, ``--dry-run``)."""
+        if self._kernel is None:
+            return []
+        try:
+            addresses, routes, gateways = owned(settings, settings, self._dhcp(device))
+            addresses |= {a.address for a in known.addresses}
+            routes |= {(r.table or TABLE_MAIN, r.dest, r.prefix) for r in known.routes}
+            return self._kernel().left_in_place(device.ifname, addresses, routes, gateways,
+                                                tables)
+        except (BackendError, OSError) as err:
+            return [f"(cannot tell: {err})"]
+
+    def foreign_rules(self, known: Collection[Rule], tables: Tables) -> List[str]:
+        if self._kernel is None:
+            return []
+        try:
+            return self._kernel().foreign_rules(known, tables)
+        except (BackendError, OSError) as err:
+            return [f"(cannot tell: {err})"]
+
     def finish(self) -> None:
         """Wait until NetworkManager is done, and say what was put back."""
         if not self._active or self._kernel is None:
             return
+        LOG.debug("guard: the Reapplies are done; watching until NetworkManager settles")
         for ifname, entry, missing in self._kernel().finish():
             LOG.info("config device %s: put back %s, which the Reapply dropped (missing for "
                      "%.1f ms)", self._macs.get(ifname, ifname), entry, missing * 1000)
