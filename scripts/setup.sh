@@ -11,6 +11,9 @@ SYSTEM_PACKAGES="$SYSTEM_PACKAGES cloud-init"
 # Debian 13's NetworkManager (1.52), the second daemon the tests run against, is built
 # with debootstrap and kept outside the repository (the path nm_daemon.py names).
 SYSTEM_PACKAGES="$SYSTEM_PACKAGES debootstrap"
+# keepalived: two test VMs share virtual IPs with it (tests/e2e/test_keepalived.py); its
+# own unit is kept off, as NetworkManager's.
+SYSTEM_PACKAGES="$SYSTEM_PACKAGES keepalived"
 NM_TRIXIE_ROOT=/var/cache/nm-cloud-setup-tests/trixie
 CLOUD_INIT_UNITS="cloud-init-local.service cloud-init.service cloud-config.service cloud-final.service cloud-init-hotplugd.socket"
 
@@ -60,6 +63,12 @@ ensure_system_packages() {
         *network-manager*)
             if [ -d /run/systemd/system ]; then
                 systemctl disable NetworkManager.service >/dev/null 2>&1 || true
+            fi;;
+    esac
+    case "$missing" in
+        *keepalived*)
+            if [ -d /run/systemd/system ]; then
+                systemctl disable keepalived.service >/dev/null 2>&1 || true
             fi;;
     esac
     case "$missing" in
