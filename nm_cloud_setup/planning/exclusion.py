@@ -7,7 +7,8 @@ name, its table index (on EC2 its ``device-number``) or the cloud's id of it (EC
 ``network-interface-id``), and is then read for nothing and changed in nothing: no
 metadata is asked for it where that can be known beforehand (its MAC, its name),
 its connection or kernel state is not read, and no address, route or rule of it is
-added, moved or removed.  ``status`` says which selector left it alone.
+added, moved or removed.  ``status`` says which selector left it alone.  ``index:1-14``
+names a range (a Kubernetes network plugin's ENIs, docs/sharing.md).
 
     NM_CLOUD_SETUP_EXCLUDE="02:00:00:00:00:03 eth9 cni* index:2 id:eni-0123456789abcdef0"
 """
@@ -22,6 +23,7 @@ from typing import FrozenSet, List, Optional, Tuple
 from nm_cloud_setup.model import InterfaceData, normalize_mac
 
 NAME = "NM_CLOUD_SETUP_EXCLUDE"
+MAX_INDEX = 1024  # OCI's nicIndex goes to 1023
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,13 @@ def parse(raw: Optional[str]) -> Tuple[Exclusion, List[str]]:
         if mac is not None:
             macs.add(mac)
         elif sep and kind in ("index", "device-number"):
-            if value.isascii() and value.isdigit():
-                indexes.add(int(value))
+            first, dash, last = value.partition("-")
+            last = last if dash else first
+            if _number(first) and _number(last) and int(first) <= int(last) < MAX_INDEX:
+                indexes.update(range(int(first), int(last) + 1))
             else:
-                errors.append(f'{NAME}: "{item}" is not index:N')
+                errors.append(f'{NAME}: "{item}" is not index:N or index:N-M '
+                              f'(0 to {MAX_INDEX - 1})')
         elif sep and kind == "id" and value:
             ids.add(value)
         elif sep and kind == "name" and value:
@@ -78,3 +83,7 @@ def parse(raw: Optional[str]) -> Tuple[Exclusion, List[str]]:
         else:
             names.append(item)
     return Exclusion(frozenset(macs), tuple(names), frozenset(indexes), frozenset(ids)), errors
+
+
+def _number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 4

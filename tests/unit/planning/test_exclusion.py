@@ -17,7 +17,14 @@ def test_every_kind_of_selector_is_read():
     assert found.indexes == {2, 4} and found.ids == {"eni-0123"}
 
 
-@pytest.mark.parametrize("raw", ["index:two", "index:", "colour:blue", "id:", "index:²"])
+def test_an_index_range_names_each_index_in_it():
+    found, errors = exclusion.parse("index:1-14,index:20-20")
+    assert errors == [] and found.indexes == set(range(1, 15)) | {20}
+
+
+@pytest.mark.parametrize("raw", ["index:two", "index:", "colour:blue", "id:", "index:²",
+                                 "index:5-2", "index:1-", "index:-3", "index:0-1024",
+                                 "index:1-2-3"])
 def test_a_selector_that_cannot_be_read_is_refused(raw):
     _, errors = exclusion.parse(raw)
     assert errors and raw in errors[0]
