@@ -16,7 +16,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Collection, List, Mapping, Optional, Sequence, Set
+from typing import Any, Callable, Collection, Dict, List, Mapping, Optional, Sequence, Set
 
 from nm_cloud_setup.backends.base import (Backend, CommitsLater, ListsForeign, MakesLinks,
                                           MakesOciVlans, RemovesLeftovers)
@@ -115,22 +115,34 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
 
     async def _devices(self, map_interfaces: Mapping[str, str]) -> List[Device]:
         (paths,) = await self.bus.acall(NM_PATH, NM, "GetDevices")
-        props = await asyncio.gather(*(self.bus.acall(p, PROPERTIES, "GetAll", "s", [DEVICE])
-                                       for p in paths))
+        props = await asyncio.gather(*(self._device_props(p) for p in paths))
+        present = [(path, values) for path, values in zip(paths, props) if values is not None]
         result = []
-        self._interfaces = {values["Interface"].value for (values,) in props}
-        for path, (values,) in zip(paths, props):
+        self._interfaces = {values["Interface"].value for _, values in present}
+        for path, values in present:
             if (values["DeviceType"].value not in DEVICE_TYPES_ETHERNET
                     or values["State"].value < DEVICE_STATE_UNAVAILABLE):
                 continue
             ifname = values["Interface"].value
             mac = map_interfaces.get(ifname)
             if mac is None:
-                perm = await self.bus.aprop(path, f"{DEVICE}.Wired", "PermHwAddress")
+                try:
+                    perm = await self.bus.aprop(path, f"{DEVICE}.Wired", "PermHwAddress")
+                except DBusError:  # gone since it was listed
+                    continue
                 mac = normalize_mac(perm or "") or normalize_mac(values["HwAddress"].value)
             if mac is not None:
                 result.append(Device(mac=mac, ifname=ifname, handle=path))
         return result
+
+    async def _device_props(self, path: str) -> Optional[Dict[str, Any]]:
+        """A device's properties; None when it went away since it was listed (unplugged)."""
+        try:
+            (values,) = await self.bus.acall(path, PROPERTIES, "GetAll", "s", [DEVICE])
+        except DBusError as err:
+            LOG.debug("device %s gone while listed: %s", path, err.message)
+            return None
+        return values
 
     def current(self, device: Device) -> Current:
         """The applied connection and the profile's own settings, both families.
