@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 from typing import Collection, Dict, List, Optional, Sequence, Set, Tuple
 
-from nm_cloud_setup.backends.netlink.guard import Entry, Guard, Owned, foreign_rules, left_in_place
+from nm_cloud_setup.backends.netlink.guard import (PROTO_STATIC, ROUTE, Entry, Guard, Owned,
+                                                   foreign_rules, left_in_place)
 from nm_cloud_setup.backends.netlink.kernel import Events, Kernel
 from nm_cloud_setup.backends.netlink.requests import rule_args
 from nm_cloud_setup.errors import ApplyError, BackendError
@@ -162,6 +163,25 @@ class KernelForNm:
         with self._lock:
             return [(self._names.get(entry.ifindex, str(entry.ifindex)), entry.text,
                      restored - deleted) for entry, deleted, restored in self._guard.restored]
+
+    def prune(self, stale: Dict[str, Set[Tuple[Optional[int], str, int, Optional[int]]]]
+              ) -> List[Tuple[str, str]]:
+        """Remove the static routes of ``stale`` (ifname -> (table, dest, prefix, metric);
+        metric None: any) the kernel still holds, after ``finish``: routes
+        NetworkManager had, and left behind (``foreign.py``).  (ifname, route) removed."""
+        if self._guard is None or not stale:
+            return []
+        removed = []
+        for ifname, keys in stale.items():
+            ifindex = self._kernel.index(ifname)
+            for entry in list(self._guard.entries.get(ifindex, {}).values()) if ifindex else []:
+                if entry.kind != ROUTE or entry.proto != PROTO_STATIC:
+                    continue
+                table, dest, prefix, metric = entry.key
+                if (table, dest, prefix, metric) in keys or (table, dest, prefix, None) in keys:
+                    if self._kernel.change("route", "del", what=entry.text, **dict(entry.args)):
+                        removed.append((ifname, entry.text))
+        return removed
 
     def close(self) -> None:
         if self._events is not None:

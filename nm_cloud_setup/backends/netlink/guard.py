@@ -128,13 +128,19 @@ class Guard:
         self.entries.setdefault(entry.ifindex, {})[(entry.kind, entry.key)] = entry
 
     def protect(self, ifindex: int, owned: Owned, at: float) -> List[Entry]:
-        """The device is about to be reapplied; its foreign entries now."""
+        """The device is about to be reapplied; its foreign entries now.
+
+        What NetworkManager held at any Reapply of the run stays its own: an entry the
+        first of two Reapplies takes away (a move, a subnet resized) may go only in the
+        second, or after it, and is then no other program's to put back."""
         device = self.devices.get(ifindex)
         if device is None:
-            self.devices[ifindex] = _Device(owned, at)
+            device = self.devices[ifindex] = _Device(owned, at)
         else:
-            device.owned = owned
-        return [e for e in self.entries.get(ifindex, {}).values() if foreign(e, owned)]
+            device.owned = Owned(device.owned.addresses | owned.addresses,
+                                 device.owned.routes | owned.routes,
+                                 device.owned.gateways | owned.gateways)
+        return [e for e in self.entries.get(ifindex, {}).values() if foreign(e, device.owned)]
 
     def added(self, entry: Entry) -> None:
         """An addition event."""

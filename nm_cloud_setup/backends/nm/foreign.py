@@ -28,6 +28,7 @@ LOG = logging.getLogger(__name__)
 DEVICE = f"{NM}.Device"
 TABLE_MAIN = 254
 IPV6_QUIET = ("ignore", "disabled")  # methods under which a Reapply leaves IPv6 alone
+RouteKey = Tuple[Optional[int], str, int, Optional[int]]  # table, destination, prefix, metric
 _DHCP = ((4, "Dhcp4Config", "DHCP4Config", "ip_address"),
          (6, "Dhcp6Config", "DHCP6Config", "ip6_address"))
 
@@ -63,6 +64,8 @@ class ForeignGuard:
         self._bus = bus
         self._kernel = kernel
         self._macs: Dict[str, str] = {}
+        self._left: Dict[str, Set[RouteKey]] = {}  # routes taken away, per device
+        self._final: Dict[str, Set[RouteKey]] = {}  # its routes after its last Reapply
         self._active = False
         self._off = kernel is None
 
@@ -82,9 +85,25 @@ class ForeignGuard:
             return
         self._active = True
         self._macs[device.ifname] = device.mac
+        if not flags & nm_settings.REAPPLY_PRESERVE_EXTERNAL_IP:
+            self._leaving(device.ifname, before, after)
         if foreign:
             LOG.debug("config device %s: not NetworkManager's, kept through the Reapply: %s",
                       device.mac, ", ".join(e.text for e in foreign))
+
+    def _leaving(self, ifname: str, before: Settings, after: Settings) -> None:
+        """Note the routes of tables other than main that this Reapply takes away.
+
+        A Reapply without preserve-external-ip is NetworkManager's "reapply" commit:
+        before 1.52 it prunes the main table only and forgets what it had put in the
+        others, so a route taken away from table 30200+IDX (a subnet resized) would
+        stay in the kernel.  They are removed at the end of the run (``finish``)."""
+        def others(settings: Settings) -> Set[RouteKey]:
+            return {(r.table, r.dest, r.prefix, r.metric)
+                    for r in nm_settings.config_from_settings(settings).routes
+                    if r.table not in (None, 0, TABLE_MAIN)}
+        self._left.setdefault(ifname, set()).update(others(before))
+        self._final[ifname] = others(after)
 
     def _dhcp(self, device: Device) -> List[str]:
         """The device's DHCP addresses (NetworkManager's own, though no setting names
@@ -126,6 +145,17 @@ class ForeignGuard:
         if not self._active or self._kernel is None:
             return
         LOG.debug("guard: the Reapplies are done; watching until NetworkManager settles")
-        for ifname, entry, missing in self._kernel().finish():
+        kernel = self._kernel()
+        for ifname, entry, missing in kernel.finish():
             LOG.info("config device %s: put back %s, which the Reapply dropped (missing for "
                      "%.1f ms)", self._macs.get(ifname, ifname), entry, missing * 1000)
+        stale = {ifname: left - self._final.get(ifname, set())
+                 for ifname, left in self._left.items()}
+        try:
+            removed = kernel.prune({ifname: keys for ifname, keys in stale.items() if keys})
+        except (BackendError, OSError) as err:
+            LOG.warning("routes the Reapply took away are not removed from the kernel: %s", err)
+            return
+        for ifname, entry in removed:
+            LOG.debug("config device %s: removed %s, which NetworkManager left in the kernel "
+                      "when the Reapply took it away", self._macs.get(ifname, ifname), entry)

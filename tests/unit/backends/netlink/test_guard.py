@@ -71,6 +71,18 @@ def test_an_ipv4_entry_networkmanager_deletes_goes_back_at_once():
     assert g.missing(VIP4)
 
 
+def test_what_networkmanager_held_at_an_earlier_reapply_of_the_run_does_not_go_back():
+    """A subnet resized: the first Reapply takes the old subnet route away, and
+    NetworkManager may delete it only during the second (the soak found it put back)."""
+    old_subnet = Entry(ROUTE, ETH1, 4, (30200, "172.31.16.0", 20, 10), proto=PROTO_STATIC)
+    g = guard(VIP4, old_subnet)
+    g.protect(ETH1, Owned(OWNED.addresses, OWNED.routes | {(30200, "172.31.16.0", 20)},
+                          OWNED.gateways), 0.0)
+    assert g.protect(ETH1, OWNED, 0.2) == [VIP4]  # the second: the route is gone from it
+    assert g.gone(old_subnet, NM_PORT, 0.3) == []
+    assert g.gone(VIP4, NM_PORT, 0.3) == [VIP4]
+
+
 def test_an_ipv4_entry_its_owner_deletes_stays_deleted():
     """keepalived failing over: its own netlink port asked, not NetworkManager's."""
     g = guard(VIP4)

@@ -53,3 +53,45 @@ def test_networkmanagers_own_spans_the_connection_before_and_after_and_its_dhcp(
     assert owned_routes == {(30200, "10.0.1.0", 24), (30400, "0.0.0.0", 0),
                             (254, "10.9.0.0", 16)}
     assert gateways == {"10.0.1.1"}
+
+
+class FakeKernel:
+    """The kernel side as the guard sees it: what it was asked to remove."""
+
+    def __init__(self):
+        self.pruned = None
+
+    def protect(self, ifname, addresses, routes, gateways):
+        return []
+
+    def finish(self):
+        return []
+
+    def prune(self, stale):
+        self.pruned = stale
+        return []
+
+
+class NoDhcp(foreign.ForeignGuard):
+    def _dhcp(self, device):
+        return []
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (0, {"eth1": {(30200, "10.0.1.0", 24, None)}}),  # the "reapply" commit forgets them
+    (1, {}),  # preserve-external-ip: NetworkManager removes them itself
+])
+def test_routes_of_other_tables_a_reapply_takes_away_are_removed_after_the_run(flags,
+                                                                               expected):
+    from nm_cloud_setup.model import Device
+    kernel = FakeKernel()
+    guard = NoDhcp(bus=None, kernel=lambda: kernel)
+    device = Device(mac="02:00:00:00:00:01", ifname="eth1", handle="/d/1")
+    first = connection("auto", route_data=[("10.0.1.0", 24, 30200), ("10.0.2.0", 24, 30200),
+                                           ("10.9.0.0", 16, None)])
+    kept = connection("auto", route_data=[("10.0.2.0", 24, 30200)])
+    final = connection("auto", route_data=[("10.0.2.0", 24, 30200), ("10.0.3.0", 24, 30200)])
+    guard.protect(device, first, kept, flags)  # a move: take away first ...
+    guard.protect(device, kept, final, flags)  # ... then give
+    guard.finish()
+    assert kernel.pruned == expected
