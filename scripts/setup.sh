@@ -15,6 +15,10 @@ SYSTEM_PACKAGES="$SYSTEM_PACKAGES debootstrap"
 # own unit is kept off, as NetworkManager's.
 SYSTEM_PACKAGES="$SYSTEM_PACKAGES keepalived"
 NM_TRIXIE_ROOT=/var/cache/nm-cloud-setup-tests/trixie
+# A fresh Debian 12 the packages are installed into (scripts/package check), built
+# once with debootstrap like the tree above, and copied for each check.
+BOOKWORM_ROOT=/var/cache/nm-cloud-setup-tests/bookworm
+DEBIAN_MIRROR="${NCS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 CLOUD_INIT_UNITS="cloud-init-local.service cloud-init.service cloud-config.service cloud-final.service cloud-init-hotplugd.socket"
 
 # Root is needed (network namespaces, NetworkManager inside one, apt-get). Not
@@ -78,6 +82,15 @@ ensure_system_packages() {
     esac
 }
 
+# What building the Debian packages needs (debian/control's Build-Depends and
+# build-essential), from Debian: the test suite builds them (tests/test_debian.py).
+ensure_deb_build_deps() {
+    dpkg-checkbuilddeps >/dev/null 2>&1 && return 0
+    echo ">> installing the Debian packages' build dependencies (apt-get build-dep ./)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -qq ./ > /dev/null
+}
+
 ensure_venv() {
     local stamp=.venv/.installed-from
     local want
@@ -106,4 +119,25 @@ ensure_nm_trixie() {
             || { tail -20 "$NM_TRIXIE_ROOT.log" >&2; exit 1; }
         mv "$NM_TRIXIE_ROOT.tmp" "$NM_TRIXIE_ROOT"
     ) 9> "$NM_TRIXIE_ROOT.lock"
+}
+
+# A minimal Debian 12 with systemd as init (systemd-analyze is there) and Debian's
+# own archive, security updates included, as its only package source.
+ensure_bookworm_root() {
+    [ -x "$BOOKWORM_ROOT/usr/bin/systemd-analyze" ] && return 0
+    mkdir -p "$(dirname "$BOOKWORM_ROOT")"
+    (
+        flock 9  # one build, however many checks start at once
+        [ -x "$BOOKWORM_ROOT/usr/bin/systemd-analyze" ] && exit 0
+        echo ">> building a fresh Debian 12 in $BOOKWORM_ROOT (about a minute)"
+        rm -rf "$BOOKWORM_ROOT.tmp"
+        debootstrap --variant=minbase --include=systemd-sysv bookworm "$BOOKWORM_ROOT.tmp" \
+            "$DEBIAN_MIRROR" > "$BOOKWORM_ROOT.log" 2>&1 \
+            || { tail -20 "$BOOKWORM_ROOT.log" >&2; exit 1; }
+        printf 'deb %s %s main\n' "$DEBIAN_MIRROR" bookworm "$DEBIAN_MIRROR" bookworm-updates \
+            http://deb.debian.org/debian-security bookworm-security \
+            > "$BOOKWORM_ROOT.tmp/etc/apt/sources.list"
+        rm -f "$BOOKWORM_ROOT.tmp/var/cache/apt/archives/"*.deb
+        mv "$BOOKWORM_ROOT.tmp" "$BOOKWORM_ROOT"
+    ) 9> "$BOOKWORM_ROOT.lock"
 }

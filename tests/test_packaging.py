@@ -1,4 +1,5 @@
-"""What ships besides the package: units, dispatcher script, man page, make install."""
+"""What ships besides the package: units, dispatcher script, man pages, make install (the
+Debian packages: test_debian.py)."""
 
 from __future__ import annotations
 
@@ -177,9 +178,11 @@ def test_udev_rule_as_udevadm_reads_it(tmp_path, action, runs):
     assert ("run: '/usr/libexec/nm-cloud-setup-hotplug'" in output) is runs, output
 
 
-def test_man_page_lints_clean():
+@pytest.mark.parametrize("name", ["nm-cloud-setup.8", "nm-cloud-metadata-service.8",
+                                  "nm-cloud-setup-emulator.1"])
+def test_man_page_lints_clean(name):
     need("mandoc")
-    page = ROOT / "man" / "nm-cloud-setup.8"
+    page = ROOT / "man" / name
     result = subprocess.run(["mandoc", "-T", "lint", "-W", "warning", str(page)],
                             capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
@@ -218,6 +221,8 @@ def test_make_install_lays_out_the_expected_files(tmp_path):
                  "usr/lib/udev/rules.d/90-nm-cloud-setup.rules",
                  "usr/libexec/nm-cloud-setup-hotplug",
                  "usr/share/man/man8/nm-cloud-setup.8",
+                 "usr/share/man/man8/nm-cloud-metadata-service.8",
+                 "usr/share/man/man1/nm-cloud-setup-emulator.1",
                  "etc/iproute2/rt_protos.d/nm-cloud-setup.conf"):
         assert (dest / path).exists(), path
     service = (dest / "usr/lib/systemd/system/nm-cloud-setup.service").read_text()

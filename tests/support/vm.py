@@ -1,13 +1,27 @@
 """Running ``nm-cloud-setup`` against a sandbox VM: inside its namespace (the netlink
-backend, no NetworkManager there), or beside it against its NetworkManager."""
+backend, no NetworkManager there), or beside it against its NetworkManager.
+
+The command is the checkout's (``python -m nm_cloud_setup``), unless
+``NCS_TOOL_COMMAND`` names another, as a command line split as the shell splits it:
+``scripts/package check`` runs these tests against the installed package with
+``NCS_TOOL_COMMAND="scripts/package in-root ROOT /usr/bin/nm-cloud-setup"``.
+"""
 
 from __future__ import annotations
 
+import os
+import shlex
 import subprocess
 import sys
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence
 
 from harness.sandbox import Sandbox
+
+
+def tool_command() -> List[str]:
+    """The nm-cloud-setup command line the tests run (see the module's docstring)."""
+    command = os.environ.get("NCS_TOOL_COMMAND", "").strip()
+    return shlex.split(command) if command else [sys.executable, "-m", "nm_cloud_setup"]
 
 
 def run_in_vm(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
@@ -18,8 +32,8 @@ def run_in_vm(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
                 "NM_CLOUD_SETUP_LOG": "TRACE",
                 "NM_CLOUD_SETUP_STATE_DIR": str(sandbox.workdir / "state")}
     env = sandbox.env(**{**settings, **(extra or {})})
-    return subprocess.run(sandbox.exec_in_host(sys.executable, "-m", "nm_cloud_setup", *args),
-                          env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(sandbox.exec_in_host(*tool_command(), *args), env=env,
+                          capture_output=True, text=True, timeout=60)
 
 
 def run_tool(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
@@ -34,7 +48,7 @@ def run_tool(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
                 # the test machine's own DMI (a cloud VM's) must not order the choice
                 "NM_CLOUD_SETUP_DMI_DIR": str(sandbox.workdir / "no-dmi")}
     env = sandbox.env(**{**settings, **(extra or {})})
-    result = subprocess.run([sys.executable, "-m", "nm_cloud_setup", *args], env=env,
+    result = subprocess.run([*tool_command(), *args], env=env,
                             capture_output=True, text=True, timeout=timeout)
     sandbox.settle()  # NetworkManager commits a Reapply to the kernel an instant later
     return result
