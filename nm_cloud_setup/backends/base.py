@@ -144,6 +144,12 @@ class ListsForeign:
         """The rules in ``tables``' priorities that are not in ``known``; as text."""
         raise NotImplementedError
 
+    def reads_kernel(self) -> bool:
+        """Whether the run reads the kernel anyway: then a run that changes something
+        lists another program's entries too; else only ``status`` and ``--dry-run`` do
+        (a run must not load netlink for a report)."""
+        raise NotImplementedError
+
 
 class MakesOciVlans:
     """A backend that makes OCI bare metal's VNIC devices, as upstream does."""

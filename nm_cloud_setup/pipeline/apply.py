@@ -62,7 +62,7 @@ def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[De
             with cancel.critical():
                 own_profiles.remove_stale(backend, instance, outcome.changed)
     pending = read_all(work, instance, devices, allow_new, dry_run)
-    if isinstance(backend, ListsForeign) and (dry_run or pending):
+    if isinstance(backend, ListsForeign) and (dry_run or (pending and backend.reads_kernel())):
         _foreign_rules(work)
     if dry_run or not pending:
         return

@@ -207,7 +207,8 @@ def plan_device(backend: Backend, device: Device, iface: InterfaceData, planner:
                     delta.loses(current.applied, wanted), delta.gains(current.applied, wanted))
     if dry_run and not in_sync:  # only a dry run or status shows them
         report.commands = backend.describe(device, current, wanted)
-    if (dry_run or not in_sync) and isinstance(backend, ListsForeign):
+    if isinstance(backend, ListsForeign) and (dry_run or (not in_sync
+                                                          and backend.reads_kernel())):
         report.foreign = backend.foreign(device, current, _known(iface, current, wanted),
                                          planner.tables)
         for item in report.foreign:  # never removed: in its ranges, said louder

@@ -125,6 +125,9 @@ class Netlink(Backend, RemovesLeftovers, MakesNics, ListsForeign):
     def foreign_rules(self, known: Collection[Rule], tables: Tables) -> List[str]:
         return foreign_rules(self._rules(), known, tables)
 
+    def reads_kernel(self) -> bool:
+        return True
+
     # -- deciding --------------------------------------------------------------
 
     def _changes(self, current: Current, wanted: IpConfig):

@@ -287,6 +287,9 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
     def foreign_rules(self, known: Collection[Rule], tables: Tables) -> List[str]:
         return self._foreign.foreign_rules(known, tables)
 
+    def reads_kernel(self) -> bool:
+        return self._kernel_side is not None
+
     def in_sync(self, current: Current, wanted: IpConfig) -> bool:
         return wanted.same_as(current.token.applied)
 
