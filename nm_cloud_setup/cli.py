@@ -4,7 +4,7 @@ With no arguments it does what upstream's binary does: one run, configured by
 ``NM_CLOUD_SETUP_*`` environment variables.  Exit status: 0 when nothing was
 to be done or all went well, 1 when a detected provider's data could not be
 fetched or a device could not be configured (one line on stderr says why),
-2 for usage errors.
+2 for usage errors and settings refused (``Settings.errors``: nothing is done).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 from nm_cloud_setup import __version__
 from nm_cloud_setup.config import Settings
@@ -84,7 +85,7 @@ def _make_backend(settings: Settings):
         from nm_cloud_setup.errors import NotRunningError
 
         nm = NetworkManager(settings.bus_address, settings.session_bus,
-                            state_dir=Path(settings.state_dir), kernel=_kernel_rules)
+                            state_dir=Path(settings.state_dir), kernel=_kernel_for_nm)
         try:
             nm.connect()
             return nm
@@ -99,11 +100,12 @@ def _make_backend(settings: Settings):
     return Netlink(Path(settings.state_dir))
 
 
-def _kernel_rules():
-    """For the NetworkManager backend, only when NetworkManager forgot what it was given."""
-    from nm_cloud_setup.backends.netlink.kernel_rules import KernelRules
+def _kernel_for_nm(nm_pid: Optional[int]):
+    """For the NetworkManager backend, only when needed: when NetworkManager forgot what
+    it was given, and around a Reapply that can drop another program's entries."""
+    from nm_cloud_setup.backends.netlink.for_nm import KernelForNm
 
-    return KernelRules()
+    return KernelForNm(nm_pid)
 
 
 def _on_sigterm(cancel) -> None:
@@ -174,6 +176,13 @@ def run_once(env, dry_run: bool = False, as_json: bool = False,
     log = logging.getLogger("nm_cloud_setup")
     for warning in settings.warnings:
         log.warning("%s", warning)
+    if settings.errors:  # a setting that would take what another program owns
+        for error in settings.errors:
+            log.error("%s", error)
+        _fail(settings.errors[0] + (f" (and {len(settings.errors) - 1} more, see the log)"
+                                    if len(settings.errors) > 1 else "")
+              + "; nothing was changed")
+        return 2
     cancel = Cancellation()
     _on_sigterm(cancel)
     state_dir = Path(settings.state_dir)

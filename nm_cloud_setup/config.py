@@ -2,7 +2,10 @@
 
 Pure: ``Settings.from_env`` takes a mapping (the CLI passes ``os.environ``).
 A malformed value never stops the run: it is reported in ``warnings``, naming
-the variable and the value, and the documented default is used.
+the variable and the value, and the documented default is used.  Except where a
+default would take what another program owns: a routing layout whose ranges
+overlap or leave their bounds, or an exclusion that cannot be read, is in
+``errors``, and the run does not start.
 """
 
 from __future__ import annotations
@@ -12,11 +15,21 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from nm_cloud_setup.model import normalize_mac, parse_bool
+from nm_cloud_setup.planning import exclusion
+from nm_cloud_setup.planning.exclusion import Exclusion
+from nm_cloud_setup.planning.tables import UPSTREAM, Tables
 from nm_cloud_setup.providers import registry
 
 GCP_KINDS = ("forwarded_ips", "target_instance_ips", "alias_ips")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERR", "OFF")
 _LOG_ALIASES = {"WARNING": "WARN", "ERROR": "ERR", "<TRACE>": "TRACE"}
+# variable -> the Tables field it sets
+_NUMBERS = {"NM_CLOUD_SETUP_TABLE_SUBNET": "subnet", "NM_CLOUD_SETUP_TABLE_DEFAULT": "default",
+            "NM_CLOUD_SETUP_TABLE_EXTRA": "extra", "NM_CLOUD_SETUP_PRIORITY_SUPPRESS": "suppress",
+            "NM_CLOUD_SETUP_PRIORITY_SUBNET": "subnet_priority",
+            "NM_CLOUD_SETUP_PRIORITY_DEFAULT": "default_priority",
+            "NM_CLOUD_SETUP_PRIORITY_EXTRA": "extra_priority"}
+_RULE_FAMILIES = {"ipv4": 4, "ipv6": 6}
 
 
 @dataclass(frozen=True)
@@ -33,7 +46,10 @@ class Settings:
     dmi_dir: str = "/sys/class/dmi/id"
     bus_address: Optional[str] = None
     session_bus: bool = False
+    tables: Tables = UPSTREAM
+    exclude: Exclusion = exclusion.NOTHING
     warnings: Tuple[str, ...] = ()
+    errors: Tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -68,8 +84,12 @@ class Settings:
             warnings.append(f'NM_CLOUD_SETUP_BACKEND="{backend}" is not one of nm, netlink; '
                             "using the default (auto)")
             backend = "auto"
+        errors: List[str] = []
+        excluded, problems = exclusion.parse(env.get(exclusion.NAME))
+        errors += problems
         options: Dict[str, Dict[str, object]] = {
-            "ec2": {"prefixes": boolean("NM_CLOUD_SETUP_EC2_PREFIXES", False)},
+            "ec2": {"prefixes": boolean("NM_CLOUD_SETUP_EC2_PREFIXES", False),
+                    "interface_ids": bool(excluded.ids)},
             "gcp": {kind: boolean(f"NM_CLOUD_SETUP_GCP_{kind.upper()}", True)
                     for kind in GCP_KINDS},
             "openstack": {"config_drive": env.get("NM_CLOUD_SETUP_OPENSTACK_CONFIG_DRIVE") or None},
@@ -87,8 +107,39 @@ class Settings:
             dmi_dir=env.get("NM_CLOUD_SETUP_DMI_DIR") or "/sys/class/dmi/id",
             bus_address=_bus_address(env),
             session_bus=boolean("LIBNM_USE_SESSION_BUS", False) is True,
+            tables=_tables(env, boolean("NM_CLOUD_SETUP_ADDRESSES", True) is not False, errors),
+            exclude=excluded,
             warnings=tuple(warnings),
+            errors=tuple(errors),
         )
+
+
+def _tables(env: Mapping[str, str], addresses: bool, errors: List[str]) -> Tables:
+    """The routing layout's numbers and parts; a problem goes to ``errors``."""
+    numbers: Dict[str, int] = {}
+    for name, key in _NUMBERS.items():
+        raw = env.get(name, "").strip()
+        if not raw:
+            continue
+        if raw.isascii() and raw.isdigit() and int(raw) < 2 ** 32:
+            numbers[key] = int(raw)
+        else:
+            errors.append(f'{name}="{raw}" is not a number from 0 to 4294967295')
+    raw = env.get("NM_CLOUD_SETUP_RULES", "").strip().lower()
+    routing = frozenset(UPSTREAM.routing)
+    if raw:
+        names = set(filter(None, re.split(r"[\s,]+", raw)))
+        if names == {"none"}:
+            routing = frozenset()
+        elif names <= set(_RULE_FAMILIES):
+            routing = frozenset(_RULE_FAMILIES[n] for n in names)
+        else:
+            errors.append(f'NM_CLOUD_SETUP_RULES="{raw}" is not "ipv4,ipv6", "ipv4", "ipv6" '
+                          'or "none"')
+    tables = Tables(**numbers, routing=routing, addresses=addresses)
+    errors += [f"the routing layout: {problem} (NM_CLOUD_SETUP_TABLE_* and "
+               "NM_CLOUD_SETUP_PRIORITY_*, nm-cloud-setup(8))" for problem in tables.problems()]
+    return tables
 
 
 def _default_text(default: Optional[bool]) -> str:

@@ -214,6 +214,7 @@ class InterfaceData:
     (``ipv4_method``, ``ipv6_method``: ``manual`` for static networks, ``auto`` for
     DHCP and SLAAC, None for no network of that family), the name servers of
     static networks (``dns``, IPv4 first), and for a VLAN or bond, ``link``.
+    ``interface_id`` is the cloud's id of the NIC, where it gives one.
     """
 
     mac: str
@@ -235,6 +236,7 @@ class InterfaceData:
     ipv6_method: Optional[str] = None
     dns: Tuple[str, ...] = ()
     link: Optional[VirtualLink] = None
+    interface_id: Optional[str] = None
 
     @property
     def static(self) -> bool:

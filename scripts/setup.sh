@@ -15,6 +15,9 @@ SYSTEM_PACKAGES="$SYSTEM_PACKAGES postgresql nftables"
 # Debian 13's NetworkManager (1.52), the second daemon the tests run against, is built
 # with debootstrap and kept outside the repository (the path nm_daemon.py names).
 SYSTEM_PACKAGES="$SYSTEM_PACKAGES debootstrap"
+# keepalived: two test VMs share virtual IPs with it (tests/e2e/test_keepalived.py); its
+# own unit is kept off, as NetworkManager's.
+SYSTEM_PACKAGES="$SYSTEM_PACKAGES keepalived"
 NM_TRIXIE_ROOT=/var/cache/nm-cloud-setup-tests/trixie
 # A fresh Debian 12 the packages are installed into (scripts/package check), built
 # once with debootstrap like the tree above, and copied for each check.
@@ -68,6 +71,12 @@ ensure_system_packages() {
         *network-manager*)
             if [ -d /run/systemd/system ]; then
                 systemctl disable NetworkManager.service >/dev/null 2>&1 || true
+            fi;;
+    esac
+    case "$missing" in
+        *keepalived*)
+            if [ -d /run/systemd/system ]; then
+                systemctl disable keepalived.service >/dev/null 2>&1 || true
             fi;;
     esac
     case "$missing" in

@@ -21,14 +21,17 @@ from nm_cloud_setup.model import Address, Ipv4Config, Route, Rule
 
 RULES = (30200, 30500)  # the priorities and tables the tool's rules use
 # The administrator's own entries, placed at the start, that every run must leave alone.
+# The addresses are virtual IPs as keepalived adds them (a NetworkManager Reapply drops
+# them for an instant; the tool puts them back).
 ADMIN_KERNEL = [
     ("addr", "add", "192.168.77.1/32", "dev", "eth1"),
+    ("-6", "addr", "add", "fd00:77::1/128", "dev", "eth1", "nodad", "noprefixroute"),
     ("rule", "add", "priority", "30200", "from", "10.99.0.1", "table", "30200"),
     ("rule", "add", "priority", "100", "fwmark", "0x10", "table", "30400"),
     ("route", "add", "10.98.0.0/16", "via", "172.31.16.1", "dev", "eth1", "table", "30400",
      "proto", "static"),
 ]
-ADMIN_ADDRESSES = {"eth1": {Address("192.168.77.1", 32)}}
+ADMIN_ADDRESSES = {"eth1": {Address("192.168.77.1", 32), Address("fd00:77::1", 128)}}
 ADMIN_RULES = {Rule(30200, 30200, "10.99.0.1", 32)}
 ADMIN_ROUTES = {"eth1": {Route("10.98.0.0", 16, next_hop="172.31.16.1", table=30400)}}
 # NetworkManager only: the profile of eth2 carries a route and a rule of the admin's.
@@ -76,7 +79,9 @@ class Vm:
     def _start(self, world: World) -> None:
         sandbox = self.sandbox
         if self.backend == "nm":
-            sandbox.reset_profiles()
+            # IPv6 active, as NetworkManager makes ethernet profiles: every Reapply bounces
+            # it, and on 1.42 drops the IPv4 addresses it did not add.
+            sandbox.reset_profiles(ipv6="auto")
             sandbox.nmcli("connection", "modify", "eth2", *ADMIN_PROFILE)
             sandbox.nmcli("--wait", "20", "connection", "up", "eth2")
         else:

@@ -22,6 +22,8 @@ follows), never by probing for a method:
 - ``MakesLinks``: it also makes the VLANs and bonds the metadata names
   (OpenStack), in memory.
 - ``MakesOciVlans``: it makes OCI bare metal's MACVLAN and VLAN, as upstream.
+- ``ListsForeign``: it tells what of a device is another program's, left in place
+  (``status`` and ``--dry-run`` show it).
 
 Only plain values cross: ``model``'s devices and configurations; a backend's
 own reading of a device travels in ``Current.token``.  No I/O here.
@@ -31,7 +33,8 @@ from __future__ import annotations
 
 from typing import Collection, List, Mapping, Optional, Sequence, Set
 
-from nm_cloud_setup.model import Address, Current, Device, InterfaceData, IpConfig
+from nm_cloud_setup.model import Address, Current, Device, InterfaceData, IpConfig, Rule
+from nm_cloud_setup.planning.tables import Tables
 
 
 class Backend:
@@ -124,6 +127,27 @@ class MakesLinks(MakesNics):
     def make_bond(self, iface: InterfaceData, wanted: IpConfig,
                   members: List[Device]) -> None:
         """Make the bond ``iface.link`` names over ``members``, holding ``wanted``."""
+        raise NotImplementedError
+
+
+class ListsForeign:
+    """A backend that tells what is another program's, left in place."""
+
+    def foreign(self, device: Device, current: Current, known: IpConfig,
+                tables: Tables) -> List[str]:
+        """The device's addresses and routes that are neither in ``known`` (the run's, the
+        connection's, the metadata's) nor dynamic; as text, those in ``tables``' tables
+        marked."""
+        raise NotImplementedError
+
+    def foreign_rules(self, known: Collection[Rule], tables: Tables) -> List[str]:
+        """The rules in ``tables``' priorities that are not in ``known``; as text."""
+        raise NotImplementedError
+
+    def reads_kernel(self) -> bool:
+        """Whether the run reads the kernel anyway: then a run that changes something
+        lists another program's entries too; else only ``status`` and ``--dry-run`` do
+        (a run must not load netlink for a report)."""
         raise NotImplementedError
 
 

@@ -28,7 +28,7 @@ import logging
 import time
 from typing import AbstractSet, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
-from nm_cloud_setup.backends.base import Backend, CommitsLater
+from nm_cloud_setup.backends.base import Backend, CommitsLater, ListsForeign
 from nm_cloud_setup.errors import BackendError, VersionMismatchError
 from nm_cloud_setup.model import FAMILIES, Current, Device, InstanceData, InterfaceData, IpConfig
 from nm_cloud_setup.pipeline import own_profiles
@@ -37,7 +37,9 @@ from nm_cloud_setup.pipeline.outcome import DeviceReport, Outcome
 from nm_cloud_setup.pipeline.survey import (Pending, Planned, Run, plan_device, read, read_all,
                                             read_others, remove_leftovers)
 from nm_cloud_setup.planning import delta
+from nm_cloud_setup.planning.exclusion import NOTHING, Exclusion
 from nm_cloud_setup.planning.planner import Planner
+from nm_cloud_setup.planning.tables import UPSTREAM, Tables
 
 LOG = logging.getLogger(__name__)
 
@@ -48,14 +50,20 @@ Target = Callable[[IpConfig, IpConfig], IpConfig]  # (applied, wanted) -> what t
 
 def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[Device],
                   cancel: Cancellation, outcome: Outcome, allow_new: bool = False,
-                  dry_run: bool = False, deadline: Optional[float] = None) -> None:
-    work = Run(backend, Planner.for_instance(instance), cancel, outcome, deadline)
+                  dry_run: bool = False, deadline: Optional[float] = None,
+                  tables: Tables = UPSTREAM, exclude: Exclusion = NOTHING) -> None:
+    """Every device of the run, in the two phases above.  ``tables``: the layout's
+    numbers; ``exclude``: the NICs left alone (never read, never changed)."""
+    work = Run(backend, Planner.for_instance(instance, tables), cancel, outcome, deadline,
+               exclude=exclude)
     if not dry_run:
         remove_leftovers(work, devices)
         if allow_new:
             with cancel.critical():
                 own_profiles.remove_stale(backend, instance, outcome.changed)
     pending = read_all(work, instance, devices, allow_new, dry_run)
+    if isinstance(backend, ListsForeign) and (dry_run or (pending and backend.reads_kernel())):
+        _foreign_rules(work)
     if dry_run or not pending:
         return
     cancel.check(changed=False)
@@ -68,6 +76,18 @@ def configure_all(backend: Backend, instance: InstanceData, devices: Sequence[De
                       "SIGTERM waits for both", ", ".join(sorted(moving)))
         _phase(work, [p for p in pending if p.loses], _remove_step)
         _phase(work, [p for p in pending if p.gains and not p.failed], _add_step)
+
+
+def _foreign_rules(work: Run) -> None:
+    """The rules in the layout's priorities that are no device's of the run: another
+    program's, left in place and said (status shows them)."""
+    assert isinstance(work.backend, ListsForeign)
+    known = [rule for report in work.outcome.devices for config in (report.applied,
+                                                                     report.wanted)
+             if config is not None for rule in config.rules]
+    work.outcome.foreign_rules = work.backend.foreign_rules(known, work.planner.tables)
+    for item in work.outcome.foreign_rules:
+        LOG.warning("left in place (another program's): %s", item)
 
 
 def _moving(pending: List[Pending]) -> Tuple[Set[str], Set[str]]:

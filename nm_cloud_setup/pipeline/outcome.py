@@ -18,12 +18,13 @@ class DeviceReport:
 
     ifname: str
     mac: str
-    metadata: InterfaceData
+    metadata: Optional[InterfaceData]  # None: left alone before the metadata was asked
     applied: Optional[IpConfig] = None
     wanted: Optional[IpConfig] = None
     skipped: Optional[str] = None
     in_sync: Optional[bool] = None
     commands: List[str] = field(default_factory=list)
+    foreign: List[str] = field(default_factory=list)  # another program's, left in place
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Outcome:
     dmi: Optional["dmi.DmiIdentity"] = None
     identity: Optional[Identity] = None
     identity_error: Optional[str] = None
+    foreign_rules: List[str] = field(default_factory=list)  # in the layout's priorities
 
     @property
     def ok(self) -> bool:

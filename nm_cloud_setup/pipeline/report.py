@@ -22,6 +22,7 @@ def as_dict(outcome: Outcome, dry_run: bool = False,
         "ok": outcome.ok,
         "errors": list(outcome.errors),
         "devices": [_device(d, outcome.identity) for d in outcome.devices],
+        "foreign_rules": list(outcome.foreign_rules),
         "last_run": last_run,
     }
     if not dry_run:
@@ -40,13 +41,14 @@ def _device(report: DeviceReport, identity: Optional[Identity]) -> Dict[str, Any
     result = {
         "interface": report.ifname,
         "mac": report.mac,
-        "index": report.metadata.index,
-        "metadata": dataclasses.asdict(report.metadata),
+        "index": None if report.metadata is None else report.metadata.index,
+        "metadata": None if report.metadata is None else dataclasses.asdict(report.metadata),
         "applied": _config(report.applied),
         "wanted": _config(report.wanted),
         "skipped": report.skipped,
         "in_sync": report.in_sync,
         "commands": list(report.commands),
+        "foreign": list(report.foreign),
     }
     if identity is not None:
         result["public"] = {"ipv4": list(public.public_ipv4) if public else [],
@@ -73,8 +75,14 @@ def dry_run_text(outcome: Outcome) -> str:
     for report in outcome.devices:
         lines.append(f"{report.ifname} ({report.mac}): {_state(report)}")
         lines += [f"  {command}" for command in report.commands]
+        lines += [f"  left in place (another program's): {item}" for item in report.foreign]
+    lines += _foreign_rule_lines(outcome)
     lines += [f"error: {error}" for error in outcome.errors]
     return "\n".join(lines)
+
+
+def _foreign_rule_lines(outcome: Outcome) -> List[str]:
+    return [f"left in place (another program's): {item}" for item in outcome.foreign_rules]
 
 
 def status_text(outcome: Outcome, last_run: Optional[Dict[str, Any]],
@@ -84,6 +92,9 @@ def status_text(outcome: Outcome, last_run: Optional[Dict[str, Any]],
         lines += _identity_lines(outcome)
     lines.append(f"last run: {_last_run(last_run, now)}")
     for report in outcome.devices:
+        if report.metadata is None:  # left alone before the metadata was asked
+            lines.append(f"{report.ifname} ({report.mac}): {_state(report)}")
+            continue
         lines.append(f"{report.ifname} ({report.mac}), table index {report.metadata.index}: "
                      f"{_state(report)}")
         lines.append(f"  metadata: {_metadata(report.metadata)}")
@@ -94,6 +105,8 @@ def status_text(outcome: Outcome, last_run: Optional[Dict[str, Any]],
             applied = " ".join(str(a) for a in report.applied.addresses) or "(none)"
             lines.append(f"  applied:  {applied}")
         lines += [f"  to apply: {command}" for command in report.commands]
+        lines += [f"  left in place (another program's): {item}" for item in report.foreign]
+    lines += _foreign_rule_lines(outcome)
     lines += [f"error: {error}" for error in outcome.errors]
     return "\n".join(lines)
 
@@ -129,7 +142,7 @@ def _header(outcome: Outcome) -> str:
 def _state(report: DeviceReport) -> str:
     if report.skipped:
         return f"skipped: {report.skipped}"
-    if report.metadata.error:
+    if report.metadata is not None and report.metadata.error:
         return f"metadata failed: {report.metadata.error}"
     if report.in_sync is None:
         return "not checked"

@@ -18,7 +18,7 @@ from nm_cloud_setup.model import InstanceData
 from nm_cloud_setup.pipeline import choice, dmi
 from nm_cloud_setup.pipeline.apply import configure_all
 from nm_cloud_setup.pipeline.cancel import Cancellation
-from nm_cloud_setup.pipeline.outcome import Outcome
+from nm_cloud_setup.pipeline.outcome import DeviceReport, Outcome
 from nm_cloud_setup.providers import registry
 
 LOG = logging.getLogger(__name__)
@@ -77,10 +77,18 @@ def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> 
             LOG.debug('test:  map "%s" -> %s', ifname, mac)  # upstream's two spaces
     devices = backend.devices(settings.map_interfaces)
     LOG.debug("found interfaces: %s", ", ".join(sorted(d.mac for d in devices)) or "none")
+    wanted = {}
+    for device in devices:  # NICs another program owns: nothing of theirs is even asked for
+        reason = settings.exclude.of_device(device.mac, device.ifname)
+        if reason is None:
+            wanted[device.mac] = device.ifname
+            continue
+        LOG.info("config device %s: left alone: %s", device.mac, reason)
+        outcome.devices.append(DeviceReport(device.ifname, device.mac, None,
+                                            skipped=f"left alone: {reason}"))
     LOG.debug("get-config: starting")
     try:
-        instance = pipe.cancel.interruptible(
-            lambda: provider.get_config({d.mac: d.ifname for d in devices}))
+        instance = pipe.cancel.interruptible(lambda: provider.get_config(wanted))
     except CloudSetupError as err:
         if isinstance(err, Cancelled):
             LOG.debug("get-config: cancelled")
@@ -100,7 +108,8 @@ def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> 
     if allow_new is None:
         allow_new = provider.key in ("oci", "openstack")
     configure_all(backend, instance, devices, pipe.cancel, outcome, allow_new,
-                  pipe.dry_run, time.monotonic() + pipe.apply_budget)
+                  pipe.dry_run, time.monotonic() + pipe.apply_budget, settings.tables,
+                  settings.exclude)
     if outcome.changed:
         LOG.info("some changes were applied for provider %s", provider.name)
     else:

@@ -15,14 +15,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from nm_cloud_setup.backends.base import Backend, RemovesLeftovers
+from nm_cloud_setup.backends.base import Backend, ListsForeign, RemovesLeftovers
 from nm_cloud_setup.errors import BackendError, NoAppliedConnectionError
-from nm_cloud_setup.model import Current, Device, InstanceData, InterfaceData, IpConfig
+from nm_cloud_setup.model import Address, Current, Device, InstanceData, InterfaceData, IpConfig
 from nm_cloud_setup.pipeline import own_profiles
 from nm_cloud_setup.pipeline.cancel import Cancellation
 from nm_cloud_setup.pipeline.outcome import DeviceReport, Outcome
-from nm_cloud_setup.planning import delta, layout
+from nm_cloud_setup.planning import delta
+from nm_cloud_setup.planning.exclusion import NOTHING, Exclusion
 from nm_cloud_setup.planning.planner import Planner
+from nm_cloud_setup.planning.tables import MAX_INTERFACES
 
 LOG = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ class Run:
     # ifname -> the addresses it holds or routes from (delta.claimed)
     holding: Dict[str, Set[str]] = field(default_factory=dict)
     elsewhere: Set[str] = field(default_factory=set)  # addresses leaving for another device
+    exclude: Exclusion = NOTHING
+    excluded: Set[str] = field(default_factory=set)  # MACs of the NICs left alone
 
     def out_of_time(self) -> bool:
         return self.deadline is not None and time.monotonic() > self.deadline
@@ -111,9 +115,13 @@ def read_all(work: Run, instance: InstanceData, devices: Sequence[Device], allow
             LOG.warning("config device %s: not changed: other NICs' data is missing, so it is "
                         "unknown whether this instance has several addresses", iface.mac)
             continue
-        if iface.index >= layout.MAX_INTERFACES:
+        if iface.index >= MAX_INTERFACES:
             LOG.debug("config device %s: skip because number of supported interfaces reached",
                       iface.mac)
+            continue
+        reason = work.exclude.of_nic(iface)
+        if reason is not None:
+            _leave_alone(work, iface, by_mac, reason)
             continue
         device = _device(work, iface, by_mac, allow_new and not dry_run)
         if device is None:
@@ -138,6 +146,16 @@ def read_all(work: Run, instance: InstanceData, devices: Sequence[Device], allow
             LOG.debug("config device %s: skip because meta data not successfully fetched",
                       device.mac)
     return pending
+
+
+def _leave_alone(work: Run, iface: InterfaceData, by_mac: Dict[str, Device],
+                reason: str) -> None:
+    """A NIC another program owns: reported, never read."""
+    LOG.info("config device %s: left alone: %s", iface.mac, reason)
+    work.excluded.add(iface.mac)
+    device = by_mac.get(iface.mac)
+    work.outcome.devices.append(DeviceReport(device.ifname if device else "", iface.mac, iface,
+                                             skipped=f"left alone: {reason}"))
 
 
 def _device(work: Run, iface: InterfaceData, by_mac: Dict[str, Device],
@@ -189,6 +207,13 @@ def plan_device(backend: Backend, device: Device, iface: InterfaceData, planner:
                     delta.loses(current.applied, wanted), delta.gains(current.applied, wanted))
     if dry_run and not in_sync:  # only a dry run or status shows them
         report.commands = backend.describe(device, current, wanted)
+    if isinstance(backend, ListsForeign) and (dry_run or (not in_sync
+                                                          and backend.reads_kernel())):
+        report.foreign = backend.foreign(device, current, _known(iface, current, wanted),
+                                         planner.tables)
+        for item in report.foreign:  # never removed: in its ranges, said louder
+            LOG.log(logging.WARNING if "this tool's" in item else logging.DEBUG,
+                    "config device %s: left in place (another program's): %s", mac, item)
     if in_sync:
         reason = " because there are not multiple IP addresses" if 4 in planner.single_families \
             else ""
@@ -199,6 +224,13 @@ def plan_device(backend: Backend, device: Device, iface: InterfaceData, planner:
     elif not found.loses and not found.gains:  # only the order or the MTU changes
         found.gains = True
     return found, None
+
+
+def _known(iface: InterfaceData, current: Current, wanted: IpConfig) -> IpConfig:
+    """What the run accounts for on a device: what it holds and is to hold, and the
+    metadata's addresses (the primaries among them)."""
+    listed = tuple(Address(a, 0) for a in iface.addresses + iface.ipv6_addresses)
+    return delta.merged(delta.merged(current.applied, wanted), IpConfig(listed))
 
 
 def _to_make(backend: Backend, device: Device, iface: InterfaceData, planner: Planner,
@@ -247,7 +279,8 @@ def read_others(work: Run, devices: Sequence[Device], instance: InstanceData,
                                                                  if p.current else IpConfig()))}
     release = []
     for device in devices:
-        if device.ifname in work.holding:
+        if device.ifname in work.holding or device.mac in work.excluded \
+                or work.exclude.of_device(device.mac, device.ifname):
             continue
         iface = instance.by_mac(device.mac)
         if iface is not None and iface.error is None and work.planner.families:

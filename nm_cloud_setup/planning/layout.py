@@ -15,14 +15,8 @@ from typing import AbstractSet, FrozenSet, Iterable, List, Optional, Tuple, Type
 
 from nm_cloud_setup.model import (FAMILIES, Address, InstanceData, InterfaceData, IpConfig, Network,
                                   Route, Rule)
+from nm_cloud_setup.planning.tables import EXTRA_STEP, MAX_EXTRA_NETWORKS, UPSTREAM, Tables
 
-TABLE_SUBNET_BASE = 30200
-PRIORITY_SUPPRESS = 30350
-TABLE_DEFAULT_BASE = 30400
-TABLE_EXTRA_BASE = 30500
-TABLE_EXTRA_STEP = 100
-MAX_EXTRA_NETWORKS = 5
-MAX_INTERFACES = 100
 TABLE_MAIN = 254
 METRIC = 10
 METRIC_LOCAL = 100
@@ -72,9 +66,9 @@ def _extra_addresses(iface: InterfaceData) -> Tuple[str, ...]:
     return tuple(a for net in extra_networks(iface) for a in net.addresses)
 
 
-def extra_table(iface: InterfaceData, number: int) -> int:
+def extra_table(iface: InterfaceData, number: int, tables: Tables = UPSTREAM) -> int:
     """The default-route table of further subnet ``number`` (0-based) of a NIC."""
-    return TABLE_EXTRA_BASE + TABLE_EXTRA_STEP * number + iface.index
+    return tables.extra + EXTRA_STEP * number + iface.index
 
 
 def single_families(instance: InstanceData) -> FrozenSet[int]:
@@ -114,7 +108,8 @@ def _singles(single_address: Single) -> AbstractSet[int]:
     return single_address
 
 
-def cloud_entries(iface: InterfaceData, single_address: Single = False) -> IpConfig:
+def cloud_entries(iface: InterfaceData, single_address: Single = False,
+                  tables: Tables = UPSTREAM) -> IpConfig:
     """What the cloud metadata adds to a device, in upstream's layout, IPv4 then IPv6.
 
     ``single_address``: True, or the families for which the instance is single-address.
@@ -129,8 +124,8 @@ def cloud_entries(iface: InterfaceData, single_address: Single = False) -> IpCon
         if not wanted or family in singles:
             continue
         assert subnet is not None
-        _layout(iface, family, ipaddress.ip_network(subnet), gateway(iface), addresses,
-                routes, rules)
+        _layout(iface, family, ipaddress.ip_network(subnet), gateway(iface), tables,
+                (addresses, routes, rules))
     for cidr in iface.local_routes:
         net = ipaddress.ip_network(cidr)
         routes.append(Route(str(net.network_address), net.prefixlen, metric=METRIC_LOCAL,
@@ -138,61 +133,68 @@ def cloud_entries(iface: InterfaceData, single_address: Single = False) -> IpCon
     return IpConfig(tuple(addresses), tuple(routes), tuple(rules))
 
 
-def _layout(iface: InterfaceData, family: int, subnet, gateway: str, addresses: List[Address],
-            routes: List[Route], rules: List[Rule]) -> None:
-    """One family's addresses, tables and rules of a NIC, appended to the lists."""
+Entries = Tuple[List[Address], List[Route], List[Rule]]
+
+
+def _layout(iface: InterfaceData, family: int, subnet, gateway: str, tables: Tables,
+            into: Entries) -> None:
+    """One family's addresses, tables and rules of a NIC, appended to ``into``."""
+    addresses, routes, rules = into
     listed = iface.addresses_of(family)
-    table_subnet = TABLE_SUBNET_BASE + iface.index
-    table_default = TABLE_DEFAULT_BASE + iface.index
-    host = HOST_LEN[family]
-    addresses += [Address(a, subnet.prefixlen) for a in listed]
-    rules += [Rule(table_subnet, table_subnet, a, host, family=family) for a in listed]
-    routes += [Route(str(net.network_address), net.prefixlen, metric=METRIC, table=table_subnet)
-               for net in subnets_of(listed, subnet.prefixlen)]
-    rules.append(Rule(PRIORITY_SUPPRESS, TABLE_MAIN, suppress_prefixlength=0, family=family))
-    routes.append(Route(ANY[family], 0, next_hop=gateway, metric=METRIC, table=table_default))
-    for cidr, hop in iface.routes:
-        net = ipaddress.ip_network(cidr)
-        if net.version == family:
-            routes.append(Route(str(net.network_address), net.prefixlen, next_hop=hop,
-                                metric=METRIC, table=table_default))
-    rules += [Rule(table_default, table_default, a, host, family=family) for a in listed]
+    if tables.addresses:
+        addresses += [Address(a, subnet.prefixlen) for a in listed]
+    if family in tables.routing:
+        table_subnet, rule_subnet = tables.subnet + iface.index, tables.subnet_rule + iface.index
+        table_default = tables.default + iface.index
+        rule_default = tables.default_rule + iface.index
+        host = HOST_LEN[family]
+        rules += [Rule(rule_subnet, table_subnet, a, host, family=family) for a in listed]
+        routes += [Route(str(net.network_address), net.prefixlen, metric=METRIC,
+                         table=table_subnet) for net in subnets_of(listed, subnet.prefixlen)]
+        rules.append(Rule(tables.suppress, TABLE_MAIN, suppress_prefixlength=0, family=family))
+        routes.append(Route(ANY[family], 0, next_hop=gateway, metric=METRIC,
+                            table=table_default))
+        for cidr, hop in iface.routes:
+            net = ipaddress.ip_network(cidr)
+            if net.version == family:
+                routes.append(Route(str(net.network_address), net.prefixlen, next_hop=hop,
+                                    metric=METRIC, table=table_default))
+        rules += [Rule(rule_default, table_default, a, host, family=family) for a in listed]
     if family == 4:
-        more = _extra_entries(iface, table_subnet)
-        addresses += more.addresses
-        routes += more.routes
-        rules += more.rules
+        _extra_entries(iface, tables, into)
 
 
-def _extra_entries(iface: InterfaceData, table_subnet: int) -> IpConfig:
+def _extra_entries(iface: InterfaceData, tables: Tables, into: Entries) -> None:
     """Further subnets: subnet route and rules in the NIC's subnet table, and each its
     own default-route table, so that each address leaves through its own gateway."""
-    addresses: List[Address] = []
-    routes: List[Route] = []
-    rules: List[Rule] = []
+    addresses, routes, rules = into
+    table_subnet, rule_subnet = tables.subnet + iface.index, tables.subnet_rule + iface.index
     for number, net in enumerate(extra_networks(iface)):
         subnet = ipaddress.IPv4Network(net.subnet)
-        table = extra_table(iface, number)
+        if tables.addresses:
+            addresses += [Address(a, subnet.prefixlen) for a in net.addresses]
+        if 4 not in tables.routing:
+            continue
+        table = extra_table(iface, number, tables)
+        rule = tables.extra_rule + EXTRA_STEP * number + iface.index
         gateway = net.gateway or str(subnet.network_address + 1)
-        addresses += [Address(a, subnet.prefixlen) for a in net.addresses]
         routes.append(Route(str(subnet.network_address), subnet.prefixlen, metric=METRIC,
                             table=table_subnet))
         routes.append(Route("0.0.0.0", 0, next_hop=gateway, metric=METRIC, table=table))
-        rules += [Rule(table_subnet, table_subnet, a, 32) for a in net.addresses]
-        rules += [Rule(table, table, a, 32) for a in net.addresses]
-    return IpConfig(tuple(addresses), tuple(routes), tuple(rules))
+        rules += [Rule(rule_subnet, table_subnet, a, 32) for a in net.addresses]
+        rules += [Rule(rule, table, a, 32) for a in net.addresses]
 
 
 def desired(iface: InterfaceData, own: IpConfig, single_address: Single,
             families: Iterable[int] = FAMILIES, applied: Optional[IpConfig] = None,
-            ours: bool = False) -> IpConfig:
+            ours: bool = False, tables: Tables = UPSTREAM) -> IpConfig:
     """The profile's own entries plus the cloud's, without duplicates.
 
     A family not in ``families`` is left exactly as ``applied`` has it.  The name
     servers are ``own``'s for a profile this tool made (``ours``: ``own`` is then
     ``static_base``), else left as applied.
     """
-    cloud = cloud_entries(iface, single_address)
+    cloud = cloud_entries(iface, single_address, tables)
     addresses = _unique_by(own.addresses + cloud.addresses, lambda a: a.address)
     dns = own.dns if ours or applied is None else applied.dns
     wanted = IpConfig(addresses, _unique(own.routes + cloud.routes),

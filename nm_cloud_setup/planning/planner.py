@@ -16,6 +16,7 @@ from typing import AbstractSet, List, Tuple, Union
 
 from nm_cloud_setup.model import FAMILIES, Current, InstanceData, InterfaceData, IpConfig
 from nm_cloud_setup.planning import delta, layout
+from nm_cloud_setup.planning.tables import UPSTREAM, Tables
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,15 @@ class Planner:
     single: Union[bool, AbstractSet[int]]
     families: AbstractSet[int] = frozenset(FAMILIES)
     hold_back: bool = False
+    tables: Tables = UPSTREAM
 
     @classmethod
-    def for_instance(cls, instance: InstanceData) -> "Planner":
+    def for_instance(cls, instance: InstanceData, tables: Tables = UPSTREAM) -> "Planner":
         """The planner of a run.  With a NIC's data missing, a family that looks
         single-address may not be: such a family is left as it is on every NIC."""
         single = layout.single_families(instance)
         families = set(FAMILIES) - (single if instance.failed else set())
-        return cls(single, frozenset(families), bool(instance.failed))
+        return cls(single, frozenset(families), bool(instance.failed), tables)
 
     @property
     def single_families(self) -> AbstractSet[int]:
@@ -56,7 +58,7 @@ class Planner:
         """What the metadata wants the device to hold, holding nothing back."""
         own = layout.static_base(iface) if current.ours else current.own
         return layout.desired(iface, own, self.single, self.planned_families(current),
-                              current.applied, current.ours)
+                              current.applied, current.ours, self.tables)
 
     def planned_families(self, current: Current) -> AbstractSet[int]:
         """``families`` without those the device's configuration leaves off."""
@@ -80,4 +82,4 @@ class Planner:
         """Everything a profile this tool makes for ``iface`` holds (``layout.static_base``
         and the layout)."""
         return layout.desired(iface, layout.static_base(iface), self.single, self.families,
-                              IpConfig(), ours=True)
+                              IpConfig(), ours=True, tables=self.tables)

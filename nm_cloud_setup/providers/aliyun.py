@@ -81,10 +81,12 @@ def interface_from(idx: int, mac: str, values: Any) -> InterfaceData:
     subnet = subnet_of(primary, parse_netmask(values["netmask"]))
     warn_outside_subnet(mac, addresses, subnet)
     ipv6_addresses, ipv6_subnet, ipv6_gateway = _ipv6(values)
+    interface_id = values.get("network-interface-id")
     return InterfaceData(mac, idx, addresses, subnet,
                          gateway=_lenient(mac, values, "gateway", "gateway"),
                          ipv6_addresses=ipv6_addresses, ipv6_subnet=ipv6_subnet,
-                         ipv6_gateway=ipv6_gateway)
+                         ipv6_gateway=ipv6_gateway,
+                         interface_id=interface_id if isinstance(interface_id, str) else None)
 
 
 def _ipv6(values: Mapping[str, Any]) -> tuple:

@@ -33,6 +33,7 @@ NUMBER = "device-number"
 IPV6S = "ipv6s"
 SUBNET6 = "subnet-ipv6-cidr-blocks"
 PREFIX_KEYS = ("ipv4-prefix", "ipv6-prefix")
+INTERFACE_ID = "interface-id"  # asked only for NM_CLOUD_SETUP_EXCLUDE's id: selectors
 
 
 def parse_interface(mac: str, position: int, values: Mapping[str, Optional[str]]) -> InterfaceData:
@@ -57,7 +58,8 @@ def parse_interface(mac: str, position: int, values: Mapping[str, Optional[str]]
     number = values.get(NUMBER)
     index = parse_index(number) if number is not None else position
     return InterfaceData(mac, index, addresses, subnet, local_routes=_prefixes(values),
-                         ipv6_addresses=ipv6_addresses, ipv6_subnet=ipv6_subnet)
+                         ipv6_addresses=ipv6_addresses, ipv6_subnet=ipv6_subnet,
+                         interface_id=values.get(INTERFACE_ID))
 
 
 def _ipv6(mac: str, ipv6_text: Optional[str],
@@ -110,8 +112,9 @@ class Ec2(Provider):
     def _fetch_nic(self, nic: Listed) -> Dict[str, Any]:
         """``ipv6s`` (optional), upstream's keys (a 404 is waited for, unless the NIC has
         IPv6 addresses: an IPv6-only NIC has no IPv4 keys), then the IPv6 subnet, the
-        delegated prefixes when asked for, and ``device-number`` (optional): asked
-        last, so that a NIC just hot-plugged has it by then."""
+        delegated prefixes and the ``interface-id`` when asked for, and
+        ``device-number`` (optional): asked last, so that a NIC just hot-plugged has it
+        by then."""
         base = f"{MACS}{nic.path}{'' if nic.path.endswith('/') else '/'}"
         ipv6s = self.optional(base + IPV6S)()
         if ipv6s is None:
@@ -123,6 +126,8 @@ class Ec2(Provider):
                 and self.options.get("prefixes")):
             values.update({key: self.optional(base + key)() for key in PREFIX_KEYS})
         if len(values) >= len(REQUIRED) and not _failed(values):
+            if self.options.get("interface_ids"):
+                values[INTERFACE_ID] = self.optional(base + INTERFACE_ID)()
             values[NUMBER] = self.optional(base + NUMBER)()
         return values
 

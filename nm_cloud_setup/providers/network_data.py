@@ -88,8 +88,9 @@ def parse_network_data(text: str, macs: Mapping[str, str]) -> List[InterfaceData
     for link_id, (idx, mac, mtu) in nics.items():
         # A NIC whose networks are all DHCP or SLAAC is left to them, as before.
         if mac in macs and any(kind in STATIC for kind, _ in networks.get(link_id, ())):
-            result.append(checked(mac, idx, _interface, idx, mac, mtu, networks[link_id],
-                                  global_dns))
+            result.append(dataclasses.replace(checked(
+                mac, idx, _interface, idx, mac, mtu, networks[link_id], global_dns),
+                interface_id=link_id))
     result += _virtual_links(virtual, nics, position, networks, global_dns, macs)
     return result
 

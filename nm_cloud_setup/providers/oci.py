@@ -103,7 +103,7 @@ def _vnic(idx: int, vnic: Any, baremetal: bool) -> Optional[Tuple[InterfaceData,
         iface = _with_ipv6(_addressed(iface, values), vnic)
     except MetadataError as err:
         iface = InterfaceData(mac, idx, vlan_tag=vlan or None, error=str(err))
-    return iface, nic_index
+    return dataclasses.replace(iface, interface_id=vnic_id or None), nic_index
 
 
 def _value(vnic: Dict[str, Any], key: str, vnic_id: str, idx: int) -> Optional[str]:

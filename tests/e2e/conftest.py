@@ -19,6 +19,8 @@ from typing import Dict, Iterator
 import pytest
 
 from harness.sandbox import Sandbox, nics_for_scenario
+from nm_cloud_setup.emulator import scenario as scenarios
+from nm_cloud_setup.emulator.server import EmulatorServer
 from tests.support.nm_daemons import NM_DAEMONS
 from tests.support.requirements import REQUIRE_ALL, require_root
 
@@ -80,3 +82,13 @@ def kernel_sandbox(kernel_sandbox_session: Sandbox) -> Sandbox:
             path.unlink()
     return kernel_sandbox_session
 
+
+@pytest.fixture
+def vm_emulator(kernel_sandbox):
+    """The EC2 emulator listening on 127.0.0.1 inside the VM's namespace."""
+    with kernel_sandbox.entered():
+        server = EmulatorServer(("127.0.0.1", 0), scenarios.generate(2, 3))
+    server.start()
+    yield server
+    server.shutdown()
+    server.server_close()

@@ -20,17 +20,6 @@ from tests.support.vm import run_in_vm, run_tool
 pytestmark = pytest.mark.root
 
 
-@pytest.fixture
-def vm_emulator(kernel_sandbox):
-    """The EC2 emulator listening on 127.0.0.1 inside the VM's namespace."""
-    with kernel_sandbox.entered():
-        server = EmulatorServer(("127.0.0.1", 0), scenarios.generate(2, 3))
-    server.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
 def layout(sandbox):
     return (sandbox.addresses("eth1"), sandbox.addresses("eth2"), policy_rules(sandbox),
             policy_routes(sandbox))

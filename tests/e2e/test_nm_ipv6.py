@@ -111,6 +111,26 @@ def test_removed_ipv6_address_disappears_with_its_rules(static_sandbox, emulator
     assert static_sandbox.addresses("eth2") == V4["eth2"]
 
 
+def test_a_resized_subnet_leaves_no_route_behind(dual_sandbox, emulator):
+    """Found by the soak: NetworkManager before 1.52 reapplies without
+    preserve-external-ip here, and then forgets the routes it had put in tables other
+    than main; the old subnet's route in table 30200 stayed (docs/backends.md)."""
+    scenario = dual_stack()
+    set_scenario(emulator, scenario)
+    assert run_tool(dual_sandbox, emulator.url).returncode == 0
+    scenario["interfaces"][0]["subnet"] = "172.31.16.0/22"
+    set_scenario(emulator, scenario)
+
+    result = run_tool(dual_sandbox, emulator.url)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    routes = run("ip", "-n", dual_sandbox.host_ns, "-4", "route", "show", "table", "30200",
+                 check=False).stdout
+    assert "172.31.16.0/22" in routes and "172.31.16.0/20" not in routes, routes
+    assert_layout(dual_sandbox, scenario["interfaces"])
+    assert_ipv6_basics_intact(dual_sandbox)
+
+
 def test_an_ipv4_only_change_keeps_every_ipv6_address(dual_sandbox, emulator):
     """The case that loses IPv6 on 1.42 with upstream's Reapply flag."""
     scenario = dual_stack()

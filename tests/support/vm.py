@@ -25,14 +25,14 @@ def tool_command() -> List[str]:
 
 
 def run_in_vm(sandbox: Sandbox, url: str, extra: Dict[str, str] = None,
-              provider: str = "ec2") -> subprocess.CompletedProcess:
+              provider: str = "ec2", args: Sequence[str] = ()) -> subprocess.CompletedProcess:
     """Run ``nm-cloud-setup`` inside the sandbox VM's namespace (no NetworkManager there)."""
     key = provider.upper()
     settings = {f"NM_CLOUD_SETUP_{key}": "yes", f"NM_CLOUD_SETUP_{key}_HOST": url,
                 "NM_CLOUD_SETUP_LOG": "TRACE",
                 "NM_CLOUD_SETUP_STATE_DIR": str(sandbox.workdir / "state")}
     env = sandbox.env(**{**settings, **(extra or {})})
-    return subprocess.run(sandbox.exec_in_host(*tool_command()), env=env,
+    return subprocess.run(sandbox.exec_in_host(*tool_command(), *args), env=env,
                           capture_output=True, text=True, timeout=60)
 
 

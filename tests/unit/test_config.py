@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nm_cloud_setup.config import Settings, normalize_mac
+from nm_cloud_setup.planning.tables import Tables
 
 
 @pytest.mark.parametrize("value, enabled", [
@@ -95,4 +96,32 @@ def test_normalize_mac(text, mac):
 @pytest.mark.parametrize("raw, prefixes", [(None, False), ("yes", True), ("no", False)])
 def test_ec2_delegated_prefixes_are_off_unless_asked_for(raw, prefixes):
     env = {} if raw is None else {"NM_CLOUD_SETUP_EC2_PREFIXES": raw}
-    assert Settings.from_env(env).options["ec2"] == {"prefixes": prefixes}
+    assert Settings.from_env(env).options["ec2"]["prefixes"] is prefixes
+
+
+def test_the_routing_layout_is_upstreams_unless_moved():
+    assert Settings.from_env({}).tables == Tables()
+    moved = Settings.from_env({"NM_CLOUD_SETUP_TABLE_SUBNET": "1200",
+                               "NM_CLOUD_SETUP_PRIORITY_SUBNET": "1000",
+                               "NM_CLOUD_SETUP_RULES": "ipv4", "NM_CLOUD_SETUP_ADDRESSES": "no"})
+    assert moved.errors == ()
+    assert moved.tables == Tables(subnet=1200, subnet_priority=1000, routing=frozenset({4}),
+                                  addresses=False)
+    assert Settings.from_env({"NM_CLOUD_SETUP_RULES": "none"}).tables.routing == frozenset()
+
+
+@pytest.mark.parametrize("env, error", [
+    ({"NM_CLOUD_SETUP_TABLE_DEFAULT": "30250"}, "the subnet tables (30200-30299) and the "
+                                                "default-route tables (30250-30349) overlap"),
+    ({"NM_CLOUD_SETUP_TABLE_SUBNET": "eleven"}, 'NM_CLOUD_SETUP_TABLE_SUBNET="eleven" is not'),
+    ({"NM_CLOUD_SETUP_RULES": "ipv5"}, 'NM_CLOUD_SETUP_RULES="ipv5" is not'),
+    ({"NM_CLOUD_SETUP_EXCLUDE": "index:two"}, 'NM_CLOUD_SETUP_EXCLUDE: "index:two" is not'),
+])
+def test_a_layout_or_exclusion_that_cannot_be_used_refuses_the_run(env, error):
+    assert any(error in e for e in Settings.from_env(env).errors)
+
+
+def test_interface_ids_are_asked_of_ec2_only_for_an_id_selector():
+    assert Settings.from_env({}).options["ec2"]["interface_ids"] is False
+    env = {"NM_CLOUD_SETUP_EXCLUDE": "id:eni-1"}
+    assert Settings.from_env(env).options["ec2"]["interface_ids"] is True

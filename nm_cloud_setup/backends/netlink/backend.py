@@ -17,22 +17,25 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Collection, Dict, List, Mapping, Optional, Sequence
 
-from nm_cloud_setup.backends.base import Backend, MakesNics, RemovesLeftovers
+from nm_cloud_setup.backends.base import Backend, ListsForeign, MakesNics, RemovesLeftovers
 from nm_cloud_setup.backends.netlink import ownership
-from nm_cloud_setup.backends.netlink.kernel import Kernel, ipv6_off, promote_secondaries
+from nm_cloud_setup.backends.netlink.guard import Entry, Owned, foreign_rules, left_in_place
+from nm_cloud_setup.backends.netlink.kernel import Kernel
 from nm_cloud_setup.backends.netlink.ownership import KernelView, Record
 from nm_cloud_setup.backends.netlink.requests import route_args, route_text, rule_args, rule_text
+from nm_cloud_setup.backends.netlink.sysctl import ipv6_off, promote_secondaries
 from nm_cloud_setup.errors import ApplyError, NoAppliedConnectionError
 from nm_cloud_setup.model import Address, Current, Device, IpConfig, Route, Rule
+from nm_cloud_setup.planning.tables import Tables
 
 LOG = logging.getLogger(__name__)
 
 RECORD = "netlink-owned.json"
 
 
-class Netlink(Backend, RemovesLeftovers, MakesNics):
+class Netlink(Backend, RemovesLeftovers, MakesNics, ListsForeign):
     name = "netlink"
 
     def __init__(self, state_dir: Path) -> None:
@@ -44,6 +47,7 @@ class Netlink(Backend, RemovesLeftovers, MakesNics):
         self._all_rules: Optional[List[Rule]] = None
         self._addresses_by_index: Optional[Dict[int, List[Address]]] = None
         self._record: Optional[Record] = None
+        self._entries: Optional[List[Entry]] = None  # for status: every address and route
         self._last: Optional[tuple] = None
 
     def close(self) -> None:
@@ -106,6 +110,23 @@ class Netlink(Backend, RemovesLeftovers, MakesNics):
         if self._all_rules is None:
             self._all_rules = self._kernel.rules()
         return self._all_rules
+
+    def foreign(self, device: Device, current: Current, known: IpConfig,
+                tables: Tables) -> List[str]:
+        """Another program's addresses and routes of the device (``guard.left_in_place``);
+        what this backend added is in ``known`` (its current configuration)."""
+        owned = Owned(frozenset(a.address for a in known.addresses),
+                      frozenset((r.table or ownership.TABLE_MAIN, r.dest, r.prefix)
+                                for r in known.routes))
+        if self._entries is None:
+            self._entries = self._kernel.entries()
+        return left_in_place(self._entries, int(device.handle), owned, tables)
+
+    def foreign_rules(self, known: Collection[Rule], tables: Tables) -> List[str]:
+        return foreign_rules(self._rules(), known, tables)
+
+    def reads_kernel(self) -> bool:
+        return True
 
     # -- deciding --------------------------------------------------------------
 

@@ -4,22 +4,28 @@
 the addresses, routes and rules of both families, read as ``Address``, ``Route``
 and ``Rule``; a change is pyroute2's keyword arguments (``requests.py`` builds
 them), and an entry already gone (a removal) or already there (an addition) is
-no error.  Uses only the pyroute2 API that 0.7.2 (Debian 12) and 0.9 share.
-The two sysctls the netlink backend needs are here too (``ipv6_off``,
-``promote_secondaries``).
+no error.  ``Events`` follows the kernel's address and route changes in a thread
+of its own, for the NetworkManager backend's guard (``for_nm.py``).  Either can
+work in another network namespace (NetworkManager's, given as
+``/proc/PID/ns/net``).  Uses only the pyroute2 API that 0.7.2 (Debian 12) and 0.9
+share.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno
 import logging
 import os
+import threading
+import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from pyroute2 import IPRoute, NetlinkError
 
+from nm_cloud_setup.backends.netlink.guard import ADDR, ROUTE, Entry
 from nm_cloud_setup.backends.netlink.requests import AF, describe
 from nm_cloud_setup.errors import ApplyError, BackendError
 from nm_cloud_setup.model import Address, Route, Rule, normalize_mac
@@ -32,6 +38,13 @@ IFF_UP = 0x1
 RTN_LOCAL = 2
 ETHERNET_KINDS = (None, "veth")
 _GONE = (errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL)
+CLONE_NEWNET = 0x40000000
+# rtnetlink multicast groups: IPv4 and IPv6 addresses and routes
+_GROUPS = 0x10 | 0x40 | 0x100 | 0x400
+# Address flags one may set (nodad, homeaddress, mngtmpaddr, noprefixroute, autojoin)
+_IFA_SETTABLE = 0x02 | 0x10 | 0x100 | 0x200 | 0x400
+_RTNH_F_ONLINK = 0x4
+FOREVER = 0xFFFFFFFF
 
 
 @dataclass(frozen=True)
@@ -47,12 +60,36 @@ class Link:
     mtu: Optional[int]
 
 
-class Kernel:
-    """One netlink socket; ``BackendError`` when it cannot be opened."""
-
-    def __init__(self) -> None:
+@contextlib.contextmanager
+def entered(netns: Optional[str]) -> Iterator[None]:
+    """Run the body in the network namespace ``netns`` (this thread only; a socket made
+    there stays there); no change when it is None or this thread's own."""
+    if netns is None or os.stat(netns).st_ino == os.stat("/proc/thread-self/ns/net").st_ino:
+        yield
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(netns, os.O_RDONLY)
+    try:
+        if libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"cannot enter the network namespace {netns}")
         try:
-            self._ipr = IPRoute()
+            yield
+        finally:
+            libc.setns(home, CLONE_NEWNET)
+    finally:
+        os.close(home)
+        os.close(target)
+
+
+class Kernel:
+    """One netlink socket (in ``netns``, if given); ``BackendError`` when it cannot be
+    opened."""
+
+    def __init__(self, netns: Optional[str] = None) -> None:
+        try:
+            with entered(netns):
+                self._ipr = IPRoute()
         except (OSError, NetlinkError) as err:
             raise BackendError(f"cannot open a netlink socket ({err})") from None
 
@@ -71,7 +108,11 @@ class Kernel:
         return _link(found[0]) if found else None
 
     def exists(self, ifname: str) -> bool:
-        return bool(self._ipr.link_lookup(ifname=ifname))
+        return self.index(ifname) is not None
+
+    def index(self, ifname: str) -> Optional[int]:
+        found = self._ipr.link_lookup(ifname=ifname)
+        return found[0] if found else None
 
     def addresses(self) -> Dict[int, List[Address]]:
         """Every address of both families, by link index: one dump per family (pyroute2
@@ -111,6 +152,19 @@ class Kernel:
                     family=family))
         return rules
 
+    def entries(self) -> List[Entry]:
+        """Every address and route of both families, in every table, as guard entries."""
+        found = [address_entry(msg) for af in AF.values() for msg in self._ipr.get_addr(family=af)]
+        for af in AF.values():
+            found += [e for e in map(route_entry, self._ipr.get_routes(family=af))
+                      if e is not None]
+        return found
+
+    def add(self, entry: Entry) -> bool:
+        """Add ``entry`` again; False when it is there already."""
+        return self.change("addr" if entry.kind == ADDR else "route", "add", what=entry.text,
+                           **dict(entry.args))
+
     def change(self, kind: str, command: str, what: Optional[str] = None,
                **args: Any) -> bool:
         """``ip KIND COMMAND`` with pyroute2's ``args``; False when there was nothing to do
@@ -139,27 +193,82 @@ def _link(msg: Any) -> Link:
         up=bool(msg["flags"] & IFF_UP), mtu=msg.get_attr("IFLA_MTU"))
 
 
-def ipv6_off(ifname: str) -> str:
-    """Why the link takes no IPv6 change (IPv6 disabled on it, or in the kernel), or ""."""
-    try:
-        disabled = Path(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6").read_text().strip()
-    except OSError:
-        return "the kernel has no IPv6"
-    return f"net.ipv6.conf.{ifname}.disable_ipv6 is 1" if disabled == "1" else ""
+def address_entry(msg: Any) -> Entry:
+    family = 6 if msg["family"] == AF[6] else 4
+    local = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+    cache = msg.get_attr("IFA_CACHEINFO")
+    flags = msg.get_attr("IFA_FLAGS") or msg["flags"]
+    args: Dict[str, Any] = {"index": msg["index"], "address": local,
+                            "prefixlen": msg["prefixlen"], "flags": flags & _IFA_SETTABLE}
+    for key, name in (("label", "IFA_LABEL"), ("broadcast", "IFA_BROADCAST")):
+        if msg.get_attr(name):
+            args[key] = msg.get_attr(name)
+    return Entry(ADDR, msg["index"], family, (local, msg["prefixlen"]), tuple(args.items()),
+                 permanent=cache is None or cache["ifa_valid"] == FOREVER,
+                 link_local=family == 6 and local.lower().startswith("fe80:"))
 
 
-def promote_secondaries(ifname: str) -> None:
-    """Let the kernel keep a subnet's other IPv4 addresses when its first one is removed.
+def route_entry(msg: Any) -> Optional[Entry]:
+    """A route through one device as a guard entry; None for others (multipath,
+    blackhole)."""
+    oif = msg.get_attr("RTA_OIF")
+    if oif is None:
+        return None
+    family = 6 if msg["family"] == AF[6] else 4
+    dest = msg.get_attr("RTA_DST") or ANY[family]
+    table = msg.get_attr("RTA_TABLE") or msg["table"]
+    metric = msg.get_attr("RTA_PRIORITY")
+    gateway = msg.get_attr("RTA_GATEWAY")
+    args: Dict[str, Any] = {"family": msg["family"], "dst": f"{dest}/{msg['dst_len']}",
+                            "oif": oif, "table": table, "proto": msg["proto"],
+                            "scope": msg["scope"], "type": msg["type"]}
+    for key, value in (("priority", metric), ("gateway", gateway),
+                       ("prefsrc", msg.get_attr("RTA_PREFSRC"))):
+        if value is not None:
+            args[key] = value
+    if msg["flags"] & _RTNH_F_ONLINK:
+        args["flags"] = _RTNH_F_ONLINK
+    return Entry(ROUTE, oif, family, (table, dest, msg["dst_len"], metric), tuple(args.items()),
+                 proto=msg["proto"], gateway=gateway,
+                 link_local=family == 6 and dest.lower().startswith("fe80:"))
 
-    Otherwise removing the address the kernel counts as the subnet's primary removes
-    every secondary of that subnet with it, wanted or not.  systemd turns this on for
-    all interfaces by default; a namespace or a minimal image may not.
-    """
-    path = Path("/proc/sys/net/ipv4/conf") / ifname / "promote_secondaries"
-    try:
-        if path.read_text().strip() == "0":
-            path.write_text("1")
-            LOG.debug("netlink %s: promote_secondaries turned on", ifname)
-    except OSError as err:
-        LOG.warning("netlink %s: cannot turn on promote_secondaries (%s): removing an "
-                    "address may take others of its subnet with it", ifname, err.strerror)
+
+Handler = Callable[[str, Entry, int, float, "Kernel"], None]
+
+
+class Events:
+    """The kernel's address and route changes, in a thread of its own (in ``netns``):
+    ``handler(event, entry, portid, when, kernel)`` for each, with a socket of that
+    thread's to change the kernel.  Ready to report once made."""
+
+    def __init__(self, netns: Optional[str], handler: Handler) -> None:
+        self._handler = handler
+        self._netns = netns
+        self._ready = threading.Event()
+        self._error: Optional[BaseException] = None
+        self.stopped = False
+        threading.Thread(target=self._run, name="kernel-events", daemon=True).start()
+        self._ready.wait(10)
+        if self._error is not None or not self._ready.is_set():
+            raise BackendError(f"cannot follow the kernel's changes ({self._error})")
+
+    def _run(self) -> None:
+        try:
+            with entered(self._netns):
+                listener = IPRoute()
+                kernel = Kernel()
+            listener.bind(groups=_GROUPS)
+        except (OSError, NetlinkError) as err:
+            self._error = err
+            self._ready.set()
+            return
+        self._ready.set()
+        while not self.stopped:  # a daemon thread: it ends with the run
+            for msg in listener.get():
+                event = msg.get("event", "")
+                entry = (address_entry(msg) if event.endswith("ADDR") else route_entry(msg))
+                if entry is not None:
+                    self._handler(event, entry, msg["header"]["pid"], time.monotonic(), kernel)
+
+    def stop(self) -> None:
+        self.stopped = True

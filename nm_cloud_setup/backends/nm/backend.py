@@ -16,19 +16,22 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Collection, List, Mapping, Optional, Sequence, Set
+from typing import Any, Callable, Collection, Dict, List, Mapping, Optional, Sequence, Set
 
-from nm_cloud_setup.backends.base import (Backend, CommitsLater, MakesLinks, MakesOciVlans,
-                                          RemovesLeftovers)
+from nm_cloud_setup.backends.base import (Backend, CommitsLater, ListsForeign, MakesLinks,
+                                          MakesOciVlans, RemovesLeftovers)
 from nm_cloud_setup.backends.nm import profile_ops
 from nm_cloud_setup.backends.nm import profiles as nm_profiles
 from nm_cloud_setup.backends.nm import record as nm_record
 from nm_cloud_setup.backends.nm import settings as nm_settings
 from nm_cloud_setup.backends.nm.dbus import NM, PROPERTIES, Bus, DBusError
+from nm_cloud_setup.backends.nm.foreign import ForeignGuard
 from nm_cloud_setup.backends.nm.settings import Settings
 from nm_cloud_setup.errors import ApplyError, NoAppliedConnectionError, VersionMismatchError
-from nm_cloud_setup.model import Address, Current, Device, InterfaceData, IpConfig, normalize_mac
+from nm_cloud_setup.model import (Address, Current, Device, InterfaceData, IpConfig, Rule,
+                                  normalize_mac)
 from nm_cloud_setup.planning import delta
+from nm_cloud_setup.planning.tables import Tables
 
 LOG = logging.getLogger(__name__)
 
@@ -53,17 +56,24 @@ class _Applied:
     forgotten: IpConfig = IpConfig()  # given before a restart, still on the device
 
 
-class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesOciVlans):
+class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesOciVlans,
+                     ListsForeign):
     """A client of NetworkManager on the system bus (or a given bus address)."""
 
     name = "nm"
 
     def __init__(self, bus_address: Optional[str] = None, session_bus: bool = False,
                  call_timeout: float = 10.0, state_dir: Optional[Path] = None,
-                 kernel: Optional[Callable[[], Any]] = None) -> None:
+                 kernel: Optional[Callable[[Optional[int]], Any]] = None) -> None:
+        """``kernel(pid)``: the kernel side for NetworkManager's process ``pid`` (its rules,
+        and what a Reapply drops: ``backends/netlink/for_nm.py``), made when first needed."""
         self.bus = Bus(bus_address, session_bus, call_timeout)
-        # What it gave each device; ``kernel`` makes a netlink KernelRules when needed.
-        self._memory = nm_record.Memory(state_dir, kernel)
+        self._make_kernel = kernel
+        self._kernel_side: Any = None
+        have_kernel = self._kernel if kernel is not None else None
+        # What it gave each device, and what is not NetworkManager's through a Reapply.
+        self._memory = nm_record.Memory(state_dir, have_kernel)
+        self._foreign = ForeignGuard(self.bus, have_kernel)
         self._interfaces: Set[str] = set()  # every device's, as devices() last saw them
         self._version: Optional[str] = None
 
@@ -74,8 +84,22 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
         self.bus.connect()
 
     def close(self) -> None:
-        self._memory.close()
-        self.bus.close()
+        try:
+            self._foreign.finish()
+        finally:
+            if self._kernel_side is not None:
+                self._kernel_side.close()
+            self.bus.close()
+
+    def _kernel(self) -> Any:
+        """The kernel side, in NetworkManager's network namespace (made once)."""
+        if self._kernel_side is None:
+            assert self._make_kernel is not None
+            (pid,) = self.bus.call("/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                   "GetConnectionUnixProcessID", "s", [NM],
+                                   destination="org.freedesktop.DBus")
+            self._kernel_side = self._make_kernel(int(pid))
+        return self._kernel_side
 
     def version(self) -> str:
         """The daemon's version (read once)."""
@@ -91,22 +115,34 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
 
     async def _devices(self, map_interfaces: Mapping[str, str]) -> List[Device]:
         (paths,) = await self.bus.acall(NM_PATH, NM, "GetDevices")
-        props = await asyncio.gather(*(self.bus.acall(p, PROPERTIES, "GetAll", "s", [DEVICE])
-                                       for p in paths))
+        props = await asyncio.gather(*(self._device_props(p) for p in paths))
+        present = [(path, values) for path, values in zip(paths, props) if values is not None]
         result = []
-        self._interfaces = {values["Interface"].value for (values,) in props}
-        for path, (values,) in zip(paths, props):
+        self._interfaces = {values["Interface"].value for _, values in present}
+        for path, values in present:
             if (values["DeviceType"].value not in DEVICE_TYPES_ETHERNET
                     or values["State"].value < DEVICE_STATE_UNAVAILABLE):
                 continue
             ifname = values["Interface"].value
             mac = map_interfaces.get(ifname)
             if mac is None:
-                perm = await self.bus.aprop(path, f"{DEVICE}.Wired", "PermHwAddress")
+                try:
+                    perm = await self.bus.aprop(path, f"{DEVICE}.Wired", "PermHwAddress")
+                except DBusError:  # gone since it was listed
+                    continue
                 mac = normalize_mac(perm or "") or normalize_mac(values["HwAddress"].value)
             if mac is not None:
                 result.append(Device(mac=mac, ifname=ifname, handle=path))
         return result
+
+    async def _device_props(self, path: str) -> Optional[Dict[str, Any]]:
+        """A device's properties; None when it went away since it was listed (unplugged)."""
+        try:
+            (values,) = await self.bus.acall(path, PROPERTIES, "GetAll", "s", [DEVICE])
+        except DBusError as err:
+            LOG.debug("device %s gone while listed: %s", path, err.message)
+            return None
+        return values
 
     def current(self, device: Device) -> Current:
         """The applied connection and the profile's own settings, both families.
@@ -244,6 +280,16 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
         bonds not ``named`` (None: keep them); their interface names."""
         return profile_ops.remove_stale(self.bus, named)
 
+    def foreign(self, device: Device, current: Current, known: IpConfig,
+                tables: Tables) -> List[str]:
+        return self._foreign.left_in_place(device, current.token.settings, known, tables)
+
+    def foreign_rules(self, known: Collection[Rule], tables: Tables) -> List[str]:
+        return self._foreign.foreign_rules(known, tables)
+
+    def reads_kernel(self) -> bool:
+        return self._kernel_side is not None
+
     def in_sync(self, current: Current, wanted: IpConfig) -> bool:
         return wanted.same_as(current.token.applied)
 
@@ -267,7 +313,7 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
             # NetworkManager removes only what it knows: hand it back first.
             LOG.debug("config device %s: NetworkManager forgot entries it had been given "
                       "(it restarted): handing them back to remove them", device.mac)
-            self._reapply_settings(device, current.label, nm_settings.with_config(
+            self._reapply_settings(device, current.label, base, nm_settings.with_config(
                 base, delta.merged(applied.applied, applied.forgotten), families), version_id)
             base, version_id = self.bus.call(device.handle, DEVICE, "GetAppliedConnection", "u",
                                              [0])
@@ -277,7 +323,7 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
         if applied.profile is not None:  # ours: the in-memory profile follows (re-activation)
             self.bus.call(applied.profile, PROFILE, "Update2", "a{sa{sv}}ua{sv}",
                           [final, nm_profiles.ADD_IN_MEMORY, {}])
-        self._reapply_settings(device, current.label, final, version_id)
+        self._reapply_settings(device, current.label, base, final, version_id)
         self._memory.write(device.ifname, given)
 
     async def _still(self, device: Device) -> None:
@@ -296,9 +342,10 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
             raise ApplyError(f'{device.handle} {now}, not "{device.ifname}" '
                              "(NetworkManager restarted meanwhile?): left for the next run")
 
-    def _reapply_settings(self, device: Device, label: str, settings: Settings,
-                          version_id: int) -> None:
+    def _reapply_settings(self, device: Device, label: str, before: Settings,
+                          settings: Settings, version_id: int) -> None:
         flags = nm_settings.reapply_flags(self.version(), settings)
+        self._foreign.protect(device, before, settings, flags)
         LOG.debug("Reapply %s with flags %d (NetworkManager %s)", label, flags, self.version())
         self.bus.run(self._reapply(device, settings, version_id, flags))
 

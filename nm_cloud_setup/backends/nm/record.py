@@ -104,9 +104,6 @@ class Memory:
             self._kernel = self._make_kernel()
         return set(self._kernel.rules())
 
-    def close(self) -> None:
-        if self._kernel is not None:
-            self._kernel.close()
 
 
 def forgotten(recorded: IpConfig, applied: IpConfig,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from nm_cloud_setup.model import (Address, InstanceData, InterfaceData, Ipv4Config, Network, Route,
                                   Rule)
-from nm_cloud_setup.planning import delta, layout
+from nm_cloud_setup.planning import delta, layout, tables
 from tests.support.interfaces import dual, iface
 
 
@@ -162,7 +162,7 @@ def interfaces(draw):
     extra = draw(st.lists(st.integers(0x0B000000, 0x0BFFFFFF), max_size=6, unique=True))
     networks = tuple(Network(f"{ipaddress.IPv4Address(n & 0xFFFFFF00)}/24",
                              (str(ipaddress.IPv4Address((n & 0xFFFFFF00) + 5)),)) for n in extra)
-    return InterfaceData("02:00:00:00:00:01", draw(st.integers(0, layout.MAX_INTERFACES - 1)),
+    return InterfaceData("02:00:00:00:00:01", draw(st.integers(0, tables.MAX_INTERFACES - 1)),
                          tuple(str(net.network_address + h) for h in hosts), str(net),
                          extra_networks=tuple(dict.fromkeys(networks)))
 
