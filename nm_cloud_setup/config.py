@@ -43,6 +43,7 @@ class Settings:
     backend: str = "auto"
     options: Dict[str, Dict[str, object]] = field(default_factory=dict)
     state_dir: str = "/run/nm-cloud-setup"
+    metrics_dir: Optional[str] = None  # node_exporter's textfile directory
     dmi_dir: str = "/sys/class/dmi/id"
     bus_address: Optional[str] = None
     session_bus: bool = False
@@ -104,6 +105,7 @@ class Settings:
             allow_new_conn=boolean("NM_CLOUD_SETUP_ALLOW_NEW_CONN", None),
             backend=backend,
             state_dir=env.get("NM_CLOUD_SETUP_STATE_DIR") or "/run/nm-cloud-setup",
+            metrics_dir=env.get("NM_CLOUD_SETUP_METRICS_DIR", "").strip() or None,
             dmi_dir=env.get("NM_CLOUD_SETUP_DMI_DIR") or "/sys/class/dmi/id",
             bus_address=_bus_address(env),
             session_bus=boolean("LIBNM_USE_SESSION_BUS", False) is True,
