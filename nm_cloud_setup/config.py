@@ -25,7 +25,8 @@ LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERR", "OFF")
 _LOG_ALIASES = {"WARNING": "WARN", "ERROR": "ERR", "<TRACE>": "TRACE"}
 # variable -> the Tables field it sets
 _NUMBERS = {"NM_CLOUD_SETUP_TABLE_SUBNET": "subnet", "NM_CLOUD_SETUP_TABLE_DEFAULT": "default",
-            "NM_CLOUD_SETUP_TABLE_EXTRA": "extra", "NM_CLOUD_SETUP_PRIORITY_SUPPRESS": "suppress",
+            "NM_CLOUD_SETUP_TABLE_EXTRA": "extra", "NM_CLOUD_SETUP_TABLE_CARD": "card",
+            "NM_CLOUD_SETUP_PRIORITY_SUPPRESS": "suppress",
             "NM_CLOUD_SETUP_PRIORITY_SUBNET": "subnet_priority",
             "NM_CLOUD_SETUP_PRIORITY_DEFAULT": "default_priority",
             "NM_CLOUD_SETUP_PRIORITY_EXTRA": "extra_priority"}

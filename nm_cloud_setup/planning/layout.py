@@ -144,8 +144,11 @@ def _layout(iface: InterfaceData, family: int, subnet, gateway: str, tables: Tab
     if tables.addresses:
         addresses += [Address(a, subnet.prefixlen) for a in listed]
     if family in tables.routing:
-        table_subnet, rule_subnet = tables.subnet + iface.index, tables.subnet_rule + iface.index
-        table_default = tables.default + iface.index
+        # A NIC on another network card: its own tables, card 0's priorities (each rule
+        # names its own source address, so rules sharing a priority never compete).
+        table_subnet = tables.subnet_table(iface.index, iface.card)
+        rule_subnet = tables.subnet_rule + iface.index
+        table_default = tables.default_table(iface.index, iface.card)
         rule_default = tables.default_rule + iface.index
         host = HOST_LEN[family]
         rules += [Rule(rule_subnet, table_subnet, a, host, family=family) for a in listed]
@@ -168,7 +171,8 @@ def _extra_entries(iface: InterfaceData, tables: Tables, into: Entries) -> None:
     """Further subnets: subnet route and rules in the NIC's subnet table, and each its
     own default-route table, so that each address leaves through its own gateway."""
     addresses, routes, rules = into
-    table_subnet, rule_subnet = tables.subnet + iface.index, tables.subnet_rule + iface.index
+    table_subnet = tables.subnet_table(iface.index, iface.card)
+    rule_subnet = tables.subnet_rule + iface.index
     for number, net in enumerate(extra_networks(iface)):
         subnet = ipaddress.IPv4Network(net.subnet)
         if tables.addresses:

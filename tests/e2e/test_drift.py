@@ -10,7 +10,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.scenarios import set_scenario
-from tests.support.vm import run_in_vm, run_tool
 
 pytestmark = pytest.mark.root
 
@@ -21,27 +20,8 @@ def metrics(directory):
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-@pytest.fixture(params=["nm", "netlink"])
-def vm(request, tmp_path):
-    """(run the tool, the emulator) on the backend of the parameter."""
-    if request.param == "nm":
-        sandbox = request.getfixturevalue("nm_sandbox")
-        emulator = request.getfixturevalue("emulator")
-        runner = run_tool
-    else:
-        sandbox = request.getfixturevalue("kernel_sandbox")
-        emulator = request.getfixturevalue("vm_emulator")
-        runner = run_in_vm
-
-    def run(*args, **extra):
-        env = {"NM_CLOUD_SETUP_METRICS_DIR": str(tmp_path), **extra}
-        return runner(sandbox, emulator.url, env, args=args)
-
-    return request.param, sandbox, emulator, run
-
-
-def test_check_and_metrics_follow_drift_and_its_repair(vm, tmp_path):
-    backend, sandbox, emulator, run = vm
+def test_check_and_metrics_follow_drift_and_its_repair(on_each_backend, tmp_path):
+    backend, sandbox, emulator, run = on_each_backend
     assert run("status", "--check").returncode == 1  # nothing applied yet
     assert not (tmp_path / "nm-cloud-setup.prom").exists()  # status writes no metrics
 
