@@ -90,7 +90,8 @@ class Settings:
         excluded, problems = exclusion.parse(env.get(exclusion.NAME))
         errors += problems
         options: Dict[str, Dict[str, object]] = {
-            "ec2": {"prefixes": boolean("NM_CLOUD_SETUP_EC2_PREFIXES", False),
+            "ec2": {"prefixes": _prefixes(env.get("NM_CLOUD_SETUP_EC2_PREFIXES"), warnings),
+                    "prefix_addresses": boolean("NM_CLOUD_SETUP_EC2_PREFIX_ADDRESSES", False),
                     "interface_ids": bool(excluded.ids)},
             "gcp": {kind: boolean(f"NM_CLOUD_SETUP_GCP_{kind.upper()}", True)
                     for kind in GCP_KINDS},
@@ -143,6 +144,21 @@ def _tables(env: Mapping[str, str], addresses: bool, errors: List[str]) -> Table
     errors += [f"the routing layout: {problem} (NM_CLOUD_SETUP_TABLE_* and "
                "NM_CLOUD_SETUP_PRIORITY_*, nm-cloud-setup(8))" for problem in tables.problems()]
     return tables
+
+
+def _prefixes(raw: Optional[str], warnings: List[str]) -> Optional[str]:
+    """NM_CLOUD_SETUP_EC2_PREFIXES: None (no, the default), "rules" (source rules to the
+    NIC's tables), or "local" (yes: the rules and a local route for the whole prefix)."""
+    value = (raw or "").strip().lower()
+    if value == "rules":
+        return "rules"
+    if value in ("", "local"):
+        return "local" if value else None
+    flag = parse_bool(value)
+    if flag is None:
+        warnings.append(f'NM_CLOUD_SETUP_EC2_PREFIXES="{raw}" is not yes, rules, local or no; '
+                        "using the default (no)")
+    return "local" if flag else None
 
 
 def _default_text(default: Optional[bool]) -> str:

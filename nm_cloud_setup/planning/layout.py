@@ -14,7 +14,7 @@ import ipaddress
 from typing import AbstractSet, FrozenSet, Iterable, List, Optional, Tuple, TypeVar, Union
 
 from nm_cloud_setup.model import (FAMILIES, Address, InstanceData, InterfaceData, IpConfig, Network,
-                                  Route, Rule)
+                                  Route, Rule, family_of)
 from nm_cloud_setup.planning.tables import EXTRA_STEP, MAX_EXTRA_NETWORKS, UPSTREAM, Tables
 
 TABLE_MAIN = 254
@@ -130,6 +130,8 @@ def cloud_entries(iface: InterfaceData, single_address: Single = False,
         net = ipaddress.ip_network(cidr)
         routes.append(Route(str(net.network_address), net.prefixlen, metric=METRIC_LOCAL,
                             type="local"))
+    if tables.addresses:  # asked for by the administrator: also on a single-address NIC
+        addresses += [Address(a, HOST_LEN[family_of(a)]) for a in iface.delegated_addresses]
     return IpConfig(tuple(addresses), tuple(routes), tuple(rules))
 
 
@@ -163,8 +165,18 @@ def _layout(iface: InterfaceData, family: int, subnet, gateway: str, tables: Tab
                 routes.append(Route(str(net.network_address), net.prefixlen, next_hop=hop,
                                     metric=METRIC, table=table_default))
         rules += [Rule(rule_default, table_default, a, host, family=family) for a in listed]
+        for net in _delegated(iface, family):  # as amazon-ec2-net-utils v2: from PREFIX
+            rules += [Rule(priority, table, str(net.network_address), net.prefixlen,
+                           family=family)
+                      for priority, table in ((rule_subnet, table_subnet),
+                                              (rule_default, table_default))]
     if family == 4:
         _extra_entries(iface, tables, into)
+
+
+def _delegated(iface: InterfaceData, family: int) -> List:
+    nets = (ipaddress.ip_network(cidr) for cidr in iface.delegated)
+    return [net for net in nets if net.version == family]
 
 
 def _extra_entries(iface: InterfaceData, tables: Tables, into: Entries) -> None:

@@ -14,6 +14,7 @@ with IPv6 addresses has its IPv4 keys asked once, without upstream's wait.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
@@ -40,9 +41,13 @@ PREFIX_KEYS = ("ipv4-prefix", "ipv6-prefix")
 INTERFACE_ID = "interface-id"  # asked only for NM_CLOUD_SETUP_EXCLUDE's id: selectors
 
 
-def parse_interface(mac: str, position: int, values: Mapping[str, Optional[str]]) -> InterfaceData:
+def parse_interface(mac: str, position: int, values: Mapping[str, Optional[str]],
+                    prefixes: Optional[str] = "local",
+                    prefix_addresses: bool = False) -> InterfaceData:
     """One NIC from its keys' bodies (None: the key is not there).
 
+    Delegated prefixes (when asked) get source rules; with ``prefixes`` "local" also a
+    local route each; with ``prefix_addresses`` the first address of each is the NIC's.
     The table index is ``device-number`` when given (on the ``network-card`` given,
     else card 0), else the listing position.
     """
@@ -63,10 +68,16 @@ def parse_interface(mac: str, position: int, values: Mapping[str, Optional[str]]
     number = values.get(NUMBER)
     index = parse_index(number) if number is not None else position
     card = values.get(CARD)
-    return InterfaceData(mac, index, addresses, subnet, local_routes=_prefixes(values),
+    delegated = _prefixes(values)
+    return InterfaceData(mac, index, addresses, subnet,
+                         local_routes=delegated if prefixes == "local" else (),
                          ipv6_addresses=ipv6_addresses, ipv6_subnet=ipv6_subnet,
                          interface_id=values.get(INTERFACE_ID),
-                         card=_card(card) if number is not None and card is not None else 0)
+                         card=_card(card) if number is not None and card is not None else 0,
+                         delegated=delegated,
+                         delegated_addresses=tuple(
+                             str(ipaddress.ip_network(cidr).network_address)
+                             for cidr in delegated) if prefix_addresses else ())
 
 
 def _card(text: str) -> int:
@@ -120,7 +131,8 @@ class Ec2(Provider):
         self._cards(listed, results)
         interfaces = per_mac_interfaces(
             listed, macs, results, lambda position, mac, values: parse_interface(
-                mac, position, values))
+                mac, position, values, self.options.get("prefixes"),
+                bool(self.options.get("prefix_addresses"))))
         return InstanceData(self.name, tuple(check_indexes(interfaces)),
                             unmatched=unmatched([n.mac for n in listed], macs))
 

@@ -133,6 +133,16 @@ def test_ec2_delegated_prefixes_are_local_routes():
     nic = ec2.parse_interface("0A:1B:2C:3D:4E:5F", 0, ec2_values(**{
         "ipv4-prefix": "10.0.1.32/28\n10.0.1.48/28", "ipv6-prefix": "2600:1f18:aaaa:bb00:5::/80"}))
     assert nic.local_routes == ("10.0.1.32/28", "10.0.1.48/28", "2600:1f18:aaaa:bb00:5::/80")
+    assert nic.delegated == nic.local_routes and nic.delegated_addresses == ()
+
+
+def test_ec2_delegated_prefixes_as_rules_only_and_their_first_addresses():
+    nic = ec2.parse_interface("0A:1B:2C:3D:4E:5F", 0, ec2_values(**{
+        "ipv4-prefix": "10.0.1.32/28", "ipv6-prefix": "2600:1f18:aaaa:bb00:5::/80"}),
+        prefixes="rules", prefix_addresses=True)
+    assert nic.local_routes == ()
+    assert nic.delegated == ("10.0.1.32/28", "2600:1f18:aaaa:bb00:5::/80")
+    assert nic.delegated_addresses == ("10.0.1.32", "2600:1f18:aaaa:bb00:5::")
 
 
 @pytest.mark.parametrize("over", [{"ipv4-prefix": "2600::/80"}, {"ipv6-prefix": "10.0.1.32/28"},
