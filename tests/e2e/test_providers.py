@@ -149,17 +149,18 @@ def test_oci_baremetal_vlan_vnic_gets_macvlan_and_vlan_profiles(nm_sandbox, make
     result = run_tool(nm_sandbox, emulator.url, provider="oci")
 
     assert "<info>  get-config: detected baremetal instance" in result.stdout
-    assert ("creating macvlan100 connection for VLAN 100 on 02:00:00:00:00:01..."
+    # Upstream's names: after the VNIC's position (2), not its VLAN tag (100).
+    assert ("creating macvlan2 connection for VLAN 100 on 02:00:00:00:00:01..."
             in result.stdout), result.stdout
     profiles = nm_sandbox.nmcli("-t", "-f", "NAME,TYPE", "connection", "show").stdout
-    assert "macvlan100:macvlan" in profiles and "vlan100:vlan" in profiles, \
+    assert "macvlan2:macvlan" in profiles and "vlan2:vlan" in profiles, \
         result.stdout + result.stderr
-    link = nm_sandbox.ip_json("link", "show", "macvlan100")[0]
+    link = nm_sandbox.ip_json("link", "show", "macvlan2")[0]
     assert link["address"] == "02:00:00:00:01:00"
     # Where the kernel has 802.1Q, the VLAN comes up with its address; this
     # sandbox's kernel may lack it, and then the failure is reported, not hidden.
-    if nm_sandbox.has_link("vlan100"):
+    if nm_sandbox.has_link("macvlan2.100"):
         assert result.returncode == 0, result.stdout + result.stderr
-        assert nm_sandbox.addresses("vlan100")[0].startswith("172.31.48.10/")
+        assert nm_sandbox.addresses("macvlan2.100")[0].startswith("172.31.48.10/")
     else:
         assert result.returncode == 1
