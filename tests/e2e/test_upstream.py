@@ -160,9 +160,9 @@ def test_configures_what_upstream_configures(nm_sandbox, make_emulator, case_id)
 def _deliberate(case_id: str, line: str) -> bool:
     """Upstream lines this project words differently on purpose (docs/upstream-differences.md)."""
     # OCI bare metal: NetworkManager 1.42 refuses upstream's AddAndActivateConnection of
-    # the MACVLAN; this project names its MACVLAN after the VLAN tag, not the VNIC's
-    # position (stable when VNICs are reordered).
-    return case_id == "oci-baremetal" and "VLAN" in line
+    # the MACVLAN.  The MACVLAN's line ("creating macvlanN connection for VLAN T on
+    # MAC...", upstream's name after the VNIC's position) must be there word for word.
+    return case_id == "oci-baremetal" and "VLAN" in line and "creating macvlan" not in line
 
 
 # -- keys upstream never reads: a 404 on each, one at a time, loses nothing ------------
