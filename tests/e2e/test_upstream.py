@@ -59,8 +59,9 @@ class Case:
 
 CASES = {
     # token, list, per NIC subnet-ipv4-cidr-block, local-ipv4s (+ our ipv6s and
-    # device-number, and the first NIC's network-card)
-    "ec2": Case("ec2", lambda: scenarios.generate(2, 3), 2 + 4 * 2 + 1, 2 + 2 * 2, [
+    # device-number; network-card is asked only where device-number is given, which an
+    # upstream-only server does not)
+    "ec2": Case("ec2", lambda: scenarios.generate(2, 3), 2 + 4 * 2, 2 + 2 * 2, [
         "<debug> get-config: start fetching meta data for #0, 02:00:00:00:00:01 "
         "(02:00:00:00:00:01/)"]),
     # document (refused), list, per NIC MAC, address list, 3 addresses, subnet, prefix
@@ -76,7 +77,7 @@ CASES = {
         "<info>  get-config: detected VM instance"]),
     "oci-baremetal": Case("oci", oci_baremetal_scenario, 1, 2, [
         "<info>  get-config: detected baremetal instance"]),
-    "ec2-address-outside-subnet": Case("ec2", _outside_subnet, 2 + 4 * 2 + 1, 2 + 2 * 2, [
+    "ec2-address-outside-subnet": Case("ec2", _outside_subnet, 2 + 4 * 2, 2 + 2 * 2, [
         "<warn>  get-config: 02:00:00:00:00:02: address 172.31.48.249 is outside the NIC's "
         "subnet 172.31.32.0/20; adding it with the subnet's prefix, as upstream does"]),
 }
