@@ -27,11 +27,12 @@ def policy_rules(sandbox: Sandbox, family: int = 4) -> Set[Rule]:
 
 
 def policy_routes(sandbox: Sandbox, family: int = 4) -> Set[Route]:
-    """(table, dst, gateway, dev, metric) of the routes in tables 30000-30999."""
+    """(table, dst, gateway, dev, metric) of the routes in tables 30000-43999 (the
+    network-card tables from 31000 included)."""
     result = set()
     for route in sandbox.routes() if family == 4 else sandbox.routes6():
         table = str(route.get("table", "main"))
-        if table.isdigit() and 30000 <= int(table) < 31000:
+        if table.isdigit() and 30000 <= int(table) < 44000:
             result.add((table, route["dst"], route.get("gateway", ""), route["dev"],
                         route.get("metric", 0)))
     return result

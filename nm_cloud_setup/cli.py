@@ -5,6 +5,8 @@ With no arguments it does what upstream's binary does: one run, configured by
 to be done or all went well, 1 when a detected provider's data could not be
 fetched or a device could not be configured (one line on stderr says why),
 2 for usage errors and settings refused (``Settings.errors``: nothing is done).
+``status --check`` has its own: 0 in sync, 1 drift, 2 cannot tell.  With
+``NM_CLOUD_SETUP_METRICS_DIR`` each run leaves a node_exporter textfile there.
 """
 
 from __future__ import annotations
@@ -142,12 +144,16 @@ def _commands():
 
     @commands.command()
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    def status(as_json: bool) -> None:
+    @click.option("--check", is_flag=True,
+                  help="Exit 0 when every NIC is in sync with the metadata, 1 when one "
+                       "differs, 2 when it cannot be told.")
+    def status(as_json: bool, check: bool) -> None:
         """Show the provider, each NIC's metadata and applied addresses, and the last run.
 
         Fetches the metadata and reads the current state; changes nothing.
         """
-        sys.exit(run_once(os.environ, dry_run=True, as_json=as_json, show_status=True))
+        sys.exit(run_once(os.environ, dry_run=True, as_json=as_json, show_status=True,
+                          check=check))
 
     return commands
 
@@ -165,8 +171,30 @@ def main() -> None:
 
 
 def run_once(env, dry_run: bool = False, as_json: bool = False,
-             show_status: bool = False) -> int:
-    from nm_cloud_setup.pipeline import state
+             show_status: bool = False, check: bool = False) -> int:
+    """One run; its exit status.  ``check`` (``status --check``): the exit status says
+    whether the NICs are in sync (``pipeline/metrics.py``, ``check``)."""
+    from nm_cloud_setup.pipeline import metrics
+
+    started, providers = time.time(), []
+    outcome = None
+    try:
+        status, outcome = _run(env, dry_run, as_json, show_status, check, providers)
+    finally:
+        settings = Settings.from_env(env)
+        if settings.metrics_dir and not dry_run:
+            requests = sum(getattr(p.client, "requests_sent", 0) for p in providers)
+            figures = metrics.RunFigures(started, time.time() - started, requests, __version__)
+            metrics.write(Path(settings.metrics_dir), metrics.render(outcome, figures))
+    if check and status != 0 and outcome is None:
+        return metrics.UNKNOWN
+    return status
+
+
+def _run(env, dry_run: bool, as_json: bool, show_status: bool, check: bool,
+         providers: list):
+    """(exit status, outcome or None when the run did not start)."""
+    from nm_cloud_setup.pipeline import metrics, state
     from nm_cloud_setup.pipeline.cancel import Cancellation
     from nm_cloud_setup.pipeline.run import Pipeline, run
 
@@ -182,11 +210,16 @@ def run_once(env, dry_run: bool = False, as_json: bool = False,
         _fail(settings.errors[0] + (f" (and {len(settings.errors) - 1} more, see the log)"
                                     if len(settings.errors) > 1 else "")
               + "; nothing was changed")
-        return 2
+        return 2, None
     cancel = Cancellation()
     _on_sigterm(cancel)
     state_dir = Path(settings.state_dir)
-    pipe = Pipeline(settings, lambda key: _make_provider(settings, key),
+
+    def make_provider(key: str):
+        providers.append(_make_provider(settings, key))
+        return providers[-1]
+
+    pipe = Pipeline(settings, make_provider,
                     lambda: _make_backend(settings), cancel, dry_run=dry_run,
                     apply_budget=APPLY_BUDGET,
                     on_metadata=(lambda i: None) if dry_run
@@ -202,16 +235,18 @@ def run_once(env, dry_run: bool = False, as_json: bool = False,
                 state.save_last_run(state_dir, _last_run_record(outcome, started))
     except CloudSetupError as err:  # SIGTERM before reconfiguration, or the lock
         _fail(str(err))
-        return 1
+        return 1, None
+    verdict = metrics.check(outcome) if check else None
     if dry_run:
-        _print_report(outcome, as_json, show_status, state.load_last_run(state_dir))
+        _print_report(outcome, as_json, show_status, state.load_last_run(state_dir), verdict)
     if outcome.errors:
         first = outcome.errors[0]
         more = f" (and {len(outcome.errors) - 1} more, see the log)" if len(outcome.errors) > 1 \
             else ""
         _fail(first + more)
-        return 1
-    return 0
+    if verdict is not None:
+        return verdict[0], outcome
+    return (1 if outcome.errors else 0), outcome
 
 
 def _last_run_record(outcome, started: float) -> dict:
@@ -220,18 +255,22 @@ def _last_run_record(outcome, started: float) -> dict:
             "changed": outcome.changed, "errors": outcome.errors, "pid": os.getpid()}
 
 
-def _print_report(outcome, as_json: bool, show_status: bool, last_run) -> None:
+def _print_report(outcome, as_json: bool, show_status: bool, last_run, verdict) -> None:
     import json
 
     from nm_cloud_setup.pipeline import report
 
     if as_json:
-        print(json.dumps(report.as_dict(outcome, dry_run=not show_status, last_run=last_run),
-                         indent=2))
+        document = report.as_dict(outcome, dry_run=not show_status, last_run=last_run)
+        if verdict is not None:
+            document["check"] = {"status": verdict[0], "text": verdict[1]}
+        print(json.dumps(document, indent=2))
     elif show_status:
         print(report.status_text(outcome, last_run))
     else:
         print(report.dry_run_text(outcome))
+    if verdict is not None and not as_json:
+        print(f"check: {verdict[1]}")
 
 
 def _fail(message: str) -> None:

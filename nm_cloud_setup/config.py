@@ -25,7 +25,8 @@ LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERR", "OFF")
 _LOG_ALIASES = {"WARNING": "WARN", "ERROR": "ERR", "<TRACE>": "TRACE"}
 # variable -> the Tables field it sets
 _NUMBERS = {"NM_CLOUD_SETUP_TABLE_SUBNET": "subnet", "NM_CLOUD_SETUP_TABLE_DEFAULT": "default",
-            "NM_CLOUD_SETUP_TABLE_EXTRA": "extra", "NM_CLOUD_SETUP_PRIORITY_SUPPRESS": "suppress",
+            "NM_CLOUD_SETUP_TABLE_EXTRA": "extra", "NM_CLOUD_SETUP_TABLE_CARD": "card",
+            "NM_CLOUD_SETUP_PRIORITY_SUPPRESS": "suppress",
             "NM_CLOUD_SETUP_PRIORITY_SUBNET": "subnet_priority",
             "NM_CLOUD_SETUP_PRIORITY_DEFAULT": "default_priority",
             "NM_CLOUD_SETUP_PRIORITY_EXTRA": "extra_priority"}
@@ -43,6 +44,7 @@ class Settings:
     backend: str = "auto"
     options: Dict[str, Dict[str, object]] = field(default_factory=dict)
     state_dir: str = "/run/nm-cloud-setup"
+    metrics_dir: Optional[str] = None  # node_exporter's textfile directory
     dmi_dir: str = "/sys/class/dmi/id"
     bus_address: Optional[str] = None
     session_bus: bool = False
@@ -88,7 +90,8 @@ class Settings:
         excluded, problems = exclusion.parse(env.get(exclusion.NAME))
         errors += problems
         options: Dict[str, Dict[str, object]] = {
-            "ec2": {"prefixes": boolean("NM_CLOUD_SETUP_EC2_PREFIXES", False),
+            "ec2": {"prefixes": _prefixes(env.get("NM_CLOUD_SETUP_EC2_PREFIXES"), warnings),
+                    "prefix_addresses": boolean("NM_CLOUD_SETUP_EC2_PREFIX_ADDRESSES", False),
                     "interface_ids": bool(excluded.ids)},
             "gcp": {kind: boolean(f"NM_CLOUD_SETUP_GCP_{kind.upper()}", True)
                     for kind in GCP_KINDS},
@@ -104,6 +107,7 @@ class Settings:
             allow_new_conn=boolean("NM_CLOUD_SETUP_ALLOW_NEW_CONN", None),
             backend=backend,
             state_dir=env.get("NM_CLOUD_SETUP_STATE_DIR") or "/run/nm-cloud-setup",
+            metrics_dir=env.get("NM_CLOUD_SETUP_METRICS_DIR", "").strip() or None,
             dmi_dir=env.get("NM_CLOUD_SETUP_DMI_DIR") or "/sys/class/dmi/id",
             bus_address=_bus_address(env),
             session_bus=boolean("LIBNM_USE_SESSION_BUS", False) is True,
@@ -140,6 +144,21 @@ def _tables(env: Mapping[str, str], addresses: bool, errors: List[str]) -> Table
     errors += [f"the routing layout: {problem} (NM_CLOUD_SETUP_TABLE_* and "
                "NM_CLOUD_SETUP_PRIORITY_*, nm-cloud-setup(8))" for problem in tables.problems()]
     return tables
+
+
+def _prefixes(raw: Optional[str], warnings: List[str]) -> Optional[str]:
+    """NM_CLOUD_SETUP_EC2_PREFIXES: None (no, the default), "rules" (source rules to the
+    NIC's tables), or "local" (yes: the rules and a local route for the whole prefix)."""
+    value = (raw or "").strip().lower()
+    if value == "rules":
+        return "rules"
+    if value in ("", "local"):
+        return "local" if value else None
+    flag = parse_bool(value)
+    if flag is None:
+        warnings.append(f'NM_CLOUD_SETUP_EC2_PREFIXES="{raw}" is not yes, rules, local or no; '
+                        "using the default (no)")
+    return "local" if flag else None
 
 
 def _default_text(default: Optional[bool]) -> str:

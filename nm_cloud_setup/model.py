@@ -214,7 +214,12 @@ class InterfaceData:
     (``ipv4_method``, ``ipv6_method``: ``manual`` for static networks, ``auto`` for
     DHCP and SLAAC, None for no network of that family), the name servers of
     static networks (``dns``, IPv4 first), and for a VLAN or bond, ``link``.
-    ``interface_id`` is the cloud's id of the NIC, where it gives one.
+    ``interface_id`` is the cloud's id of the NIC, where it gives one.  ``card``: the
+    network card the NIC sits on (EC2's multi-card types; 0 elsewhere): ``index``
+    then counts within the card, and (card, index) chooses the tables.  ``delegated``:
+    prefixes the cloud routes to the NIC (EC2's ``ipv4-prefix``, ``ipv6-prefix``), which
+    get source rules to its tables; ``delegated_addresses``: host addresses taken from
+    them for the NIC itself.
     """
 
     mac: str
@@ -237,6 +242,9 @@ class InterfaceData:
     dns: Tuple[str, ...] = ()
     link: Optional[VirtualLink] = None
     interface_id: Optional[str] = None
+    card: int = 0
+    delegated: Tuple[str, ...] = ()
+    delegated_addresses: Tuple[str, ...] = ()
 
     @property
     def static(self) -> bool:

@@ -160,7 +160,8 @@ class MakesOciVlans:
         raise NotImplementedError
 
     def create_vlan(self, mac: str, parent_ifname: str, parent_mac: str, tag: int,
-                    address: Address) -> str:
+                    address: Address, index: int = 0) -> str:
         """A MACVLAN with ``mac`` on the physical NIC and a VLAN ``tag`` on it holding
-        ``address``; the VLAN's interface name."""
+        ``address``, named after the VNIC's position ``index`` (upstream's names); the
+        VLAN's interface name."""
         raise NotImplementedError

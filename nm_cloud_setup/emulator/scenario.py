@@ -9,7 +9,8 @@ Optional per NIC: ``gateway`` (default: the first host), ``public_ipv4`` and
 ``public_ipv6`` (an address or a list), ``ipv6s``, ``forwarded_ips``,
 ``target_instance_ips``, ``alias_ranges`` (GCP), ``mtu``, ``routes`` (a list of
 ``{"network": CIDR, "gateway": IP}``, OpenStack; IPv6 ones too), ``vlan_tag`` and
-``nic_index`` (OCI bare metal); IPv6: ``ipv6s`` (addresses), ``ipv6_subnet``
+``nic_index`` (OCI bare metal), ``network_card`` (EC2's multi-card types: the
+NIC's card; ``device_number`` then counts within it); IPv6: ``ipv6s`` (addresses), ``ipv6_subnet``
 (default: the /64 of the first), ``ipv6_gateway`` (default: the first host; Azure's is
 always its fixed link-local router), ``forwarded_ipv6s`` (GCP), ``ipv4_prefixes``
 and ``ipv6_prefixes`` (EC2's delegated prefixes).  ``addresses`` may be empty for

@@ -25,6 +25,7 @@ class DeviceReport:
     in_sync: Optional[bool] = None
     commands: List[str] = field(default_factory=list)
     foreign: List[str] = field(default_factory=list)  # another program's, left in place
+    error: Optional[str] = None  # why it could not be read or brought in sync
 
 
 @dataclass

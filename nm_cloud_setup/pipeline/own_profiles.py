@@ -147,8 +147,10 @@ def _free(backend: MakesLinks, device: Device) -> bool:
 
 def oci_vlan_device(backend: Backend, iface: InterfaceData, by_mac: Mapping[str, Device],
                     allow_new: bool, errors: List[str], changed: List[str]) -> Optional[Device]:
-    """The VLAN device of an OCI bare-metal VNIC; created (MACVLAN + VLAN) when allowed."""
-    name = f"vlan{iface.vlan_tag}"
+    """The VLAN device of an OCI bare-metal VNIC, found by its MAC (whatever made it:
+    upstream, this tool, an earlier version of it); created (MACVLAN + VLAN, upstream's
+    names) when allowed."""
+    name = f"macvlan{iface.index}.{iface.vlan_tag}"
     if not isinstance(backend, MakesOciVlans):
         LOG.warning("config device %s: VLAN %s is not supported by the %s backend", iface.mac,
                     iface.vlan_tag, backend.name)
@@ -162,7 +164,8 @@ def oci_vlan_device(backend: Backend, iface: InterfaceData, by_mac: Mapping[str,
         return device
     address = layout.cloud_entries(iface).addresses[0]
     try:
-        backend.create_vlan(iface.mac, parent.ifname, parent.mac, iface.vlan_tag, address)
+        name = backend.create_vlan(iface.mac, parent.ifname, parent.mac, iface.vlan_tag,
+                                   address, iface.index)
     except BackendError as err:
         errors.append(f"{name} ({iface.mac}): {err}")
         return None

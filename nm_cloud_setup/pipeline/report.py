@@ -95,8 +95,9 @@ def status_text(outcome: Outcome, last_run: Optional[Dict[str, Any]],
         if report.metadata is None:  # left alone before the metadata was asked
             lines.append(f"{report.ifname} ({report.mac}): {_state(report)}")
             continue
-        lines.append(f"{report.ifname} ({report.mac}), table index {report.metadata.index}: "
-                     f"{_state(report)}")
+        card = f"network card {report.metadata.card}, " if report.metadata.card else ""
+        lines.append(f"{report.ifname} ({report.mac}), {card}table index "
+                     f"{report.metadata.index}: {_state(report)}")
         lines.append(f"  metadata: {_metadata(report.metadata)}")
         public = outcome.identity.nic(report.mac) if outcome.identity is not None else None
         if public is not None and (public.public_ipv4 or public.public_ipv6):

@@ -74,6 +74,9 @@ class Run:
         if error:
             pending.failed = True
             self.outcome.errors.append(f"{pending.name}: {error}")
+            for report in self.outcome.devices:
+                if report.ifname == pending.device.ifname:
+                    report.error = error
 
 
 def remove_leftovers(work: Run, devices: Sequence[Device]) -> None:
@@ -132,6 +135,7 @@ def read_all(work: Run, instance: InstanceData, devices: Sequence[Device], allow
         found, error = plan_device(work.backend, device, iface, work.planner, report, dry_run,
                                    allow_new)
         if error:
+            report.error = error
             work.outcome.errors.append(f"{device.ifname} ({iface.mac}): {error}")
         if found is not None:
             if found.current is not None:

@@ -14,7 +14,7 @@ import ipaddress
 from typing import AbstractSet, FrozenSet, Iterable, List, Optional, Tuple, TypeVar, Union
 
 from nm_cloud_setup.model import (FAMILIES, Address, InstanceData, InterfaceData, IpConfig, Network,
-                                  Route, Rule)
+                                  Route, Rule, family_of)
 from nm_cloud_setup.planning.tables import EXTRA_STEP, MAX_EXTRA_NETWORKS, UPSTREAM, Tables
 
 TABLE_MAIN = 254
@@ -130,6 +130,8 @@ def cloud_entries(iface: InterfaceData, single_address: Single = False,
         net = ipaddress.ip_network(cidr)
         routes.append(Route(str(net.network_address), net.prefixlen, metric=METRIC_LOCAL,
                             type="local"))
+    if tables.addresses:  # asked for by the administrator: also on a single-address NIC
+        addresses += [Address(a, HOST_LEN[family_of(a)]) for a in iface.delegated_addresses]
     return IpConfig(tuple(addresses), tuple(routes), tuple(rules))
 
 
@@ -144,8 +146,11 @@ def _layout(iface: InterfaceData, family: int, subnet, gateway: str, tables: Tab
     if tables.addresses:
         addresses += [Address(a, subnet.prefixlen) for a in listed]
     if family in tables.routing:
-        table_subnet, rule_subnet = tables.subnet + iface.index, tables.subnet_rule + iface.index
-        table_default = tables.default + iface.index
+        # A NIC on another network card: its own tables, card 0's priorities (each rule
+        # names its own source address, so rules sharing a priority never compete).
+        table_subnet = tables.subnet_table(iface.index, iface.card)
+        rule_subnet = tables.subnet_rule + iface.index
+        table_default = tables.default_table(iface.index, iface.card)
         rule_default = tables.default_rule + iface.index
         host = HOST_LEN[family]
         rules += [Rule(rule_subnet, table_subnet, a, host, family=family) for a in listed]
@@ -160,15 +165,26 @@ def _layout(iface: InterfaceData, family: int, subnet, gateway: str, tables: Tab
                 routes.append(Route(str(net.network_address), net.prefixlen, next_hop=hop,
                                     metric=METRIC, table=table_default))
         rules += [Rule(rule_default, table_default, a, host, family=family) for a in listed]
+        for net in _delegated(iface, family):  # as amazon-ec2-net-utils v2: from PREFIX
+            rules += [Rule(priority, table, str(net.network_address), net.prefixlen,
+                           family=family)
+                      for priority, table in ((rule_subnet, table_subnet),
+                                              (rule_default, table_default))]
     if family == 4:
         _extra_entries(iface, tables, into)
+
+
+def _delegated(iface: InterfaceData, family: int) -> List:
+    nets = (ipaddress.ip_network(cidr) for cidr in iface.delegated)
+    return [net for net in nets if net.version == family]
 
 
 def _extra_entries(iface: InterfaceData, tables: Tables, into: Entries) -> None:
     """Further subnets: subnet route and rules in the NIC's subnet table, and each its
     own default-route table, so that each address leaves through its own gateway."""
     addresses, routes, rules = into
-    table_subnet, rule_subnet = tables.subnet + iface.index, tables.subnet_rule + iface.index
+    table_subnet = tables.subnet_table(iface.index, iface.card)
+    rule_subnet = tables.subnet_rule + iface.index
     for number, net in enumerate(extra_networks(iface)):
         subnet = ipaddress.IPv4Network(net.subnet)
         if tables.addresses:

@@ -3,7 +3,10 @@
 Upstream's numbers by default (docs/routing.md): per NIC with table index IDX,
 subnet routes in table 30200+IDX with rules at priority 30200+IDX, default routes
 in table 30400+IDX with rules at 30400+IDX, one rule at 30350 (suppress_prefixlength
-0), and further subnets' default routes in tables 30500+100*K+IDX.  Each base may be
+0), and further subnets' default routes in tables 30500+100*K+IDX.  A NIC on network
+card C > 0 (EC2's multi-card types) has its two tables in the card range instead,
+31000+200*(C-1)+IDX and 31100+200*(C-1)+IDX, and its rules at card 0's priorities.
+Each base may be
 moved, and each rule priority set apart from its table; ``routing`` says which
 families get rules and tables at all (none: the administrator routes, "addresses
 only"), ``addresses`` whether the metadata's addresses are added (no: "rules only",
@@ -18,6 +21,8 @@ from typing import FrozenSet, List, Optional, Tuple
 MAX_INTERFACES = 100  # table indexes 0..99
 EXTRA_STEP = 100
 MAX_EXTRA_NETWORKS = 5
+CARD_STEP = 200  # per network card beyond the first: 100 subnet tables, 100 default-route
+MAX_CARDS = 64  # cards 0..63 (the most today: 32, p5.48xlarge)
 RESERVED_TABLES = (0, 253, 254, 255)  # unspecified, default, main, local
 MAX_TABLE = 2 ** 32 - 1
 PRIORITIES = range(1, 32766)  # 0 is the local rule's, 32766 main's, 32767 default's
@@ -28,6 +33,7 @@ class Tables:
     subnet: int = 30200
     default: int = 30400
     extra: int = 30500
+    card: int = 31000
     suppress: int = 30350
     subnet_priority: Optional[int] = None  # None: the table base
     default_priority: Optional[int] = None
@@ -47,11 +53,26 @@ class Tables:
     def extra_rule(self) -> int:
         return self.extra if self.extra_priority is None else self.extra_priority
 
+    def subnet_table(self, index: int, card: int = 0) -> int:
+        """The subnet table of the NIC with table index ``index`` on network card ``card``."""
+        return self.subnet + index if card == 0 else self._card_base(card) + index
+
+    def default_table(self, index: int, card: int = 0) -> int:
+        """Its default-route table."""
+        return self.default + index if card == 0 else \
+            self._card_base(card) + MAX_INTERFACES + index
+
+    def _card_base(self, card: int) -> int:
+        assert 0 < card < MAX_CARDS
+        return self.card + CARD_STEP * (card - 1)
+
     def table_ranges(self) -> List[Tuple[str, range]]:
         return [("subnet tables", range(self.subnet, self.subnet + MAX_INTERFACES)),
                 ("default-route tables", range(self.default, self.default + MAX_INTERFACES)),
                 ("further-subnet tables",
-                 range(self.extra, self.extra + EXTRA_STEP * MAX_EXTRA_NETWORKS))]
+                 range(self.extra, self.extra + EXTRA_STEP * MAX_EXTRA_NETWORKS)),
+                ("network-card tables",
+                 range(self.card, self.card + CARD_STEP * (MAX_CARDS - 1)))]
 
     def priority_ranges(self) -> List[Tuple[str, range]]:
         return [("subnet rules", range(self.subnet_rule, self.subnet_rule + MAX_INTERFACES)),

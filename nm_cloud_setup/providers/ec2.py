@@ -2,7 +2,9 @@
 
 Requests per run: token, MAC listing, then per local NIC ``ipv6s`` (404 when it
 has none), upstream's two keys, ``subnet-ipv4-cidr-block`` and ``local-ipv4s``, and
-``device-number`` (at most ``concurrency`` NICs at once); for a NIC with IPv6
+``device-number`` (at most ``concurrency`` NICs at once), then ``network-card``
+of the first NIC (404 on single-card types), and only where it answers, of the
+others (``_cards``); for a NIC with IPv6
 addresses its ``subnet-ipv6-cidr-blocks``, and with the ``prefixes`` option the
 delegated ``ipv4-prefix`` and ``ipv6-prefix`` (local routes).  Paths, headers and
 the token TTL are upstream's.  EC2-compatible servers without the token PUT are
@@ -12,11 +14,13 @@ with IPv6 addresses has its IPv4 keys asked once, without upstream's wait.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
+from nm_cloud_setup.planning.tables import MAX_CARDS
 from nm_cloud_setup.providers.base import (Listed, Provider, TokenAuth, check_indexes, parse_cidr,
                                            parse_index, parse_ipv4_list, parse_subnet,
                                            per_mac_interfaces, unmatched, warn_outside_subnet)
@@ -30,16 +34,22 @@ TOKEN_PATH = "/latest/api/token"
 TOKEN_TTL = 180
 REQUIRED = ("subnet-ipv4-cidr-block", "local-ipv4s")
 NUMBER = "device-number"
+CARD = "network-card"  # multi-card types only: device-number counts within the card
 IPV6S = "ipv6s"
 SUBNET6 = "subnet-ipv6-cidr-blocks"
 PREFIX_KEYS = ("ipv4-prefix", "ipv6-prefix")
 INTERFACE_ID = "interface-id"  # asked only for NM_CLOUD_SETUP_EXCLUDE's id: selectors
 
 
-def parse_interface(mac: str, position: int, values: Mapping[str, Optional[str]]) -> InterfaceData:
+def parse_interface(mac: str, position: int, values: Mapping[str, Optional[str]],
+                    prefixes: Optional[str] = "local",
+                    prefix_addresses: bool = False) -> InterfaceData:
     """One NIC from its keys' bodies (None: the key is not there).
 
-    The table index is ``device-number`` when given, else the listing position.
+    Delegated prefixes (when asked) get source rules; with ``prefixes`` "local" also a
+    local route each; with ``prefix_addresses`` the first address of each is the NIC's.
+    The table index is ``device-number`` when given (on the ``network-card`` given,
+    else card 0), else the listing position.
     """
     addresses_text = values.get("local-ipv4s")
     subnet_text = values.get("subnet-ipv4-cidr-block")
@@ -57,9 +67,24 @@ def parse_interface(mac: str, position: int, values: Mapping[str, Optional[str]]
     ipv6_addresses, ipv6_subnet = _ipv6(mac, ipv6_text, values.get(SUBNET6))
     number = values.get(NUMBER)
     index = parse_index(number) if number is not None else position
-    return InterfaceData(mac, index, addresses, subnet, local_routes=_prefixes(values),
+    card = values.get(CARD)
+    delegated = _prefixes(values)
+    return InterfaceData(mac, index, addresses, subnet,
+                         local_routes=delegated if prefixes == "local" else (),
                          ipv6_addresses=ipv6_addresses, ipv6_subnet=ipv6_subnet,
-                         interface_id=values.get(INTERFACE_ID))
+                         interface_id=values.get(INTERFACE_ID),
+                         card=_card(card) if number is not None and card is not None else 0,
+                         delegated=delegated,
+                         delegated_addresses=tuple(
+                             str(ipaddress.ip_network(cidr).network_address)
+                             for cidr in delegated) if prefix_addresses else ())
+
+
+def _card(text: str) -> int:
+    card = parse_index(text, CARD)
+    if card >= MAX_CARDS:
+        raise MetadataError(f"{CARD} {card} is beyond the {MAX_CARDS} cards the layout has")
+    return card
 
 
 def _ipv6(mac: str, ipv6_text: Optional[str],
@@ -103,11 +128,36 @@ class Ec2(Provider):
         listed = self.listing(MACS, macs)
         results = self.fetch_all(self.per_mac_jobs(listed, macs, self._fetch_nic))
         _choose_indexes(results)
+        self._cards(listed, results)
         interfaces = per_mac_interfaces(
             listed, macs, results, lambda position, mac, values: parse_interface(
-                mac, position, values))
+                mac, position, values, self.options.get("prefixes"),
+                bool(self.options.get("prefix_addresses"))))
         return InstanceData(self.name, tuple(check_indexes(interfaces)),
                             unmatched=unmatched([n.mac for n in listed], macs))
+
+    def _cards(self, listed: Sequence[Listed], results: Mapping[str, Any]) -> None:
+        """``network-card`` of each NIC numbered by ``device-number``, into ``results``.
+        Only multi-card types have the key (404 elsewhere): it is asked of the first
+        such NIC (the primary, listed first, long attached), and of the others only when
+        that one has it, so a single-card instance pays one request, not one per NIC."""
+        numbered = [(nic, results[nic.mac]) for nic in listed
+                    if isinstance(results.get(nic.mac), dict)
+                    and results[nic.mac].get(NUMBER) is not None]
+        if not numbered:
+            return
+        first, rest = numbered[0], numbered[1:]
+        first[1][CARD] = self.optional(self._base(first[0]) + CARD)()
+        if first[1][CARD] is None:
+            return
+        found = self.fetch_all({nic.mac: self.optional(self._base(nic) + CARD)
+                                for nic, _ in rest})
+        for nic, values in rest:
+            values[CARD] = found.get(nic.mac)
+
+    @staticmethod
+    def _base(nic: Listed) -> str:
+        return f"{MACS}{nic.path}{'' if nic.path.endswith('/') else '/'}"
 
     def _fetch_nic(self, nic: Listed) -> Dict[str, Any]:
         """``ipv6s`` (optional), upstream's keys (a 404 is waited for, unless the NIC has
@@ -115,7 +165,7 @@ class Ec2(Provider):
         delegated prefixes and the ``interface-id`` when asked for, and
         ``device-number`` (optional): asked last, so that a NIC just hot-plugged has it
         by then."""
-        base = f"{MACS}{nic.path}{'' if nic.path.endswith('/') else '/'}"
+        base = self._base(nic)
         ipv6s = self.optional(base + IPV6S)()
         if ipv6s is None:
             values = self.fetch_keys(base, REQUIRED)

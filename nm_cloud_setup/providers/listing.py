@@ -121,17 +121,19 @@ def walk_numbers(text: str) -> List[int]:
 
 
 def check_indexes(interfaces: List[InterfaceData]) -> List[InterfaceData]:
-    """Mark NICs whose table index another NIC also has as failed (keep their config)."""
-    owners: Dict[int, str] = {}
+    """Mark NICs whose table index (on the same network card) another NIC also has as
+    failed (keep their config)."""
+    owners: Dict[Tuple[int, int], str] = {}
     for iface in interfaces:
         if iface.error is None:
-            owners.setdefault(iface.index, iface.mac)
+            owners.setdefault((iface.card, iface.index), iface.mac)
     result = []
     for iface in interfaces:
-        owner = owners.get(iface.index)
+        owner = owners.get((iface.card, iface.index))
         if iface.error is None and owner != iface.mac:
-            iface = InterfaceData(iface.mac, iface.index, error=(
-                f"index {iface.index} is also that of {owner}: leaving this NIC as it is "
-                "until the metadata settles"))
+            card = f" on network card {iface.card}" if iface.card else ""
+            iface = InterfaceData(iface.mac, iface.index, card=iface.card, error=(
+                f"index {iface.index}{card} is also that of {owner}: leaving this NIC as it "
+                "is until the metadata settles"))
         result.append(iface)
     return result

@@ -40,6 +40,8 @@ def interface(iface: Dict[str, Any], hostname: str) -> Dict[str, Any]:
     if iface.get("device_number") is not None:
         values["device-number"] = str(iface["device_number"])
     values["interface-id"] = f"eni-{mac.replace(':', '')}"
+    if iface.get("network_card") is not None:  # multi-card types only; 404 elsewhere
+        values["network-card"] = str(iface["network_card"])
     if iface.get("ipv6s"):
         values["ipv6s"] = "\n".join(iface["ipv6s"])
     values["local-hostname"] = hostname

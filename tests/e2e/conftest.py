@@ -23,6 +23,7 @@ from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.server import EmulatorServer
 from tests.support.nm_daemons import NM_DAEMONS
 from tests.support.requirements import REQUIRE_ALL, require_root
+from tests.support.vm import run_in_vm, run_tool
 
 
 @pytest.fixture(scope="session")
@@ -92,3 +93,24 @@ def vm_emulator(kernel_sandbox):
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(params=["nm", "netlink"])
+def on_each_backend(request, tmp_path):
+    """(backend, sandbox, emulator, run): the test once with NetworkManager, once with the
+    netlink backend; ``run(*args, **env)`` runs the tool there against the EC2 emulator,
+    with ``NM_CLOUD_SETUP_METRICS_DIR`` set to ``tmp_path``."""
+    if request.param == "nm":
+        sandbox = request.getfixturevalue("nm_sandbox")
+        emulator = request.getfixturevalue("emulator")
+        runner = run_tool
+    else:
+        sandbox = request.getfixturevalue("kernel_sandbox")
+        emulator = request.getfixturevalue("vm_emulator")
+        runner = run_in_vm
+
+    def run(*args, **extra):
+        env = {"NM_CLOUD_SETUP_METRICS_DIR": str(tmp_path), **extra}
+        return runner(sandbox, emulator.url, env, args=args)
+
+    return request.param, sandbox, emulator, run

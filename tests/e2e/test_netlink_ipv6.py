@@ -114,7 +114,7 @@ def test_ipv6_only_nic_and_gcp_style_local_ipv6_routes(kernel_sandbox, vm_emulat
     result = run_in_vm(kernel_sandbox, emulator.url, {"NM_CLOUD_SETUP_EC2_PREFIXES": "yes"})
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert_layout(kernel_sandbox, scenario["interfaces"])
+    assert_layout(kernel_sandbox, scenario["interfaces"], prefixes=True)
     assert kernel_sandbox.addresses("eth2") == ["172.31.32.10/20"]
     assert local_routes(kernel_sandbox, 6, protocol="213") == {
         ("2600:1f18:aaaa:bb02:5::/80", "eth2")}

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.root
 THREE = ["172.31.16.10/20", "172.31.16.11/20", "172.31.16.12/20"]
 # Requests of a run for 2 NICs x 3 IPs (upstream: EC2 2+2N, Azure 2+4N+one per IP,
 # GCP 2+2N+one per forwarded IP, Aliyun 2+5N, OCI 2).
-# EC2: 2+4N, its 4th key per NIC being ipv6s (a NIC with IPv6 costs one more).
-REQUESTS = {"ec2": 10, "azure": 1, "aliyun": 2, "openstack": 1}
+# EC2: 2+4N+1, its 4th key per NIC being ipv6s (a NIC with IPv6 costs one more), and
+# the first NIC's network-card (404: a single-card type).
+REQUESTS = {"ec2": 11, "azure": 1, "aliyun": 2, "openstack": 1}
 
 
 @pytest.mark.parametrize("provider", ["ec2", "azure", "aliyun", "openstack"])
@@ -148,17 +149,18 @@ def test_oci_baremetal_vlan_vnic_gets_macvlan_and_vlan_profiles(nm_sandbox, make
     result = run_tool(nm_sandbox, emulator.url, provider="oci")
 
     assert "<info>  get-config: detected baremetal instance" in result.stdout
-    assert ("creating macvlan100 connection for VLAN 100 on 02:00:00:00:00:01..."
+    # Upstream's names: after the VNIC's position (2), not its VLAN tag (100).
+    assert ("creating macvlan2 connection for VLAN 100 on 02:00:00:00:00:01..."
             in result.stdout), result.stdout
     profiles = nm_sandbox.nmcli("-t", "-f", "NAME,TYPE", "connection", "show").stdout
-    assert "macvlan100:macvlan" in profiles and "vlan100:vlan" in profiles, \
+    assert "macvlan2:macvlan" in profiles and "vlan2:vlan" in profiles, \
         result.stdout + result.stderr
-    link = nm_sandbox.ip_json("link", "show", "macvlan100")[0]
+    link = nm_sandbox.ip_json("link", "show", "macvlan2")[0]
     assert link["address"] == "02:00:00:00:01:00"
     # Where the kernel has 802.1Q, the VLAN comes up with its address; this
     # sandbox's kernel may lack it, and then the failure is reported, not hidden.
-    if nm_sandbox.has_link("vlan100"):
+    if nm_sandbox.has_link("macvlan2.100"):
         assert result.returncode == 0, result.stdout + result.stderr
-        assert nm_sandbox.addresses("vlan100")[0].startswith("172.31.48.10/")
+        assert nm_sandbox.addresses("macvlan2.100")[0].startswith("172.31.48.10/")
     else:
         assert result.returncode == 1

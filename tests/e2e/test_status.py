@@ -15,8 +15,8 @@ from tests.support.vm import run_tool
 pytestmark = pytest.mark.root
 
 # A timer run's requests for 2 NICs (1 IPv4 each): unchanged by status support.
-# EC2: 2+4N, and the IPv6 subnet of the NIC that has IPv6 (scenario below).
-RUN_REQUESTS = {"ec2": 11, "azure": 1, "gcp": 1, "aliyun": 2, "oci": 1, "openstack": 1,
+# EC2: 2+4N+1, and the IPv6 subnet of the NIC that has IPv6 (scenario below).
+RUN_REQUESTS = {"ec2": 12, "azure": 1, "gcp": 1, "aliyun": 2, "oci": 1, "openstack": 1,
                 "digitalocean": 1, "hetzner": 1}
 # What each provider's metadata has: (id, type, region, zone, hostname, per-NIC public
 # IPv4, per-NIC public IPv6, instance-wide public IPv4).

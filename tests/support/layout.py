@@ -14,8 +14,10 @@ def ifnames(sandbox) -> Dict[str, str]:
     return {nic.mac.upper(): nic.ifname for nic in sandbox.nics}
 
 
-def expected_layout(interfaces: List[dict], ifnames: Dict[str, str]) -> Tuple[Set, Set]:
-    """Upstream's rules and routes for ``interfaces`` (scenario entries), MAC -> ifname."""
+def expected_layout(interfaces: List[dict], ifnames: Dict[str, str],
+                    prefixes: bool = False) -> Tuple[Set, Set]:
+    """Upstream's rules and routes for ``interfaces`` (scenario entries), MAC -> ifname;
+    ``prefixes``: EC2's delegated prefixes get source rules too."""
     rules: Set[Rule] = set()
     routes: Set[Route] = set()
     for iface in interfaces:
@@ -24,7 +26,7 @@ def expected_layout(interfaces: List[dict], ifnames: Dict[str, str]) -> Tuple[Se
         idx = iface["device_number"]
         net = ipaddress.ip_network(iface["subnet"])
         dev = ifnames[iface["mac"].upper()]
-        for address in iface["addresses"]:
+        for address in iface["addresses"] + (iface.get("ipv4_prefixes", []) if prefixes else []):
             rules.add((30200 + idx, address, str(30200 + idx)))
             rules.add((30400 + idx, address, str(30400 + idx)))
         rules.add((30350, "all", "main suppress_prefixlength 0"))
@@ -33,7 +35,8 @@ def expected_layout(interfaces: List[dict], ifnames: Dict[str, str]) -> Tuple[Se
     return rules, routes
 
 
-def expected_layout6(interfaces: List[dict], ifnames: Dict[str, str]) -> Tuple[Set, Set]:
+def expected_layout6(interfaces: List[dict], ifnames: Dict[str, str],
+                     prefixes: bool = False) -> Tuple[Set, Set]:
     """The IPv6 rules and routes for ``interfaces`` (scenario entries with ``ipv6s``)."""
     rules: Set[Rule] = set()
     routes: Set[Route] = set()
@@ -44,7 +47,7 @@ def expected_layout6(interfaces: List[dict], ifnames: Dict[str, str]) -> Tuple[S
         net = ipaddress.ip_network(iface["ipv6_subnet"])
         dev = ifnames[iface["mac"].upper()]
         gateway = iface.get("ipv6_gateway") or str(net.network_address + 1)
-        for address in iface["ipv6s"]:
+        for address in iface["ipv6s"] + (iface.get("ipv6_prefixes", []) if prefixes else []):
             rules.add((30200 + idx, address, str(30200 + idx)))
             rules.add((30400 + idx, address, str(30400 + idx)))
         rules.add((30350, "all", "main suppress_prefixlength 0"))
@@ -53,9 +56,9 @@ def expected_layout6(interfaces: List[dict], ifnames: Dict[str, str]) -> Tuple[S
     return rules, routes
 
 
-def assert_layout(sandbox, interfaces):
+def assert_layout(sandbox, interfaces, prefixes: bool = False):
     """The kernel holds upstream's layout for ``interfaces``, both families."""
-    rules, routes = expected_layout(interfaces, ifnames(sandbox))
+    rules, routes = expected_layout(interfaces, ifnames(sandbox), prefixes)
     assert policy_rules(sandbox) == rules and policy_routes(sandbox) == routes
-    rules6, routes6 = expected_layout6(interfaces, ifnames(sandbox))
+    rules6, routes6 = expected_layout6(interfaces, ifnames(sandbox), prefixes)
     assert policy_rules(sandbox, 6) == rules6 and policy_routes(sandbox, 6) == routes6

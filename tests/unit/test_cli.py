@@ -107,3 +107,25 @@ def test_concurrent_detection_later_providers_in_the_order_are_not_awaited(make_
         in result.stdout
     assert "provider GCP detected" not in result.stdout
     assert "<info>  provider aliyun not detected: provider is disabled" in result.stdout
+
+
+def test_metrics_file_of_a_failed_run(emulator, tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    result = tool({"NM_CLOUD_SETUP_EC2": "yes", "NM_CLOUD_SETUP_EC2_HOST": emulator.url,
+                   "NM_CLOUD_SETUP_BACKEND": "nm", "NM_CLOUD_SETUP_METRICS_DIR": str(tmp_path),
+                   "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"})
+    assert result.returncode == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["nm-cloud-setup.prom"]
+    found = {s.name: s for f in text_string_to_metric_families(
+        (tmp_path / "nm-cloud-setup.prom").read_text()) for s in f.samples}
+    assert found["nm_cloud_setup_last_run_success"].value == 0
+    assert found["nm_cloud_setup_last_run_metadata_requests"].value == emulator.state.requests
+    assert found["nm_cloud_setup_info"].labels["provider"] == "ec2"
+
+
+def test_status_check_cannot_tell_without_a_provider(tmp_path):
+    result = tool({"NM_CLOUD_SETUP_METRICS_DIR": str(tmp_path)}, args=["status", "--check"])
+    assert result.returncode == 2
+    assert result.stdout.splitlines()[-1] == "check: cannot tell: no provider detected"
+    assert list(tmp_path.iterdir()) == []  # status changes nothing, the last run's file too

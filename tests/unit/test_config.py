@@ -93,7 +93,9 @@ def test_normalize_mac(text, mac):
     assert normalize_mac(text) == mac
 
 
-@pytest.mark.parametrize("raw, prefixes", [(None, False), ("yes", True), ("no", False)])
+@pytest.mark.parametrize("raw, prefixes", [
+    (None, None), ("yes", "local"), ("no", None), ("local", "local"), ("Rules", "rules"),
+    ("1", "local"), ("off", None)])
 def test_ec2_delegated_prefixes_are_off_unless_asked_for(raw, prefixes):
     env = {} if raw is None else {"NM_CLOUD_SETUP_EC2_PREFIXES": raw}
     assert Settings.from_env(env).options["ec2"]["prefixes"] is prefixes
@@ -125,3 +127,11 @@ def test_interface_ids_are_asked_of_ec2_only_for_an_id_selector():
     assert Settings.from_env({}).options["ec2"]["interface_ids"] is False
     env = {"NM_CLOUD_SETUP_EXCLUDE": "id:eni-1"}
     assert Settings.from_env(env).options["ec2"]["interface_ids"] is True
+
+
+def test_ec2_delegated_prefixes_bad_value_warns():
+    settings = Settings.from_env({"NM_CLOUD_SETUP_EC2_PREFIXES": "some"})
+    assert settings.options["ec2"]["prefixes"] is None
+    assert any("NM_CLOUD_SETUP_EC2_PREFIXES" in w for w in settings.warnings)
+    assert Settings.from_env({"NM_CLOUD_SETUP_EC2_PREFIX_ADDRESSES": "yes"}).options["ec2"][
+        "prefix_addresses"] is True

@@ -254,10 +254,11 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
     # -- profiles of this tool's own (profile_ops makes them) -------------------
 
     def create_vlan(self, mac: str, parent_ifname: str, parent_mac: str, tag: int,
-                    address: Address) -> str:
+                    address: Address, index: int = 0) -> str:
         """OCI bare metal: a MACVLAN with ``mac`` on the physical NIC and a VLAN on top
         (``profile_ops.oci_vlan``).  Returns the VLAN's interface name."""
-        return profile_ops.oci_vlan(self.bus, mac, parent_ifname, parent_mac, tag, address)
+        return profile_ops.oci_vlan(self.bus, mac, parent_ifname, parent_mac, tag, address,
+                                    index)
 
     def generated(self, device: Device) -> bool:
         """Whether the device's active profile is NetworkManager's own default one."""

@@ -35,17 +35,25 @@ ACTIVE_STATE_DEACTIVATING = 3
 ACTIVATE_TIMEOUT = 10.0
 DEVICE = f"{NM}.Device"
 DEVICE_TYPE_VLAN = 11
+DEVICE_TYPE_MACVLAN = 18
 
 
 def oci_vlan(bus: Bus, mac: str, parent: str, parent_mac: str, tag: int,
-             address: Address) -> str:
-    """OCI bare metal, as upstream: a MACVLAN ``macvlanTAG`` with the VNIC's MAC on the
-    physical NIC, a VLAN ``vlanTAG`` on it with the VNIC's address; both persistent,
+             address: Address, index: int) -> str:
+    """OCI bare metal, as upstream names them after the VNIC's position ``index``: a
+    MACVLAN ``macvlanN`` with the VNIC's MAC on the physical NIC, a VLAN (profile
+    ``vlanN``, device ``macvlanN.TAG``) on it with the VNIC's address; both persistent,
     each activated (within ``ACTIVATE_TIMEOUT`` s, else ApplyError).  A profile left by
-    an earlier run whose activation failed is reused.  Returns the VLAN's name."""
-    macvlan, vlan = f"macvlan{tag}", f"vlan{tag}"
-    for kind, settings in (("macvlan", nm_profiles.oci_macvlan(macvlan, parent, mac)),
-                           ("vlan", nm_profiles.oci_vlan(vlan, macvlan, tag, address))):
+    an earlier run whose activation failed is reused, and so is a MACVLAN device that
+    has the VNIC's MAC already, whatever its name (one an earlier version made as
+    ``macvlanTAG``, or one made at another position).  Returns the VLAN's name."""
+    macvlan = _macvlan_with(bus, mac, f"macvlan{index}")
+    steps = [("vlan", nm_profiles.oci_vlan(f"vlan{index}", macvlan or f"macvlan{index}", tag,
+                                           address))]
+    if macvlan is None:
+        macvlan = f"macvlan{index}"
+        steps.insert(0, ("macvlan", nm_profiles.oci_macvlan(macvlan, parent, mac)))
+    for kind, settings in steps:
         # As upstream: the VLAN's parent is the MACVLAN, which has the VNIC's MAC.
         LOG.debug("config device %s: creating %s connection for VLAN %d on %s...", mac,
                   kind if kind == "vlan" else macvlan, tag,
@@ -62,7 +70,23 @@ def oci_vlan(bus: Bus, mac: str, parent: str, parent_mac: str, tag: int,
             raise ApplyError(f"failure to activate connection {kind}: {err}") from None
         LOG.debug('config device %s: connection "%s" (%s) created', mac, con["id"].value,
                   con["uuid"].value)
-    return vlan
+    return nm_profiles.vlan_ifname(macvlan, tag)
+
+
+def _macvlan_with(bus: Bus, mac: str, name: str) -> Optional[str]:
+    """The name of a MACVLAN device that has ``mac``, if any.  ApplyError when none has
+    and ``name`` is another VNIC's device (VNICs reordered: it is never taken over)."""
+    taken = None
+    for _, values in _devices(bus):
+        found = normalize_mac(values["HwAddress"].value or "")
+        if values["DeviceType"].value == DEVICE_TYPE_MACVLAN and found == mac:
+            return values["Interface"].value
+        if values["Interface"].value == name:
+            taken = found
+    if taken is not None:
+        raise ApplyError(f"{name} is the device of another VNIC ({taken}): the VNICs were "
+                         "reordered; made once that one is gone")
+    return None
 
 
 def _named(bus: Bus, con_id: str, con: dict) -> Optional[str]:

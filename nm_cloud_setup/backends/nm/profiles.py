@@ -111,7 +111,7 @@ def _mac(mac: str) -> Value:
 
 def oci_macvlan(name: str, parent: str, mac: str) -> Settings:
     """Upstream's MACVLAN with the VNIC's MAC on the physical NIC: no L3."""
-    return {"connection": _oci_connection(name, "macvlan"),
+    return {"connection": _oci_connection(name, "macvlan", name),
             "macvlan": {"parent": Value("s", parent), "mode": Value("u", 2),
                         "tap": Value("b", False)},
             WIRED: {"cloned-mac-address": _mac(mac)},
@@ -121,8 +121,9 @@ def oci_macvlan(name: str, parent: str, mac: str) -> Settings:
 
 
 def oci_vlan(name: str, parent: str, tag: int, address: Address) -> Settings:
-    """Upstream's VLAN on that MACVLAN, with the VNIC's address."""
-    return {"connection": _oci_connection(name, "vlan"),
+    """Upstream's VLAN on that MACVLAN, with the VNIC's address; its interface name is
+    the one NetworkManager derives for upstream's (which names none): ``PARENT.TAG``."""
+    return {"connection": _oci_connection(name, "vlan", vlan_ifname(parent, tag)),
             "vlan": {"parent": Value("s", parent), "id": Value("u", tag)},
             "ipv4": {"method": Value("s", "manual"),
                      "address-data": Value("aa{sv}", [
@@ -132,11 +133,18 @@ def oci_vlan(name: str, parent: str, tag: int, address: Address) -> Settings:
             "user": {"data": Value("a{ss}", {ORIGIN_KEY: "nm-cloud-setup"})}}
 
 
-def _oci_connection(name: str, kind: str) -> Dict[str, Value]:
+def vlan_ifname(parent: str, tag: int) -> str:
+    """NetworkManager's name for a VLAN profile without one (``nm_utils_new_vlan_name``):
+    ``PARENT.TAG``, the parent cut so that the whole fits in 15 characters."""
+    suffix = f".{tag}"
+    return parent[:15 - len(suffix)] + suffix
+
+
+def _oci_connection(name: str, kind: str, ifname: str) -> Dict[str, Value]:
     import uuid
 
     return {"id": Value("s", name), "uuid": Value("s", str(uuid.uuid4())),
-            "type": Value("s", kind), "interface-name": Value("s", name),
+            "type": Value("s", kind), "interface-name": Value("s", ifname),
             "autoconnect": Value("b", True)}
 
 

@@ -308,3 +308,24 @@ def test_dual_stack_planning_is_a_fixed_point(data, own, single, count):
     first = layout.desired(data, own, single)
     again = layout.desired(data, first, single)
     assert again.same_as(first) and not delta.diff(first, again)
+
+
+def test_delegated_prefixes_get_source_rules_to_the_nics_tables_both_families():
+    iface = InterfaceData("02:00:00:00:00:02", 1, ("10.0.1.10",), "10.0.1.0/24",
+                          ipv6_addresses=("2600:1f18::10",), ipv6_subnet="2600:1f18::/64",
+                          delegated=("10.0.1.32/28", "2600:1f18:0:0:5::/80"),
+                          delegated_addresses=("10.0.1.32", "2600:1f18:0:0:5::"))
+    config = layout.cloud_entries(iface)
+    assert {r for r in config.rules if r.from_len not in (32, 128) and r.from_addr} == {
+        Rule(30201, 30201, "10.0.1.32", 28), Rule(30401, 30401, "10.0.1.32", 28),
+        Rule(30201, 30201, "2600:1f18:0:0:5::", 80, family=6),
+        Rule(30401, 30401, "2600:1f18:0:0:5::", 80, family=6)}
+    assert Address("10.0.1.32", 32) in config.addresses
+    assert Address("2600:1f18:0:0:5::", 128) in config.addresses
+
+
+def test_a_single_address_nic_gets_its_prefix_address_but_no_rules():
+    iface = InterfaceData("02:00:00:00:00:01", 0, ("10.0.1.10",), "10.0.1.0/24",
+                          delegated=("10.0.1.32/28",), delegated_addresses=("10.0.1.32",))
+    config = layout.cloud_entries(iface, single_address=True)
+    assert config.addresses == (Address("10.0.1.32", 32),) and config.rules == ()

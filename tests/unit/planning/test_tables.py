@@ -19,7 +19,8 @@ def nic(index=1):
 def test_upstreams_numbers_are_the_default_and_their_ranges_hold():
     assert UPSTREAM.problems() == []
     assert [str(span) for _, span in UPSTREAM.table_ranges()] == [
-        "range(30200, 30300)", "range(30400, 30500)", "range(30500, 31000)"]
+        "range(30200, 30300)", "range(30400, 30500)", "range(30500, 31000)",
+        "range(31000, 43600)"]
     assert UPSTREAM.owns_table(30401) and not UPSTREAM.owns_table(30350)
     assert UPSTREAM.owns_priority(30350) and not UPSTREAM.owns_priority(30300)
 
@@ -83,3 +84,34 @@ def test_locally_delivered_ranges_stay_in_addresses_only_mode():
                           local_routes=("35.0.0.1/32",))
     config = layout.cloud_entries(iface, tables=Tables(routing=frozenset()))
     assert config.routes == (Route("35.0.0.1", 32, metric=100, type="local"),)
+
+
+@pytest.mark.parametrize("card, index, subnet, default", [
+    (0, 0, 30200, 30400), (0, 7, 30207, 30407),  # card 0: upstream's, single-card alike
+    (1, 0, 31000, 31100), (1, 7, 31007, 31107), (2, 0, 31200, 31300),
+    (63, 99, 43499, 43599)])
+def test_network_card_tables(card, index, subnet, default):
+    assert (UPSTREAM.subnet_table(index, card), UPSTREAM.default_table(index, card)) == \
+        (subnet, default)
+    assert UPSTREAM.owns_table(subnet) and UPSTREAM.owns_table(default)
+
+
+def test_every_card_and_index_has_tables_of_its_own():
+    seen = [table for card in range(64) for index in range(100)
+            for table in (UPSTREAM.subnet_table(index, card), UPSTREAM.default_table(index, card))]
+    assert len(seen) == len(set(seen))
+
+
+def test_a_nic_on_another_card_gets_its_tables_and_card_zeros_priorities():
+    config = layout.cloud_entries(InterfaceData(
+        "02:00:00:00:00:02", 1, ("10.0.1.10",), "10.0.1.0/24", card=2)).family(4)
+    assert set(config.rules) == {Rule(30201, 31201, "10.0.1.10", 32),
+                                 Rule(30350, 254, suppress_prefixlength=0),
+                                 Rule(30401, 31301, "10.0.1.10", 32)}
+    assert {r.table for r in config.routes} == {31201, 31301}
+
+
+def test_the_card_range_can_be_moved_and_is_checked():
+    assert Tables(card=50000).problems() == []
+    assert any("network-card tables" in p and "overlap" in p
+               for p in Tables(card=30400).problems())

@@ -133,6 +133,16 @@ def test_ec2_delegated_prefixes_are_local_routes():
     nic = ec2.parse_interface("0A:1B:2C:3D:4E:5F", 0, ec2_values(**{
         "ipv4-prefix": "10.0.1.32/28\n10.0.1.48/28", "ipv6-prefix": "2600:1f18:aaaa:bb00:5::/80"}))
     assert nic.local_routes == ("10.0.1.32/28", "10.0.1.48/28", "2600:1f18:aaaa:bb00:5::/80")
+    assert nic.delegated == nic.local_routes and nic.delegated_addresses == ()
+
+
+def test_ec2_delegated_prefixes_as_rules_only_and_their_first_addresses():
+    nic = ec2.parse_interface("0A:1B:2C:3D:4E:5F", 0, ec2_values(**{
+        "ipv4-prefix": "10.0.1.32/28", "ipv6-prefix": "2600:1f18:aaaa:bb00:5::/80"}),
+        prefixes="rules", prefix_addresses=True)
+    assert nic.local_routes == ()
+    assert nic.delegated == ("10.0.1.32/28", "2600:1f18:aaaa:bb00:5::/80")
+    assert nic.delegated_addresses == ("10.0.1.32", "2600:1f18:aaaa:bb00:5::")
 
 
 @pytest.mark.parametrize("over", [{"ipv4-prefix": "2600::/80"}, {"ipv6-prefix": "10.0.1.32/28"},
@@ -175,12 +185,12 @@ def test_token_modes(emulator, tokens):
     assert not instance.failed
 
 
-def test_request_count_is_two_plus_four_per_nic(emulator):
+def test_request_count_is_two_plus_four_per_nic_and_one_card(emulator):
     ec2 = provider_for(emulator)
     ec2.detect()
     ec2.get_config(MACS)
-    # token, listing, 4 keys per NIC (3 for IPv4, ipv6s)
-    assert emulator.state.requests == 2 + 4 * 2
+    # token, listing, 4 keys per NIC (3 for IPv4, ipv6s), the first NIC's network-card
+    assert emulator.state.requests == 2 + 4 * 2 + 1
 
 
 def test_dual_stack_nic_costs_one_more_request_for_its_ipv6_subnet(emulator):
@@ -189,7 +199,7 @@ def test_dual_stack_nic_costs_one_more_request_for_its_ipv6_subnet(emulator):
     ec2 = provider_for(emulator, scenario)
     ec2.detect()
     instance = ec2.get_config(MACS)
-    assert emulator.state.requests == 2 + 4 * 2 + 1
+    assert emulator.state.requests == 2 + 4 * 2 + 1 + 1
     assert [i.ipv6_addresses for i in instance.interfaces] == [
         (), ("2600:1f18:aaaa:bb02::10", "2600:1f18:aaaa:bb02::11")]
     assert instance.interfaces[1].ipv6_subnet == "2600:1f18:aaaa:bb02::/64"
@@ -323,3 +333,53 @@ def test_not_ec2(emulator):
         emulator.state.rules = [{"match": "/", "status": 404}]
     with pytest.raises(CloudSetupError):
         provider_for(emulator).detect()
+
+
+def multi_card_scenario():
+    """p5-like: the primary and a second NIC on card 0, two NICs on card 1 whose
+    device-numbers (0, 1) repeat card 0's."""
+    scenario = scenarios.generate(4, 1)
+    for iface, (card, number) in zip(scenario["interfaces"], [(0, 0), (0, 1), (1, 0), (1, 1)]):
+        iface.update(network_card=card, device_number=number)
+    return scenario
+
+
+MACS4 = {f"02:00:00:00:00:0{n}": f"eth{n}" for n in range(1, 5)}
+
+
+def test_multi_card_nics_share_device_numbers_and_get_tables_of_their_own(emulator):
+    ec2 = provider_for(emulator, multi_card_scenario())
+    ec2.detect()
+    instance = ec2.get_config(MACS4)
+    assert [(i.card, i.index, i.error) for i in instance.interfaces] == [
+        (0, 0, None), (0, 1, None), (1, 0, None), (1, 1, None)]
+    assert emulator.state.requests == 2 + 5 * 4  # network-card of every NIC
+
+
+def test_single_card_instance_asks_network_card_once(emulator):
+    ec2 = provider_for(emulator, scenarios.generate(4, 1))
+    ec2.detect()
+    instance = ec2.get_config(MACS4)
+    assert [(i.card, i.index) for i in instance.interfaces] == [(0, n) for n in range(4)]
+    assert emulator.state.requests == 2 + 4 * 4 + 1
+
+
+def test_a_card_beyond_the_layout_fails_its_nic_only(emulator):
+    scenario = multi_card_scenario()
+    scenario["interfaces"][3]["network_card"] = 64
+    ec2 = provider_for(emulator, scenario)
+    ec2.detect()
+    instance = ec2.get_config(MACS4)
+    assert [i.error is None for i in instance.interfaces] == [True, True, True, False]
+    assert "network-card 64" in instance.interfaces[3].error
+
+
+def test_without_device_numbers_cards_are_not_asked(emulator):
+    """Upstream's list positions are unique across cards already."""
+    scenario = multi_card_scenario()
+    for iface in scenario["interfaces"]:
+        del iface["device_number"]
+    ec2 = provider_for(emulator, scenario)
+    ec2.detect()
+    instance = ec2.get_config(MACS4)
+    assert [(i.card, i.index) for i in instance.interfaces] == [(0, n) for n in range(4)]
