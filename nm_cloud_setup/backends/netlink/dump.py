@@ -119,19 +119,20 @@ class Dumper:
             if not index or err.errno != errno.ENODEV:
                 raise
 
-    def addresses(self, family: int) -> Iterator[Tuple[Tuple[int, int], Attrs]]:
-        """((prefix length, link index), attributes) of every address of ``family``."""
+    def addresses(self, family: int) -> Iterator[Tuple[Tuple[int, ...], Attrs]]:
+        """((family, prefix length, flags, scope, link index), attributes) of every
+        address of ``family``."""
         for payload in self.messages(RTM_GETADDR, _IFADDR.pack(family, 0, 0, 0, 0)):
-            _, prefix, _, _, index = _IFADDR.unpack_from(payload)
-            yield (prefix, index), attrs(payload, _IFADDR.size)
+            yield _IFADDR.unpack_from(payload), attrs(payload, _IFADDR.size)
 
-    def routes(self, family: int, proto: int) -> Iterator[Tuple[Tuple[int, ...], Attrs]]:
-        """((dst_len, table, type), attributes) of the routes of protocol ``proto``."""
+    def routes(self, family: int, proto: int = 0) -> Iterator[Tuple[Tuple[int, ...], Attrs]]:
+        """((family, dst_len, src_len, tos, table, protocol, scope, type, flags),
+        attributes) of the routes of protocol ``proto`` (0: every route)."""
         body = _RTMSG.pack(family, 0, 0, 0, 0, proto, 0, 0, 0)
         for payload in self.messages(RTM_GETROUTE, body):
-            _, dst_len, _, _, table, protocol, _, kind, _ = _RTMSG.unpack_from(payload)
-            if protocol == proto:
-                yield (dst_len, table, kind), attrs(payload, _RTMSG.size)
+            header = _RTMSG.unpack_from(payload)
+            if not proto or header[5] == proto:
+                yield header, attrs(payload, _RTMSG.size)
 
     def rules(self, family: int) -> Iterator[Tuple[Tuple[int, int], Attrs]]:
         """((src_len, table), attributes) of every rule of ``family``."""

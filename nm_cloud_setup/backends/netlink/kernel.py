@@ -138,7 +138,7 @@ class Kernel:
         """Every address of both families, by link index."""
         by_index: Dict[int, List[Address]] = {}
         for af in AF.values():
-            for (prefix, index), found in self._dumper.addresses(af):
+            for (_, prefix, _, _, index), found in self._dumper.addresses(af):
                 by_index.setdefault(index, []).append(Address(
                     dump.ip(af, found.get(IFA_LOCAL) or found.get(IFA_ADDRESS)), prefix))
         return by_index
@@ -148,7 +148,7 @@ class Kernel:
         (the kernel filters the dump)."""
         by_oif: Dict[int, List[Route]] = {}
         for family, af in AF.items():
-            for (dst_len, table, kind), found in self._dumper.routes(af, proto):
+            for (_, dst_len, _, _, table, _, _, kind, _), found in self._dumper.routes(af, proto):
                 by_oif.setdefault(dump.u32(found.get(RTA_OIF)), []).append(Route(
                     dest=dump.ip(af, found.get(RTA_DST)) or ANY[family], prefix=dst_len,
                     next_hop=dump.ip(af, found.get(RTA_GATEWAY)),
@@ -173,10 +173,11 @@ class Kernel:
 
     def entries(self) -> List[Entry]:
         """Every address and route of both families, in every table, as guard entries."""
-        found = [address_entry(msg) for af in AF.values() for msg in self._ipr.get_addr(family=af)]
+        found = [address_entry(_Dumped(_ADDR_FIELDS, *dumped)) for af in AF.values()
+                 for dumped in self._dumper.addresses(af)]
         for af in AF.values():
-            found += [e for e in map(route_entry, self._ipr.get_routes(family=af))
-                      if e is not None]
+            found += [e for e in (route_entry(_Dumped(_ROUTE_FIELDS, *dumped))
+                                  for dumped in self._dumper.routes(af)) if e is not None]
         return found
 
     def add(self, entry: Entry) -> bool:
@@ -213,6 +214,42 @@ def _link(header: Tuple[int, int, int], found: dump.Attrs) -> Link:
         ethernet=(kind == ARPHRD_ETHER and link_kind in ETHERNET_KINDS
                   and not dump.u32(found.get(IFLA_MASTER))),
         up=bool(flags & IFF_UP), mtu=dump.u32(found.get(IFLA_MTU)))
+
+
+_ADDR_FIELDS = ("family", "prefixlen", "flags", "scope", "index")
+_ROUTE_FIELDS = ("family", "dst_len", "src_len", "tos", "table", "proto", "scope", "type",
+                 "flags")
+_ATTRS = {"IFA_ADDRESS": (IFA_ADDRESS, "ip"), "IFA_LOCAL": (IFA_LOCAL, "ip"),
+          "IFA_LABEL": (3, "text"), "IFA_BROADCAST": (4, "ip"), "IFA_CACHEINFO": (6, "cache"),
+          "IFA_FLAGS": (8, "u32"), "RTA_DST": (RTA_DST, "ip"), "RTA_OIF": (RTA_OIF, "u32"),
+          "RTA_GATEWAY": (RTA_GATEWAY, "ip"), "RTA_PRIORITY": (RTA_PRIORITY, "u32"),
+          "RTA_PREFSRC": (7, "ip"), "RTA_TABLE": (RTA_TABLE, "u32")}
+
+
+class _Dumped:
+    """A message of ``dump.py`` read as ``address_entry`` and ``route_entry`` read
+    pyroute2's (fields by name, ``get_attr``), so that both give the same entries."""
+
+    def __init__(self, names: Tuple[str, ...], header: Tuple[int, ...],
+                 found: dump.Attrs) -> None:
+        self._fields = dict(zip(names, header))
+        self._found = found
+
+    def __getitem__(self, name: str) -> int:
+        return self._fields[name]
+
+    def get_attr(self, name: str) -> Any:
+        number, kind = _ATTRS[name]
+        value = self._found.get(number)
+        if value is None:
+            return None
+        if kind == "ip":
+            return dump.ip(self._fields["family"], value)
+        if kind == "text":
+            return dump.text(value)
+        if kind == "cache":  # struct ifa_cacheinfo: preferred, valid, cstamp, tstamp
+            return {"ifa_valid": dump.u32(value[4:8])}
+        return dump.u32(value)
 
 
 def address_entry(msg: Any) -> Entry:

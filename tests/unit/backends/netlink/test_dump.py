@@ -93,3 +93,13 @@ def test_attributes_padded_nested_flag_masked_and_cut_short():
     assert set(found) == {3, 18}
     assert dump.u32(None) is None and dump.hwaddr(b"") is None
     assert dump.hwaddr(b"\x02\x00\x00\x00\x00\x0a") == "02:00:00:00:00:0a"
+
+
+def test_guard_entries(both):
+    from nm_cloud_setup.backends.netlink.kernel import address_entry, route_entry
+
+    kernel, ipr = both
+    expected = [address_entry(msg) for af in AF.values() for msg in ipr.get_addr(family=af)]
+    for af in AF.values():
+        expected += [e for e in map(route_entry, ipr.get_routes(family=af)) if e is not None]
+    assert kernel.entries() == expected
