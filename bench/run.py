@@ -192,6 +192,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--latency", default="0,10,50",
                         help="emulator latencies per request, in milliseconds (comma-separated)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--no-upstream", action="store_true", help="ours alone")
     parser.add_argument("--scenario", action="append", choices=[s.name for s in SCENARIOS],
                         help="only these scenarios (repeatable; default: the issue's rows)")
     args = parser.parse_args(argv)
@@ -203,7 +204,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "nm_cloud_setup")],
                    check=True)
     others = {}
-    if os.environ.get("NCS_BENCH_OTHER"):
+    if args.no_upstream:
+        pass
+    elif os.environ.get("NCS_BENCH_OTHER"):
         others["upstream"] = shlex.split(os.environ["NCS_BENCH_OTHER"])
     elif UPSTREAM.exists():
         others["upstream"] = [str(UPSTREAM)]

@@ -17,7 +17,6 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Collection, Dict, List, Optional, Set
@@ -172,6 +171,8 @@ def save(state_dir: Optional[Path], records: Dict[str, Given]) -> None:
     """Write atomically; without a usable state directory, only a debug line."""
     if state_dir is None:
         return
+    import tempfile  # only when writing: it costs shutil, bz2, lzma at start-up
+
     try:
         Path(state_dir).mkdir(mode=0o755, parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=state_dir, prefix=".nm-applied-",
