@@ -1,13 +1,17 @@
 """Benchmarks: wall time, CPU time, peak memory, metadata requests and D-Bus calls.
 
 It makes network namespaces: ``./scripts/bench`` (as root, or it re-runs itself
-through sudo), or as root ``.venv/bin/python bench/run.py [--repeat N] [--latency MS]
+through sudo), or as root ``.venv/bin/python bench/run.py [--repeat N] [--latency MS,...]
 [--json FILE]``.
 Each scenario runs against a real NetworkManager (or the kernel, for the netlink
-one) in a throwaway namespace and the metadata emulator: a first run (from DHCP
-primaries only) and a no-change run, ``--repeat`` times each; the table shows
-medians.  With ``NCS_BENCH_OTHER="COMMAND ..."`` (e.g. an upstream build), that
-command runs alternately with ours in the same setup, and the ratios are printed.
+one) in a throwaway namespace and the metadata emulator, at each latency: a first
+run (from DHCP primaries only, an empty state directory), a no-change run, and (on
+NetworkManager) a repair run after another client reapplied every NIC's profile,
+``--repeat`` times each; the table shows medians.  Upstream's binary
+(``../shared/reference/nm-cloud-setup-upstream`` next to the repository, or
+``NCS_BENCH_OTHER="COMMAND ..."``) runs alternately with ours in the same setup, and
+so does the import floor (the imports this design cannot do without, in the same
+interpreter); the ratios and the issue's goals are printed after the table.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -30,6 +34,11 @@ sys.path.insert(0, str(ROOT))
 from harness.sandbox import Sandbox, nics_for_scenario, run_measured  # noqa: E402
 from nm_cloud_setup.emulator import scenario as scenarios  # noqa: E402
 from nm_cloud_setup.emulator.server import EmulatorServer  # noqa: E402
+
+from bench import report  # noqa: E402 # isort: skip
+
+UPSTREAM = ROOT.parent / "shared" / "reference" / "nm-cloud-setup-upstream"
+FLOOR = "import dbus_next, dbus_next.aio, http.client, logging, json"
 
 
 @dataclass
@@ -40,6 +49,7 @@ class Scenario:
     make: Callable[[], dict]
     netlink: bool = False
     ipv6: str = "disabled"  # the profiles' ipv6.method (manual: the IPv6 primary static)
+    default: bool = True  # one of the issue's rows (run when no --scenario is given)
 
 
 def gcp_scenario(nics: int) -> dict:
@@ -61,8 +71,8 @@ SCENARIOS = [
     Scenario("ec2-15x50", "ec2", 15, lambda: scenarios.generate(15, 50)),
     Scenario("ec2-15x50+10v6", "ec2", 15, lambda: scenarios.generate(15, 50, ipv6s=10),
              ipv6="manual"),
-    Scenario("azure-8x30", "azure", 8, lambda: azure_scenario(8, 30)),
-    Scenario("gcp-8", "gcp", 8, lambda: gcp_scenario(8)),
+    Scenario("azure-8x30", "azure", 8, lambda: azure_scenario(8, 30), default=False),
+    Scenario("gcp-8", "gcp", 8, lambda: gcp_scenario(8), default=False),
     Scenario("netlink-15x50", "ec2", 15, lambda: scenarios.generate(15, 50), netlink=True),
 ]
 
@@ -108,9 +118,33 @@ def one_run(sandbox: Sandbox, server: EmulatorServer, command: List[str], env: d
             "dbus_calls": calls}
 
 
-def bench_scenario(spec: Scenario, repeat: int, latency: float,
+def floor_run() -> Dict[str, float]:
+    result = run_measured([sys.executable, "-c", FLOOR])
+    return {"wall_ms": result.wall * 1000, "cpu_ms": result.cpu * 1000,
+            "rss_mib": result.max_rss_kib / 1024, "requests": 0, "dbus_calls": 0}
+
+
+def _start_over(sandbox: Sandbox, spec: Scenario) -> None:
+    """DHCP primaries only, an empty state directory: as after a boot."""
+    if spec.netlink:
+        sandbox.reset_kernel()
+    else:
+        sandbox.reset_profiles(ipv6=spec.ipv6)
+    for path in (sandbox.workdir / "state").glob("*"):
+        path.unlink()
+
+
+def _reapply_all(sandbox: Sandbox) -> None:
+    """Another client reapplies every NIC's profile: what the tool added is forgotten."""
+    for nic in sandbox.nics:
+        sandbox.nmcli("device", "reapply", nic.ifname)
+
+
+def bench_scenario(spec: Scenario, repeat: int, latencies: Sequence[float],
                    others: Dict[str, List[str]]) -> List[dict]:
-    commands = {"ours": [sys.executable, "-m", "nm_cloud_setup"], **others}
+    commands = {"ours": [sys.executable, "-m", "nm_cloud_setup"],
+                **({} if spec.netlink else others)}
+    kinds = ("first", "no-change") if spec.netlink else ("first", "no-change", "repair")
     samples: Dict[tuple, List[dict]] = {}
     with Sandbox(nics_for_scenario(spec.nics, ipv6=spec.ipv6 != "disabled"),
                  with_nm=not spec.netlink, nm_log_level="WARN") as sandbox:
@@ -120,7 +154,6 @@ def bench_scenario(spec: Scenario, repeat: int, latency: float,
         else:
             server = EmulatorServer(("127.0.0.1", 0), spec.make(), spec.provider)
         server.start()
-        server.state.latency = latency
         key = spec.provider.upper()
         env = sandbox.env(**{f"NM_CLOUD_SETUP_{key}": "yes",
                              f"NM_CLOUD_SETUP_{key}_HOST": server.url,
@@ -128,77 +161,65 @@ def bench_scenario(spec: Scenario, repeat: int, latency: float,
                              "NM_CLOUD_SETUP_MAP_INTERFACES": ";".join(
                                  f"{n.ifname}={n.mac}" for n in sandbox.nics)})
         try:
-            for _ in range(repeat):
-                for name, command in commands.items():  # alternately, in the same setup
-                    if spec.netlink:
-                        sandbox.reset_kernel()
-                        for path in (sandbox.workdir / "state").glob("*"):
-                            path.unlink()
-                    else:
-                        sandbox.reset_profiles(ipv6=spec.ipv6)
-                    for kind in ("first", "no-change"):
-                        sample = one_run(sandbox, server, command, env, spec.netlink)
-                        samples.setdefault((name, kind), []).append(sample)
+            for latency in latencies:
+                server.state.latency = latency / 1000
+                for _ in range(repeat):
+                    samples.setdefault(("floor", "import", latency), []).append(floor_run())
+                    for name, command in commands.items():  # alternately, in the same setup
+                        _start_over(sandbox, spec)
+                        for kind in kinds:
+                            if kind == "repair":
+                                _reapply_all(sandbox)
+                            sample = one_run(sandbox, server, command, env, spec.netlink)
+                            samples.setdefault((name, kind, latency), []).append(sample)
         finally:
             server.shutdown()
             server.server_close()
     rows = []
-    for (name, kind), items in samples.items():
-        row = {"scenario": spec.name, "implementation": name, "run": kind, "repeat": repeat}
+    for (name, kind, latency), items in samples.items():
+        row = {"scenario": spec.name, "implementation": name, "run": kind,
+               "latency_ms": latency, "repeat": len(items), "nics": spec.nics,
+               "ipv6_nics": spec.nics if spec.ipv6 != "disabled" else 0}
         for metric in items[0]:
             row[metric] = statistics.median(item[metric] for item in items)
         rows.append(row)
     return rows
 
 
-def table(rows: List[dict]) -> str:
-    head = f"{'scenario':<16}{'impl':<7}{'run':<10}{'wall ms':>9}{'CPU ms':>8}{'RSS MiB':>9}" \
-           f"{'requests':>10}{'D-Bus':>7}"
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(f"{r['scenario']:<16}{r['implementation']:<7}{r['run']:<10}"
-                     f"{r['wall_ms']:>9.0f}{r['cpu_ms']:>8.0f}{r['rss_mib']:>9.1f}"
-                     f"{r['requests']:>10.0f}{r['dbus_calls']:>7.0f}")
-    return "\n".join(lines)
-
-
-def ratios(rows: List[dict]) -> str:
-    ours = {(r["scenario"], r["run"]): r for r in rows if r["implementation"] == "ours"}
-    lines = []
-    for r in rows:
-        if r["implementation"] == "ours":
-            continue
-        base = ours[(r["scenario"], r["run"])]
-        parts = [f"{m} {base[m] / r[m]:.2f}x" for m in ("wall_ms", "cpu_ms", "rss_mib",
-                                                           "requests") if r[m]]
-        lines.append(f"ours / {r['implementation']}, {r['scenario']} {r['run']}: "
-                     + ", ".join(parts))
-    return "\n".join(lines)
-
-
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median)")
-    parser.add_argument("--latency", type=float, default=0.0,
-                        help="emulator latency per request, in milliseconds")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--latency", default="0,10,50",
+                        help="emulator latencies per request, in milliseconds (comma-separated)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--no-upstream", action="store_true", help="ours alone")
     parser.add_argument("--scenario", action="append", choices=[s.name for s in SCENARIOS],
-                        help="only these scenarios (repeatable)")
+                        help="only these scenarios (repeatable; default: the issue's rows)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("run as root: the benchmarks make network namespaces")
+    latencies = [float(value) for value in args.latency.split(",")]
+    # As installed (a Debian package is byte-compiled at install): without this, and with
+    # PYTHONDONTWRITEBYTECODE set, every run compiles the package's sources (~50 ms CPU).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "nm_cloud_setup")],
+                   check=True)
     others = {}
-    if os.environ.get("NCS_BENCH_OTHER"):
-        others["other"] = shlex.split(os.environ["NCS_BENCH_OTHER"])
+    if args.no_upstream:
+        pass
+    elif os.environ.get("NCS_BENCH_OTHER"):
+        others["upstream"] = shlex.split(os.environ["NCS_BENCH_OTHER"])
+    elif UPSTREAM.exists():
+        others["upstream"] = [str(UPSTREAM)]
     rows = []
     for spec in SCENARIOS:
-        if args.scenario and spec.name not in args.scenario:
+        if (spec.name not in args.scenario) if args.scenario else not spec.default:
             continue
-        rows += bench_scenario(spec, args.repeat, args.latency / 1000, others)
-        print(f"done: {spec.name}", file=sys.stderr)
-    print(table(rows))
-    if others:
-        print(ratios(rows))
+        started = time.monotonic()
+        rows += bench_scenario(spec, args.repeat, latencies, others)
+        print(f"done: {spec.name} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
+    print(report.table(rows))
+    print()
+    print(report.goals(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
 

@@ -147,6 +147,9 @@ class _Handler(BaseHTTPRequestHandler):
 class EmulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops the SYNs of clients that open more
+    # connections at once (upstream opens one per request): a 1 s retransmit each.
+    request_queue_size = 128
 
     def __init__(self, address: Tuple[str, int], scenario: Dict[str, Any],
                  provider: str = "ec2") -> None:

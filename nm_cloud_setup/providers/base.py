@@ -13,12 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, TypeVar, Union
 
 from nm_cloud_setup.errors import CloudSetupError, HttpError, MetadataError
 from nm_cloud_setup.model import Identity, InstanceData
-from nm_cloud_setup.providers import registry
+from nm_cloud_setup.providers import fanout, registry
 from nm_cloud_setup.providers.http import HttpClient
 
 from nm_cloud_setup.providers.listing import (  # noqa: F401 - re-exported  # isort: skip
@@ -84,20 +83,27 @@ class Provider:
         return {key: value.strip() or None if isinstance(value, str) else None
                 for key, value in results.items()}
 
-    def required(self, path: str) -> Callable[[], str]:
+    def required(self, path: str, first: Optional[CloudSetupError] = None,
+                 started: Optional[float] = None) -> Callable[[], str]:
         """A fetch of a key upstream needs.  A 404 is asked again once a second for
         ``pending_wait`` seconds (a NIC just hot-plugged gets its keys a moment after
-        its MAC is listed; upstream polls so too), then it is an error."""
+        its MAC is listed; upstream polls so too), then it is an error.  ``first``: the
+        failure of a first attempt already made at ``started``."""
         def fetch() -> str:
-            deadline = time.monotonic() + self.pending_wait
+            deadline = (time.monotonic() if started is None else started) + self.pending_wait
+            err = first
             while True:
-                try:
-                    return self.get(path)
-                except HttpError as err:
-                    if err.code != 404 or time.monotonic() + 1.0 > deadline:
-                        raise
+                if err is None:
+                    try:
+                        return self.get(path)
+                    except HttpError as caught:
+                        err = caught
+                if not isinstance(err, HttpError) or err.code != 404 \
+                        or time.monotonic() + 1.0 > deadline:
+                    raise err
                 LOG.debug("%s: not there (yet); asking again in 1 s", path)
                 time.sleep(1.0)
+                err = None
         return fetch
 
     def optional(self, path: str) -> Callable[[], Optional[str]]:
@@ -107,10 +113,17 @@ class Provider:
             try:
                 return self.get(path)
             except CloudSetupError as err:
-                if not (isinstance(err, HttpError) and err.code == 404):
-                    LOG.warning("%s: optional, going without it: %s", path, err)
-                return None
+                return self.as_optional(path, err)
         return fetch
+
+    @staticmethod
+    def as_optional(path: str, result: Union[str, CloudSetupError]) -> Optional[str]:
+        """The answer to an optional key (``optional``), from a fetch's result."""
+        if not isinstance(result, CloudSetupError):
+            return result
+        if not (isinstance(result, HttpError) and result.code == 404):
+            LOG.warning("%s: optional, going without it: %s", path, result)
+        return None
 
     def listing(self, path: str, macs: Mapping[str, str],
                 first: Optional[str] = None) -> List[Listed]:
@@ -157,17 +170,12 @@ class Provider:
 
     def fetch_all(self, jobs: Mapping[K, Callable[[], R]]) -> Dict[K, Union[R, CloudSetupError]]:
         """Run independent fetches, at most ``concurrency`` at once; errors are returned."""
-        def call(job: Callable[[], R]) -> Union[R, CloudSetupError]:
-            try:
-                return job()
-            except CloudSetupError as err:
-                return err
+        return fanout.fetch_all(jobs, self.concurrency)
 
-        if len(jobs) <= 1 or self.concurrency <= 1:
-            return {key: call(job) for key, job in jobs.items()}
-        with ThreadPoolExecutor(min(self.concurrency, len(jobs))) as pool:
-            futures = {key: pool.submit(call, job) for key, job in jobs.items()}
-            return {key: future.result() for key, future in futures.items()}
+    def run_steps(self, jobs: Mapping[K, Callable[[], fanout.Steps]]) -> Dict[K, Any]:
+        """Run fetches that depend on one another (``fanout.run_steps``), at most
+        ``concurrency`` requests in flight."""
+        return fanout.run_steps(jobs, self.concurrency)
 
 
 class BulkProvider(Provider):

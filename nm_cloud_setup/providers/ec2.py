@@ -1,12 +1,13 @@
 """Amazon EC2 instance metadata (IMDS), with IMDSv2 tokens.
 
-Requests per run: token, MAC listing, then per local NIC ``ipv6s`` (404 when it
-has none), upstream's two keys, ``subnet-ipv4-cidr-block`` and ``local-ipv4s``, and
-``device-number`` (at most ``concurrency`` NICs at once), then ``network-card``
-of the first NIC (404 on single-card types), and only where it answers, of the
-others (``_cards``); for a NIC with IPv6
-addresses its ``subnet-ipv6-cidr-blocks``, and with the ``prefixes`` option the
-delegated ``ipv4-prefix`` and ``ipv6-prefix`` (local routes).  Paths, headers and
+Requests per run: token, MAC listing, then per local NIC at once ``ipv6s`` (404
+when it has none) and upstream's two keys, ``subnet-ipv4-cidr-block`` and
+``local-ipv4s``, then ``device-number``; for a NIC with IPv6 addresses its
+``subnet-ipv6-cidr-blocks``, and with the ``prefixes`` option the delegated
+``ipv4-prefix`` and ``ipv6-prefix``.  All NICs' requests go side by side, at most
+``CONCURRENCY`` in flight: three round trips after the listing.  Then
+``network-card`` of the first NIC (404 on single-card types), and only where it
+answers, of the others (``_cards``).  Paths, headers and
 the token TTL are upstream's.  EC2-compatible servers without the token PUT are
 served with plain GETs.  An IPv6-only NIC answers 404 for ``local-ipv4s``: a NIC
 with IPv6 addresses has its IPv4 keys asked once, without upstream's wait.
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+import time
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
-from nm_cloud_setup.errors import CloudSetupError, MetadataError
+from nm_cloud_setup.errors import CloudSetupError, HttpError, MetadataError
 from nm_cloud_setup.model import InstanceData, InterfaceData
 from nm_cloud_setup.planning.tables import MAX_CARDS
+from nm_cloud_setup.providers import fanout
 from nm_cloud_setup.providers.base import (Listed, Provider, TokenAuth, check_indexes, parse_cidr,
                                            parse_index, parse_ipv4_list, parse_subnet,
                                            per_mac_interfaces, unmatched, warn_outside_subnet)
@@ -39,6 +42,10 @@ IPV6S = "ipv6s"
 SUBNET6 = "subnet-ipv6-cidr-blocks"
 PREFIX_KEYS = ("ipv4-prefix", "ipv6-prefix")
 INTERFACE_ID = "interface-id"  # asked only for NM_CLOUD_SETUP_EXCLUDE's id: selectors
+# Requests in flight at most: the NICs' keys go side by side (upstream sends all of
+# them at once, two per NIC; EC2 drops packets beyond about 1024/s per NIC, shared with
+# DNS and NTP): 32, what upstream has in flight with 15 NICs.
+CONCURRENCY = 32
 
 
 def parse_interface(mac: str, position: int, values: Mapping[str, Optional[str]],
@@ -110,6 +117,7 @@ def _prefixes(values: Mapping[str, Optional[str]]) -> Tuple[str, ...]:
 class Ec2(Provider):
     key = "ec2"
     default_host = "http://169.254.169.254"
+    concurrency = CONCURRENCY
 
     def __init__(self, client, options=None) -> None:
         super().__init__(client, options)
@@ -126,7 +134,7 @@ class Ec2(Provider):
 
     def get_config(self, macs: Mapping[str, str]) -> InstanceData:
         listed = self.listing(MACS, macs)
-        results = self.fetch_all(self.per_mac_jobs(listed, macs, self._fetch_nic))
+        results = self.run_steps(self.per_mac_jobs(listed, macs, self._fetch_nic))
         _choose_indexes(results)
         self._cards(listed, results)
         interfaces = per_mac_interfaces(
@@ -159,26 +167,51 @@ class Ec2(Provider):
     def _base(nic: Listed) -> str:
         return f"{MACS}{nic.path}{'' if nic.path.endswith('/') else '/'}"
 
-    def _fetch_nic(self, nic: Listed) -> Dict[str, Any]:
-        """``ipv6s`` (optional), upstream's keys (a 404 is waited for, unless the NIC has
-        IPv6 addresses: an IPv6-only NIC has no IPv4 keys), then the IPv6 subnet, the
-        delegated prefixes and the ``interface-id`` when asked for, and
-        ``device-number`` (optional): asked last, so that a NIC just hot-plugged has it
-        by then."""
+    def _fetch_nic(self, nic: Listed) -> fanout.Steps:
+        """``ipv6s`` (optional) and upstream's keys at once (a 404 on these is waited
+        for, unless the NIC has IPv6 addresses: an IPv6-only NIC has no IPv4 keys);
+        then together the IPv6 subnet, the delegated prefixes and the ``interface-id``
+        when asked for, and ``device-number`` (optional): asked after upstream's keys,
+        so that a NIC just hot-plugged has it by then."""
         base = self._base(nic)
-        ipv6s = self.optional(base + IPV6S)()
+        started = time.monotonic()
+        first = yield {key: self._getter(base + key) for key in (IPV6S, *REQUIRED)}
+        ipv6s = self.as_optional(base + IPV6S, first[IPV6S])
         if ipv6s is None:
-            values = self.fetch_keys(base, REQUIRED)
+            values = yield from self._settled(base, first, started)
         else:
-            values = {key: self.optional(base + key)() for key in REQUIRED}
-            values.update({IPV6S: ipv6s, SUBNET6: self.optional(base + SUBNET6)()})
-        if (len(values) >= len(REQUIRED) and not _failed(values)
-                and self.options.get("prefixes")):
-            values.update({key: self.optional(base + key)() for key in PREFIX_KEYS})
-        if len(values) >= len(REQUIRED) and not _failed(values):
-            if self.options.get("interface_ids"):
-                values[INTERFACE_ID] = self.optional(base + INTERFACE_ID)()
-            values[NUMBER] = self.optional(base + NUMBER)()
+            values = {key: self.as_optional(base + key, first[key]) for key in REQUIRED}
+            values[IPV6S] = ipv6s
+        fetched = len(values) >= len(REQUIRED) and not _failed(values)
+        later = {SUBNET6: self.optional(base + SUBNET6)} if ipv6s is not None else {}
+        if fetched and self.options.get("prefixes"):
+            later.update({key: self.optional(base + key) for key in PREFIX_KEYS})
+        if fetched and self.options.get("interface_ids"):
+            later[INTERFACE_ID] = self.optional(base + INTERFACE_ID)
+        if fetched:
+            later[NUMBER] = self.optional(base + NUMBER)
+        values.update((yield later))
+        return values
+
+    def _getter(self, path: str) -> Callable[[], str]:
+        return lambda: self.get(path)
+
+    def _settled(self, base: str, first: Mapping[str, Any], started: float) -> fanout.Steps:
+        """Upstream's keys of a NIC without IPv6, from their first answers: a 404 is
+        waited for, in order; the first failure ends it, as the value of its key.  A
+        key after one that had to be waited for is asked afresh."""
+        values: Dict[str, Any] = {}
+        waited = False
+        for key in REQUIRED:
+            result = first[key]
+            if waited:
+                result = (yield {key: self.required(base + key)})[key]
+            elif isinstance(result, HttpError) and result.code == 404:
+                waited = True
+                result = (yield {key: self.required(base + key, result, started)})[key]
+            values[key] = result
+            if isinstance(result, CloudSetupError):
+                break
         return values
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Collection, Dict, List, Mapping, Optional, Sequence
 
@@ -290,6 +289,8 @@ class Netlink(Backend, RemovesLeftovers, MakesNics, ListsForeign):
         return self._record
 
     def _save_record(self, record: Record) -> None:
+        import tempfile  # only when writing: it costs shutil, bz2, lzma at start-up
+
         try:
             self.state_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile("w", dir=self.state_dir, prefix=".owned-",

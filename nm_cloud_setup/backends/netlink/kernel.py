@@ -1,14 +1,15 @@
 """The kernel, read and changed over netlink: the only pyroute2 user.
 
-``Kernel`` holds one netlink socket and speaks the model's values: links, and
-the addresses, routes and rules of both families, read as ``Address``, ``Route``
-and ``Rule``; a change is pyroute2's keyword arguments (``requests.py`` builds
+``Kernel`` speaks the model's values: links, and the addresses, routes and rules
+of both families, read as ``Address``, ``Route`` and ``Rule`` (through ``dump.py``,
+without pyroute2); a change is pyroute2's keyword arguments (``requests.py`` builds
 them), and an entry already gone (a removal) or already there (an addition) is
-no error.  ``Events`` follows the kernel's address and route changes in a thread
-of its own, for the NetworkManager backend's guard (``for_nm.py``).  Either can
-work in another network namespace (NetworkManager's, given as
-``/proc/PID/ns/net``).  Uses only the pyroute2 API that 0.7.2 (Debian 12) and 0.9
-share.
+no error.  pyroute2 is imported when a change or a full dump (``entries``) is
+first asked for: a run that changes nothing never imports it.  ``Events`` follows
+the kernel's address and route changes in a thread of its own, for the
+NetworkManager backend's guard (``for_nm.py``).  Either can work in another network
+namespace (NetworkManager's, given as ``/proc/PID/ns/net``).  Uses only the pyroute2
+API that 0.7.2 (Debian 12) and 0.9 share.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from pyroute2 import IPRoute, NetlinkError
-
+from nm_cloud_setup.backends.netlink import dump
 from nm_cloud_setup.backends.netlink.guard import ADDR, ROUTE, Entry
 from nm_cloud_setup.backends.netlink.requests import AF, describe
 from nm_cloud_setup.errors import ApplyError, BackendError
@@ -45,6 +45,13 @@ _GROUPS = 0x10 | 0x40 | 0x100 | 0x400
 _IFA_SETTABLE = 0x02 | 0x10 | 0x100 | 0x200 | 0x400
 _RTNH_F_ONLINK = 0x4
 FOREVER = 0xFFFFFFFF
+# The attributes read (linux/if_link.h, if_addr.h, rtnetlink.h, fib_rules.h)
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO = 1, 3, 4, 10, 18
+IFLA_PERM_ADDRESS = 54
+IFLA_INFO_KIND = 1
+IFA_ADDRESS, IFA_LOCAL = 1, 2
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_TABLE = 1, 4, 5, 6, 15
+FRA_SRC, FRA_PRIORITY, FRA_SUPPRESS_PREFIXLEN, FRA_TABLE = 2, 6, 14, 15
 
 
 @dataclass(frozen=True)
@@ -83,81 +90,94 @@ def entered(netns: Optional[str]) -> Iterator[None]:
 
 
 class Kernel:
-    """One netlink socket (in ``netns``, if given); ``BackendError`` when it cannot be
-    opened."""
+    """The kernel of ``netns`` (None: this thread's); ``BackendError`` when its netlink
+    socket cannot be opened."""
 
     def __init__(self, netns: Optional[str] = None) -> None:
+        self._netns = netns
+        self._iproute: Any = None
         try:
             with entered(netns):
-                self._ipr = IPRoute()
-        except (OSError, NetlinkError) as err:
+                self._dumper = dump.Dumper()
+        except OSError as err:
             raise BackendError(f"cannot open a netlink socket ({err})") from None
 
+    @property
+    def _ipr(self) -> Any:
+        """pyroute2's socket, made when first needed (in ``netns``)."""
+        if self._iproute is None:
+            from pyroute2 import IPRoute, NetlinkError
+
+            try:
+                with entered(self._netns):
+                    self._iproute = IPRoute()
+            except (OSError, NetlinkError) as err:
+                raise BackendError(f"cannot open a netlink socket ({err})") from None
+        return self._iproute
+
     def close(self) -> None:
-        self._ipr.close()
+        self._dumper.close()
+        if self._iproute is not None:
+            self._iproute.close()
 
     def links(self) -> List[Link]:
-        return [_link(msg) for msg in self._ipr.get_links()]
+        return [_link(*found) for found in self._dumper.links()]
 
     def link(self, index: int) -> Optional[Link]:
         """The link ``index``; None when it is gone (unplugged since it was listed)."""
-        try:
-            found = self._ipr.get_links(index)
-        except NetlinkError:
-            return None
-        return _link(found[0]) if found else None
+        found = list(self._dumper.links(index))
+        return _link(*found[0]) if found else None
 
     def exists(self, ifname: str) -> bool:
         return self.index(ifname) is not None
 
     def index(self, ifname: str) -> Optional[int]:
-        found = self._ipr.link_lookup(ifname=ifname)
-        return found[0] if found else None
+        return next((link.index for link in self.links() if link.ifname == ifname), None)
 
     def addresses(self) -> Dict[int, List[Address]]:
-        """Every address of both families, by link index: one dump per family (pyroute2
-        filters by index client-side)."""
+        """Every address of both families, by link index."""
         by_index: Dict[int, List[Address]] = {}
         for af in AF.values():
-            for msg in self._ipr.get_addr(family=af):
-                by_index.setdefault(msg["index"], []).append(Address(
-                    msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS"), msg["prefixlen"]))
+            for (_, prefix, _, _, index), found in self._dumper.addresses(af):
+                by_index.setdefault(index, []).append(Address(
+                    dump.ip(af, found.get(IFA_LOCAL) or found.get(IFA_ADDRESS)), prefix))
         return by_index
 
     def routes(self, proto: int) -> Dict[int, List[Route]]:
-        """The routes of protocol ``proto``, both families, every table, by outgoing link."""
+        """The routes of protocol ``proto``, both families, every table, by outgoing link
+        (the kernel filters the dump)."""
         by_oif: Dict[int, List[Route]] = {}
         for family, af in AF.items():
-            for msg in self._ipr.get_routes(family=af, proto=proto):
-                if msg["proto"] != proto:
-                    continue
-                by_oif.setdefault(msg.get_attr("RTA_OIF"), []).append(Route(
-                    dest=msg.get_attr("RTA_DST") or ANY[family], prefix=msg["dst_len"],
-                    next_hop=msg.get_attr("RTA_GATEWAY"), metric=msg.get_attr("RTA_PRIORITY"),
-                    table=msg.get_attr("RTA_TABLE") or msg["table"],
-                    type="local" if msg["type"] == RTN_LOCAL else None))
+            for (_, dst_len, _, _, table, _, _, kind, _), found in self._dumper.routes(af, proto):
+                by_oif.setdefault(dump.u32(found.get(RTA_OIF)), []).append(Route(
+                    dest=dump.ip(af, found.get(RTA_DST)) or ANY[family], prefix=dst_len,
+                    next_hop=dump.ip(af, found.get(RTA_GATEWAY)),
+                    metric=dump.u32(found.get(RTA_PRIORITY)),
+                    table=dump.u32(found.get(RTA_TABLE)) or table,
+                    type="local" if kind == RTN_LOCAL else None))
         return by_oif
 
     def rules(self) -> List[Rule]:
         """Every rule of both families."""
         rules = []
         for family, af in AF.items():
-            for msg in self._ipr.get_rules(family=af):
-                suppress = msg.get_attr("FRA_SUPPRESS_PREFIXLEN")
+            for (src_len, table), found in self._dumper.rules(af):
+                suppress = dump.u32(found.get(FRA_SUPPRESS_PREFIXLEN))
                 rules.append(Rule(
-                    priority=msg.get_attr("FRA_PRIORITY") or 0,
-                    table=msg.get_attr("FRA_TABLE") or msg["table"],
-                    from_addr=msg.get_attr("FRA_SRC"), from_len=msg["src_len"],
+                    priority=dump.u32(found.get(FRA_PRIORITY)) or 0,
+                    table=dump.u32(found.get(FRA_TABLE)) or table,
+                    from_addr=dump.ip(af, found.get(FRA_SRC)), from_len=src_len,
                     suppress_prefixlength=None if suppress in (None, 0xFFFFFFFF) else suppress,
                     family=family))
         return rules
 
     def entries(self) -> List[Entry]:
         """Every address and route of both families, in every table, as guard entries."""
-        found = [address_entry(msg) for af in AF.values() for msg in self._ipr.get_addr(family=af)]
+        found = [address_entry(_Dumped(_ADDR_FIELDS, *dumped)) for af in AF.values()
+                 for dumped in self._dumper.addresses(af)]
         for af in AF.values():
-            found += [e for e in map(route_entry, self._ipr.get_routes(family=af))
-                      if e is not None]
+            found += [e for e in (route_entry(_Dumped(_ROUTE_FIELDS, *dumped))
+                                  for dumped in self._dumper.routes(af)) if e is not None]
         return found
 
     def add(self, entry: Entry) -> bool:
@@ -170,6 +190,8 @@ class Kernel:
         """``ip KIND COMMAND`` with pyroute2's ``args``; False when there was nothing to do
         (removing what is gone, adding what is there).  ``ApplyError`` names ``what``
         (default: the arguments) and the kernel's reason."""
+        from pyroute2 import NetlinkError
+
         try:
             getattr(self._ipr, kind)(command, **args)
             return True
@@ -181,16 +203,53 @@ class Kernel:
                              f"{os.strerror(err.code)}") from None
 
 
-def _link(msg: Any) -> Link:
-    info = msg.get_attr("IFLA_LINKINFO")
-    kind = info.get_attr("IFLA_INFO_KIND") if info else None
+def _link(header: Tuple[int, int, int], found: dump.Attrs) -> Link:
+    kind, index, flags = header
+    info = dump.attrs(found[IFLA_LINKINFO], 0) if IFLA_LINKINFO in found else {}
+    link_kind = dump.text(info.get(IFLA_INFO_KIND))
     return Link(
-        index=msg["index"], ifname=msg.get_attr("IFLA_IFNAME"),
-        mac=normalize_mac(msg.get_attr("IFLA_PERM_ADDRESS") or msg.get_attr("IFLA_ADDRESS")
-                          or ""),
-        ethernet=(msg["ifi_type"] == ARPHRD_ETHER and kind in ETHERNET_KINDS
-                  and not msg.get_attr("IFLA_MASTER")),
-        up=bool(msg["flags"] & IFF_UP), mtu=msg.get_attr("IFLA_MTU"))
+        index=index, ifname=dump.text(found.get(IFLA_IFNAME)) or "",
+        mac=normalize_mac(dump.hwaddr(found.get(IFLA_PERM_ADDRESS))
+                          or dump.hwaddr(found.get(IFLA_ADDRESS)) or ""),
+        ethernet=(kind == ARPHRD_ETHER and link_kind in ETHERNET_KINDS
+                  and not dump.u32(found.get(IFLA_MASTER))),
+        up=bool(flags & IFF_UP), mtu=dump.u32(found.get(IFLA_MTU)))
+
+
+_ADDR_FIELDS = ("family", "prefixlen", "flags", "scope", "index")
+_ROUTE_FIELDS = ("family", "dst_len", "src_len", "tos", "table", "proto", "scope", "type",
+                 "flags")
+_ATTRS = {"IFA_ADDRESS": (IFA_ADDRESS, "ip"), "IFA_LOCAL": (IFA_LOCAL, "ip"),
+          "IFA_LABEL": (3, "text"), "IFA_BROADCAST": (4, "ip"), "IFA_CACHEINFO": (6, "cache"),
+          "IFA_FLAGS": (8, "u32"), "RTA_DST": (RTA_DST, "ip"), "RTA_OIF": (RTA_OIF, "u32"),
+          "RTA_GATEWAY": (RTA_GATEWAY, "ip"), "RTA_PRIORITY": (RTA_PRIORITY, "u32"),
+          "RTA_PREFSRC": (7, "ip"), "RTA_TABLE": (RTA_TABLE, "u32")}
+
+
+class _Dumped:
+    """A message of ``dump.py`` read as ``address_entry`` and ``route_entry`` read
+    pyroute2's (fields by name, ``get_attr``), so that both give the same entries."""
+
+    def __init__(self, names: Tuple[str, ...], header: Tuple[int, ...],
+                 found: dump.Attrs) -> None:
+        self._fields = dict(zip(names, header))
+        self._found = found
+
+    def __getitem__(self, name: str) -> int:
+        return self._fields[name]
+
+    def get_attr(self, name: str) -> Any:
+        number, kind = _ATTRS[name]
+        value = self._found.get(number)
+        if value is None:
+            return None
+        if kind == "ip":
+            return dump.ip(self._fields["family"], value)
+        if kind == "text":
+            return dump.text(value)
+        if kind == "cache":  # struct ifa_cacheinfo: preferred, valid, cstamp, tstamp
+            return {"ifa_valid": dump.u32(value[4:8])}
+        return dump.u32(value)
 
 
 def address_entry(msg: Any) -> Entry:
@@ -254,11 +313,13 @@ class Events:
 
     def _run(self) -> None:
         try:
+            from pyroute2 import IPRoute, NetlinkError
+
             with entered(self._netns):
                 listener = IPRoute()
-                kernel = Kernel()
+                kernel = Kernel(self._netns)
             listener.bind(groups=_GROUPS)
-        except (OSError, NetlinkError) as err:
+        except (OSError, NetlinkError, BackendError) as err:
             self._error = err
             self._ready.set()
             return

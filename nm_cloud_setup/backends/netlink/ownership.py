@@ -47,7 +47,7 @@ class Record:
             "addresses": {dev: [str(a) for a in items] for dev, items in self.addresses.items()},
             "rules": {dev: [_rule_dict(r) for r in items] for dev, items in self.rules.items()},
             "links": self.links,
-        }, indent=1, sort_keys=True)
+        }, sort_keys=True)  # compact: the C encoder (written before and after each change)
 
     @classmethod
     def from_json(cls, text: str) -> "Record":

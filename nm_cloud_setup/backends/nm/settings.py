@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import shlex
 import struct
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
 
@@ -283,5 +282,7 @@ def nmcli_command(ifname: str, applied: IpConfig, wanted: IpConfig) -> str:
             if view.addresses[:1] != applied.family(family).addresses[:1]:
                 args += [f"{SETTING[family]}.addresses",
                          ", ".join(str(a) for a in view.addresses)]
+    import shlex  # only for dry runs and status
+
     return " ".join(["nmcli", "device", "modify", shlex.quote(ifname)]
                     + [shlex.quote(arg) for arg in args])

@@ -3,6 +3,9 @@ restarts): what counts as forgotten, what a gone NIC leaves, and the file's form
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import pytest
 
 from nm_cloud_setup.backends.nm import record as nm_record
@@ -50,6 +53,19 @@ def test_the_rules_a_gone_nic_leaves_are_its_own_only():
 ])
 def test_the_record_survives_its_file(records):
     assert nm_record.from_json(nm_record.to_json(records)) == records
+
+
+def test_the_file_is_the_json_document_and_an_indented_one_still_loads():
+    records = {"eth2": nm_record.Given("u2", cloud(20, index=1)),
+               "eth1": nm_record.Given("u1", cloud(10, 11))}
+    document = {"version": 1, "devices": {name: {"connection": given.connection, "entries": [
+        {"kind": kind, **dataclasses.asdict(item)} for kind, cls in
+        (("address", Address), ("route", Route), ("rule", Rule))
+        for item in given.config.addresses + given.config.routes + given.config.rules
+        if isinstance(item, cls)]} for name, given in records.items()}}
+    text = nm_record.to_json(records)
+    assert json.loads(text) == json.loads(json.dumps(document))
+    assert nm_record.from_json(json.dumps(document, indent=1, sort_keys=True)) == records
 
 
 @pytest.mark.parametrize("text", [
