@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import subprocess
 import time
 from typing import Optional
@@ -16,6 +17,29 @@ def run(*args: str, check: bool = True, env: dict | None = None,
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
     return proc
+
+
+_VLAN_SUPPORT: dict = {}
+
+
+def kernel_has_vlan() -> bool:
+    """Whether this kernel can make an 802.1Q link, tried in a namespace of its own
+    (a veth pair, the sandboxes' own link type, and a VLAN on it), so no sandbox's
+    NetworkManager ever sees the probe.
+
+    Tests decide from this, before the run, whether a VLAN must come up or fail."""
+    if "vlan" not in _VLAN_SUPPORT:
+        ns = f"ncs-vlanprobe-{os.getpid()}"
+        run("ip", "netns", "add", ns)
+        try:
+            run("ip", "-n", ns, "link", "add", "probe0", "type", "veth", "peer", "name",
+                "probe1")
+            made = run("ip", "-n", ns, "link", "add", "link", "probe0", "name", "probe0.9",
+                       "type", "vlan", "id", "9", check=False)
+            _VLAN_SUPPORT["vlan"] = made.returncode == 0
+        finally:
+            run("ip", "netns", "del", ns, check=False)
+    return _VLAN_SUPPORT["vlan"]
 
 
 class VmState:
