@@ -329,3 +329,25 @@ def test_a_single_address_nic_gets_its_prefix_address_but_no_rules():
                           delegated=("10.0.1.32/28",), delegated_addresses=("10.0.1.32",))
     config = layout.cloud_entries(iface, single_address=True)
     assert config.addresses == (Address("10.0.1.32", 32),) and config.rules == ()
+
+
+def test_the_clouds_mtu_wins_over_the_profiles_and_the_profiles_stays_without_one():
+    own = Ipv4Config((Address("10.0.1.10", 24),), mtu=1500)
+    jumbo = InterfaceData("02:00:00:00:00:01", 0, ("10.0.1.10",), "10.0.1.0/24", mtu=9001)
+    assert layout.desired(jumbo, own, single_address=False).mtu == 9001
+    silent = InterfaceData("02:00:00:00:00:01", 0, ("10.0.1.10",), "10.0.1.0/24")
+    assert layout.desired(silent, own, single_address=False).mtu == 1500
+    assert layout.desired(silent, Ipv4Config(), single_address=False).mtu is None
+
+
+def test_static_base_of_a_static_ipv6_network_has_its_default_route():
+    nic = InterfaceData("02:00:00:00:00:02", 1, (), None, ipv6_addresses=("2001:db8:1::10",),
+                        ipv6_subnet="2001:db8:1::/64", ipv6_gateway="2001:db8:1::1",
+                        routes=(("2001:db8:99::/48", "2001:db8:1::fe"),
+                                ("10.50.0.0/16", "10.0.1.254")),
+                        ipv6_method="manual", dns=("10.0.3.53", "2001:db8::53"))
+    base = layout.static_base(nic)
+    assert base.addresses == (Address("2001:db8:1::10", 64),)
+    assert base.routes == (Route("::", 0, "2001:db8:1::1", metric=1025),
+                           Route("2001:db8:99::", 48, "2001:db8:1::fe", metric=1025))
+    assert base.dns == ("2001:db8::53",)  # no IPv4 network: no IPv4 name server

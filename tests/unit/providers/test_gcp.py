@@ -15,8 +15,12 @@ def test_gcp_interfaces():
     first = gcp.interface_from(0, "42:01:0A:80:00:02", nics[0], {})
     assert first.local_routes == ("35.10.0.1/32", "35.10.0.2/32", "10.8.0.0/24")
     assert first.addresses == () and first.valid
+    second = gcp.interface_from(1, "42:01:0A:82:00:02", nics[1], {})
+    assert second.local_routes == ("35.20.0.9/32",)  # the document's targetInstanceIps
     second = gcp.interface_from(1, "42:01:0A:82:00:02", nics[1], {"target_instance_ips": False})
     assert second.local_routes == () and not second.valid and second.error is None
+    aliases = gcp.interface_from(0, "42:01:0A:80:00:02", nics[0], {"alias_ips": False})
+    assert aliases.local_routes == ("35.10.0.1/32", "35.10.0.2/32")
 
 
 @pytest.mark.parametrize("body, message", [

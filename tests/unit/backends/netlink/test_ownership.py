@@ -81,6 +81,24 @@ def test_shared_suppress_rule_stays_while_another_device_wants_it():
 def test_local_routes_live_in_the_local_table():
     route = Route("35.1.2.3", 32, metric=100, type="local")
     assert ownership.normalize_route(route).table == ownership.TABLE_LOCAL
+    assert ownership.normalize_route(Route("10.0.0.0", 8, "10.0.1.1")).table == 254
+
+
+@pytest.mark.parametrize("route, planned", [
+    # a local route in the local table is the plan's local route, which names no table
+    (Route("35.1.2.3", 32, None, 100, 255, "local"), Route("35.1.2.3", 32, None, 100, None,
+                                                           "local")),
+    # anything else keeps its table, the main one included
+    (Route("35.1.2.3", 32, None, 100, 254, "local"), Route("35.1.2.3", 32, None, 100, 254,
+                                                           "local")),
+    (Route("10.0.0.0", 8, "10.0.1.1", 100, 255), Route("10.0.0.0", 8, "10.0.1.1", 100, 255)),
+    (Route("10.0.0.0", 8, "10.0.1.1", 100, 30200), Route("10.0.0.0", 8, "10.0.1.1", 100,
+                                                         30200)),
+])
+def test_plan_route_is_the_inverse_of_normalize_route_for_local_routes(route, planned):
+    assert ownership.plan_route(route) == planned
+    if route.table == 255 and route.type == "local":
+        assert ownership.normalize_route(planned) == route
 
 
 @pytest.mark.parametrize("text", ["", "{", "[]", '{"addresses": {"eth1": [5]}}',

@@ -123,3 +123,35 @@ def test_nmcli_command_shows_both_families():
     assert command == ("nmcli device modify eth1 +ipv6.addresses 2600:1f18::11/64 "
                        "+ipv6.routes '::/0 2600:1f18::1 10 table=30400' "
                        "+ipv6.routing-rules 'priority 30350 table 254 suppress_prefixlength 0'")
+
+
+def test_a_connection_without_ipv6_settings_gets_the_flag_on_an_old_daemon():
+    settings = connection()
+    del settings["ipv6"]
+    assert nm_settings.reapply_flags("1.42.4", settings) == 1  # no IPv6 to lose
+
+
+def test_route_data_has_the_dbus_types_networkmanager_wants():
+    """NetworkManager refuses a route whose metric or table is not a uint32."""
+    config = IpConfig((Address("10.0.1.10", 24),),
+                      (Route("0.0.0.0", 0, "10.0.1.1", metric=100, table=30200, type="unicast"),))
+    entry = nm_settings.with_config(connection(), config)["ipv4"]["route-data"].value[0]
+    assert {key: value.signature for key, value in entry.items()} == {
+        "dest": "s", "prefix": "u", "next-hop": "s", "metric": "u", "table": "u", "type": "s"}
+    assert {key: value.value for key, value in entry.items()} == {
+        "dest": "0.0.0.0", "prefix": 0, "next-hop": "10.0.1.1", "metric": 100, "table": 30200,
+        "type": "unicast"}
+
+
+def test_the_mtu_goes_back_to_automatic_when_the_cloud_no_longer_names_one():
+    applied = connection(**{nm_settings.WIRED: {"mtu": Value("u", 9001)}})
+    settings = nm_settings.with_config(applied, IpConfig((Address("10.0.1.10", 24),)))
+    assert settings[nm_settings.WIRED]["mtu"] == Value("u", 0)  # 0: the device's own
+    assert nm_settings.config_from_settings(settings).mtu is None
+
+
+def test_no_mtu_is_written_where_neither_the_cloud_nor_the_profile_has_one():
+    settings = nm_settings.with_config(connection(), IpConfig((Address("10.0.1.10", 24),)))
+    assert "mtu" not in settings.get(nm_settings.WIRED, {})
+    settings = nm_settings.with_config(connection(), IpConfig(mtu=1450))
+    assert settings[nm_settings.WIRED]["mtu"] == Value("u", 1450)
