@@ -19,27 +19,34 @@ def run(*args: str, check: bool = True, env: dict | None = None,
     return proc
 
 
-_VLAN_SUPPORT: dict = {}
+_KERNEL_MAKES: dict = {}
+
+
+def kernel_can_make(kind: str) -> bool:
+    """Whether this kernel can make a link of ``kind`` (``vlan``: 802.1Q, on a veth, the
+    sandboxes' own link type; ``bond``), tried in a namespace of its own, so no sandbox's
+    NetworkManager ever sees the probe.
+
+    Tests decide from this, before the run, whether such a link must come up or fail."""
+    if kind not in _KERNEL_MAKES:
+        ns = f"ncs-probe-{kind}-{os.getpid()}"
+        run("ip", "netns", "add", ns)
+        try:
+            if kind == "vlan":
+                run("ip", "-n", ns, "link", "add", "probe0", "type", "veth", "peer", "name",
+                    "probe1")
+                args = ["link", "probe0", "name", "probe0.9", "type", "vlan", "id", "9"]
+            else:
+                args = ["name", "probe2", "type", kind]
+            made = run("ip", "-n", ns, "link", "add", *args, check=False)
+            _KERNEL_MAKES[kind] = made.returncode == 0
+        finally:
+            run("ip", "netns", "del", ns, check=False)
+    return _KERNEL_MAKES[kind]
 
 
 def kernel_has_vlan() -> bool:
-    """Whether this kernel can make an 802.1Q link, tried in a namespace of its own
-    (a veth pair, the sandboxes' own link type, and a VLAN on it), so no sandbox's
-    NetworkManager ever sees the probe.
-
-    Tests decide from this, before the run, whether a VLAN must come up or fail."""
-    if "vlan" not in _VLAN_SUPPORT:
-        ns = f"ncs-vlanprobe-{os.getpid()}"
-        run("ip", "netns", "add", ns)
-        try:
-            run("ip", "-n", ns, "link", "add", "probe0", "type", "veth", "peer", "name",
-                "probe1")
-            made = run("ip", "-n", ns, "link", "add", "link", "probe0", "name", "probe0.9",
-                       "type", "vlan", "id", "9", check=False)
-            _VLAN_SUPPORT["vlan"] = made.returncode == 0
-        finally:
-            run("ip", "netns", "del", ns, check=False)
-    return _VLAN_SUPPORT["vlan"]
+    return kernel_can_make("vlan")
 
 
 class VmState:
