@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from harness.kernel_view import kernel_state
-from harness.nm_read import applied
+from harness.nm_applied import applied
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.shapes.instance import instance
 from tests.support.vm import run_tool

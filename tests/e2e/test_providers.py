@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.kernel_view import kernel_state, local_routes, policy_routes, policy_rules
-from harness.nm_read import applied
+from harness.nm_applied import applied
 from harness.vm_state import kernel_has_vlan
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.openstack import write_config_drive
