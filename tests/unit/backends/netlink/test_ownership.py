@@ -150,3 +150,36 @@ def test_an_address_not_ours_is_left_whatever_its_prefix():
     kernel = KernelView((Address("10.0.1.10", 16), SECOND))
     diff = ownership.changes(kernel, Record({"eth1": [SECOND]}), "eth1", want)
     assert not diff.add_addresses and not diff.remove_addresses
+
+
+def test_routes_of_the_device_no_longer_wanted_are_removed():
+    want = wanted("10.0.1.10", "10.0.1.11")
+    stale = Route("10.9.0.0", 16, "10.0.1.1", 100, 30200)
+    view = kernel_after(want)
+    view = KernelView(view.addresses, view.routes + (stale,), view.rules)
+    diff = ownership.changes(view, Record({"eth1": [SECOND]}, {"eth1": list(want.rules)}),
+                             "eth1", want)
+    assert diff.remove_routes == (stale,)
+    assert not diff.add_routes and not diff.add_rules and not diff.remove_rules
+
+
+def test_normalized_routes_keep_every_field_but_gain_a_table():
+    assert ownership.normalize_route(Route("10.0.0.0", 8, "10.0.1.1", 100)) == Route(
+        "10.0.0.0", 8, "10.0.1.1", 100, ownership.TABLE_MAIN)
+    assert ownership.normalize_route(Route("35.1.2.3", 32, None, 100, type="local")) == Route(
+        "35.1.2.3", 32, None, 100, ownership.TABLE_LOCAL, "local")
+    routed = Route("10.0.0.0", 8, "10.0.1.1", 100, 30200)
+    assert ownership.normalize_route(routed) == routed
+
+
+def test_the_record_keeps_its_links_through_changes_and_leftovers():
+    want = wanted("10.0.1.10", "10.0.1.11")
+    record = Record({"eth1": []}, {"eth1": []}, ["macvlan2", "vlan9"])
+    diff = ownership.changes(KernelView((PRIMARY,)), record, "eth1", want)
+    assert ownership.recorded(record, "eth1", want, diff).links == ["macvlan2", "vlan9"]
+    # vlan9 is gone, with addresses recorded but no rules
+    record = Record({"eth1": [SECOND], "vlan9": [Address("10.0.9.5", 24)]},
+                    {"eth1": list(want.rules)}, ["macvlan2", "vlan9"])
+    remove, after = ownership.leftovers(record, ["vlan9"], want.rules)
+    assert remove == [] and after.links == ["macvlan2"]
+    assert after == Record({"eth1": [SECOND]}, {"eth1": list(want.rules)}, ["macvlan2"])

@@ -155,3 +155,61 @@ def test_no_mtu_is_written_where_neither_the_cloud_nor_the_profile_has_one():
     assert "mtu" not in settings.get(nm_settings.WIRED, {})
     settings = nm_settings.with_config(connection(), IpConfig(mtu=1450))
     assert settings[nm_settings.WIRED]["mtu"] == Value("u", 1450)
+
+
+# Every value written, by key, with the D-Bus type NetworkManager wants (libnm's).
+TYPES = {"address": "s", "prefix": "u", "dest": "s", "next-hop": "s", "metric": "u",
+         "table": "u", "type": "s", "family": "i", "priority": "u", "from": "s",
+         "from-len": "y", "suppress-prefixlength": "i"}
+
+BOTH = IpConfig(
+    (Address("10.0.1.10", 24), Address("10.0.1.11", 24), Address("2001:db8::10", 64)),
+    (Route("0.0.0.0", 0, "10.0.1.1", metric=200, table=30200),
+     Route("35.1.2.3", 32, metric=100, type="local"),
+     Route("::", 0, "fe80::1", metric=200, table=30200)),
+    (Rule(30200, 30200, "10.0.1.11", 32), Rule(30350, 254, suppress_prefixlength=0),
+     Rule(30200, 30200, "2001:db8::10", 128, family=6)),
+    1450, ("10.0.3.53", "2001:db8::53"))
+
+
+def test_every_value_written_has_networkmanagers_dbus_type():
+    applied = connection()
+    applied["ipv4"]["routes"] = Value("aau", [])  # legacy keys: NetworkManager prefers them
+    settings = nm_settings.with_config(applied, BOTH)
+    for name in ("ipv4", "ipv6"):
+        section = settings[name]
+        assert "addresses" not in section and "routes" not in section
+        for key in ("address-data", "route-data", "routing-rules"):
+            assert section[key].signature == "aa{sv}"
+            for item in section[key].value:
+                assert {k: v.signature for k, v in item.items()} == {k: TYPES[k] for k in item}
+    assert settings["ipv4"]["dns"] == Value("au", [0x3503000a])
+    assert settings["ipv6"]["dns"] == Value("aay", [bytes.fromhex("20010db8" + "0" * 22 + "53")])
+    assert settings[nm_settings.WIRED]["mtu"] == Value("u", 1450)
+    assert [r["family"].value for r in settings["ipv6"]["routing-rules"].value] == [10]
+
+
+def test_what_is_written_reads_back_the_same():
+    settings = nm_settings.with_config(connection(), BOTH)
+    read = nm_settings.config_from_settings(settings)
+    assert (set(read.addresses), set(read.routes), set(read.rules), read.mtu) == (
+        set(BOTH.addresses), set(BOTH.routes), set(BOTH.rules), BOTH.mtu)
+    assert nm_settings.dns_servers(settings) == BOTH.dns
+
+
+def test_a_family_without_a_section_is_skipped_and_the_other_still_written():
+    applied = connection()
+    del applied["ipv4"]
+    settings = nm_settings.with_config(applied, BOTH)
+    assert "ipv4" not in settings
+    assert [e["address"].value for e in settings["ipv6"]["address-data"].value] == [
+        "2001:db8::10"]
+    assert nm_settings.dns_servers(settings) == ("2001:db8::53",)
+
+
+def test_a_rule_without_priority_or_table_reads_as_zero():
+    settings = connection()
+    settings["ipv4"]["routing-rules"] = Value("aa{sv}", [{"family": Value("i", 2),
+                                                          "from": Value("s", "10.0.1.11")}])
+    (rule,) = [r for r in nm_settings.config_from_settings(settings).rules if r.family == 4]
+    assert (rule.priority, rule.table, rule.from_len) == (0, 0, 0)
