@@ -213,3 +213,73 @@ def test_a_rule_without_priority_or_table_reads_as_zero():
                                                           "from": Value("s", "10.0.1.11")}])
     (rule,) = [r for r in nm_settings.config_from_settings(settings).rules if r.family == 4]
     assert (rule.priority, rule.table, rule.from_len) == (0, 0, 0)
+
+
+def test_nmcli_command_removes_first_then_adds_and_sets_mtu_and_dns():
+    gone_route = Route("10.9.0.0", 16, "10.0.1.1", 100, 30200)
+    gone_rule = Rule(30200, 30200, "10.0.1.11", 32)
+    applied = IpConfig((Address("10.0.1.10", 24), Address("10.0.1.11", 24)), (gone_route,),
+                       (gone_rule,), 9001, ("10.0.3.53",))
+    wanted = IpConfig((Address("10.0.1.10", 24), Address("10.0.1.12", 24)), (), (), None,
+                      ("10.0.3.54", "2001:db8::53"))
+    command = nm_settings.nmcli_command("eth1", applied, wanted)
+    assert command == (
+        "nmcli device modify eth1 "
+        "-ipv4.routing-rules 'priority 30200 from 10.0.1.11/32 table 30200' "
+        "-ipv4.routes '10.9.0.0/16 10.0.1.1 100 table=30200' "
+        "-ipv4.addresses 10.0.1.11/24 +ipv4.addresses 10.0.1.12/24 "
+        "802-3-ethernet.mtu 0 ipv4.dns 10.0.3.54 ipv6.dns 2001:db8::53")
+
+
+def test_nmcli_command_lists_several_items_and_the_new_mtu():
+    wanted = IpConfig((Address("10.0.1.10", 24), Address("10.0.1.11", 24),
+                       Address("10.0.1.12", 24)), mtu=1450)
+    command = nm_settings.nmcli_command("eth1", IpConfig((Address("10.0.1.10", 24),)), wanted)
+    assert command == ("nmcli device modify eth1 +ipv4.addresses '10.0.1.11/24, 10.0.1.12/24' "
+                       "802-3-ethernet.mtu 1450")
+
+
+def test_nmcli_command_for_a_moved_primary_sets_the_whole_list():
+    applied = IpConfig((Address("10.0.1.10", 24), Address("10.0.1.11", 24)))
+    wanted = IpConfig((Address("10.0.1.11", 24), Address("10.0.1.10", 24)))
+    assert nm_settings.nmcli_command("eth1", applied, wanted) == (
+        "nmcli device modify eth1 ipv4.addresses '10.0.1.11/24, 10.0.1.10/24'")
+
+
+@pytest.mark.parametrize("version, expected", [
+    ("1.52.0", (1, 52, 0)), ("1.42.4-1.el9", (1, 42, 4)), ("1.46.0.1", (1, 46, 0)),
+    ("1.51.90", (1, 51, 90))])
+def test_version_tuple(version, expected):
+    assert nm_settings.version_tuple(version) == expected
+
+
+def test_the_flag_is_kept_from_152_exactly():
+    assert nm_settings.reapply_flags("1.52", connection("auto")) == 1
+    assert nm_settings.reapply_flags("1.51.90", connection("auto")) == 0
+
+
+def test_skip_reasons_in_upstreams_words():
+    other_user_data = connection(user={"data": Value("a{ss}", {"org.example.x": "1"})})
+    assert nm_settings.skip_reason(other_user_data) is None
+    no_connection = connection()
+    del no_connection["connection"]
+    assert nm_settings.skip_reason(no_connection) == \
+        "skip applied connection due to type mismatch"
+    no_ipv4 = connection()
+    del no_ipv4["ipv4"]
+    assert nm_settings.skip_reason(no_ipv4) == \
+        "skip applied connection due to missing IPv4 configuration"
+
+
+def test_no_wired_setting_reads_as_no_mtu():
+    assert nm_settings.config_from_settings(connection()).mtu is None
+
+
+def test_a_list_valued_attribute_of_a_route_is_kept_hashable():
+    settings = connection()
+    settings["ipv4"]["route-data"] = Value("aa{sv}", [{
+        "dest": Value("s", "10.0.0.0"), "prefix": Value("u", 8),
+        "x-list": Value("as", ["a", "b"])}])
+    (route,) = nm_settings.config_from_settings(settings).routes
+    assert route.extra == (("x-list", "as", ("a", "b")),)
+    hash(route)
