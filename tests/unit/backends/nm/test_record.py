@@ -3,6 +3,8 @@ restarts): what counts as forgotten, what a gone NIC leaves, and the file's form
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from nm_cloud_setup.backends.nm import record as nm_record
@@ -142,3 +144,37 @@ def test_the_rules_of_a_gone_nic_are_removed_from_the_kernel_and_the_record(tmp_
     assert any(r.priority == 30350 for r in gone[1:])
     assert sorted(nm_record.load(tmp_path)) == ["eth1", "eth3"]
     assert nm_record.Memory(tmp_path).remove_leftovers(["eth1"]) == []  # no kernel: nothing
+
+
+def test_the_files_form_is_versioned_sorted_and_one_entry_a_line():
+    given = nm_record.Given("u1", IpConfig((Address("10.0.1.11", 24),), (), (
+        Rule(30200, 30200, "10.0.1.11", 32),)))
+    text = nm_record.to_json({"eth1": given})
+    assert json.loads(text) == {"version": 1, "devices": {"eth1": {"connection": "u1", "entries": [
+        {"kind": "address", "address": "10.0.1.11", "prefix": 24},
+        {"kind": "rule", "priority": 30200, "table": 30200, "from_addr": "10.0.1.11",
+         "from_len": 32, "suppress_prefixlength": None, "extra": [], "family": 4}]}}}
+    assert text == json.dumps(json.loads(text), indent=1, sort_keys=True)
+
+
+def test_a_route_with_extra_attributes_survives_the_file():
+    route = Route("10.0.0.0", 8, "10.0.1.1", 100, 30200, extra=(("mtu", "u", 1400),))
+    records = {"eth1": nm_record.Given("u1", IpConfig(routes=(route,)))}
+    assert nm_record.from_json(nm_record.to_json(records)) == records
+
+
+def test_save_makes_the_state_directory_and_overwrites(tmp_path):
+    state = tmp_path / "a" / "b" / "state"
+    records = {"eth1": nm_record.Given("u1", cloud(10, 11))}
+    nm_record.save(state, records)
+    nm_record.save(state, {})
+    assert nm_record.load(state) == {}
+    assert [p.name for p in state.iterdir()] == [nm_record.RECORD]  # no temporary file left
+
+
+def test_an_unreadable_record_is_named_in_the_warning(tmp_path, caplog):
+    (tmp_path / nm_record.RECORD).write_text("{")
+    assert nm_record.load(tmp_path) == {}
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message.startswith(f"ignoring the unreadable record {tmp_path / nm_record.RECORD} "
+                              "(not a record of applied entries (")
