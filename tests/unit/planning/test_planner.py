@@ -76,3 +76,20 @@ def test_departing_addresses_are_held_back_only_while_a_nics_metadata_is_missing
     holding = Planner(single=False, hold_back=True)
     assert holding.held_back(shrunk, current(applied)) == ["10.0.2.11"]
     assert Address("10.0.2.11", 24) in holding(shrunk, current(applied)).addresses
+
+
+def test_a_profile_made_for_a_static_nic_holds_its_base_and_its_layout():
+    static = InterfaceData(TWO.mac, 1, ("10.0.2.10", "10.0.2.11"), "10.0.2.0/24",
+                           gateway="10.0.2.1", ipv4_method="manual", dns=("10.0.2.53",))
+    tables = Tables(subnet=40200, default=40400, extra=40500, card=41000,
+                    subnet_priority=20200, default_priority=20400, extra_priority=20500)
+    made = Planner(single=False, tables=tables).made(static)
+    assert made.addresses == (Address("10.0.2.10", 24), Address("10.0.2.11", 24))
+    assert Route("0.0.0.0", 0, "10.0.2.1", metric=1025) in made.routes  # the static base
+    assert Route("0.0.0.0", 0, "10.0.2.1", metric=10, table=40401) in made.routes
+    assert Rule(20401, 40401, "10.0.2.11", 32) in made.rules and made.dns == ("10.0.2.53",)
+    single = Planner(single=True).made(static)  # no layout: only the base
+    assert single.rules == () and single.routes == (Route("0.0.0.0", 0, "10.0.2.1",
+                                                          metric=1025),)
+    # a family not planned is left as applied: a new profile has nothing applied
+    assert Planner(single=False, families=frozenset({6})).made(static).family(4) == IpConfig()

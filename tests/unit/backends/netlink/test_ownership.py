@@ -183,3 +183,11 @@ def test_the_record_keeps_its_links_through_changes_and_leftovers():
     remove, after = ownership.leftovers(record, ["vlan9"], want.rules)
     assert remove == [] and after.links == ["macvlan2"]
     assert after == Record({"eth1": [SECOND]}, {"eth1": list(want.rules)}, ["macvlan2"])
+
+
+def test_a_record_without_a_device_keeps_the_others():
+    record = Record({"eth1": [SECOND], "vlan9": []}, {"eth1": [SUPPRESS], "vlan9": [SUPPRESS]},
+                    ["vlan9", "macvlan2"])
+    assert record.without("vlan9") == Record({"eth1": [SECOND]}, {"eth1": [SUPPRESS]},
+                                             ["macvlan2"])
+    assert record.without("eth7") == record

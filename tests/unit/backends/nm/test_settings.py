@@ -283,3 +283,8 @@ def test_a_list_valued_attribute_of_a_route_is_kept_hashable():
     (route,) = nm_settings.config_from_settings(settings).routes
     assert route.extra == (("x-list", "as", ("a", "b")),)
     hash(route)
+
+
+def test_a_connection_is_named_as_upstreams_lines_name_it():
+    assert nm_settings.label(connection()) == '"eth1" (u-1)'
+    assert nm_settings.label({}) == '"" ()'
