@@ -93,3 +93,16 @@ def test_a_profile_made_for_a_static_nic_holds_its_base_and_its_layout():
                                                           metric=1025),)
     # a family not planned is left as applied: a new profile has nothing applied
     assert Planner(single=False, families=frozenset({6})).made(static).family(4) == IpConfig()
+
+
+def test_the_planners_tables_and_a_profile_of_ours_name_servers_are_used():
+    static = InterfaceData(TWO.mac, 1, ("10.0.2.10", "10.0.2.11"), "10.0.2.0/24",
+                           gateway="10.0.2.1", ipv4_method="manual", dns=("10.0.2.53",))
+    tables = Tables(subnet=40200, default=40400, extra=40500, card=41000,
+                    subnet_priority=20200, default_priority=20400, extra_priority=20500)
+    applied = IpConfig((Address("10.0.2.10", 24),), dns=("192.0.2.1",))
+    wanted = Planner(single=False, tables=tables).cloud(static, current(applied, ours=True))
+    assert wanted.dns == ("10.0.2.53",)  # ours: the metadata's, not what is applied
+    assert Rule(20401, 40401, "10.0.2.11", 32) in wanted.rules
+    theirs = Planner(single=False).cloud(static, current(applied))
+    assert theirs.dns == ("192.0.2.1",)  # another's profile: its name servers stay

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from nm_cloud_setup.backends.netlink import ownership
@@ -191,3 +193,22 @@ def test_a_record_without_a_device_keeps_the_others():
     assert record.without("vlan9") == Record({"eth1": [SECOND]}, {"eth1": [SUPPRESS]},
                                              ["macvlan2"])
     assert record.without("eth7") == record
+
+
+def test_the_record_files_form_and_links_through_it():
+    record = Record({"eth1": [SECOND]}, {"eth1": [SUPPRESS]}, ["macvlan2"])
+    text = record.to_json()
+    assert json.loads(text) == {"version": 1, "addresses": {"eth1": ["10.0.1.11/24"]},
+                                "rules": {"eth1": [{"priority": 30350, "table": 254,
+                                                    "from_addr": None, "from_len": 0,
+                                                    "suppress_prefixlength": 0, "family": 4}]},
+                                "links": ["macvlan2"]}
+    assert text == json.dumps(json.loads(text), indent=1, sort_keys=True)
+    assert Record.from_json(text) == record
+    assert Record.from_json('{"version": 1}') == Record()
+    assert Record.from_json('{"links": ["vlan9"]}') == Record(links=["vlan9"])
+
+
+def test_a_local_route_keeps_its_next_hop_in_the_plans_form():
+    route = Route("35.1.2.3", 32, "10.0.1.1", 100, 255, "local")
+    assert ownership.plan_route(route) == Route("35.1.2.3", 32, "10.0.1.1", 100, None, "local")

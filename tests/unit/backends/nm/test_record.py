@@ -94,6 +94,7 @@ def test_written_ahead_the_record_holds_both_what_the_device_had_and_gets(tmp_pa
     memory = nm_record.Memory(tmp_path)
     memory.write("eth1", nm_record.Given("u1", cloud(10, 11)))
     memory.write("eth1", nm_record.Given("u1", cloud(10, 12)), ahead=True)
+    assert nm_record.load(tmp_path)["eth1"].connection == "u1"
     on_disk = nm_record.load(tmp_path)["eth1"].config
     assert {a.address for a in on_disk.addresses} == {"10.0.1.10", "10.0.1.11", "10.0.1.12"}
     assert set(cloud(10, 11).rules) | set(cloud(10, 12).rules) == set(on_disk.rules)
@@ -132,7 +133,8 @@ def test_without_rules_lost_the_kernel_is_not_even_read(tmp_path):
 def test_the_rules_of_a_gone_nic_are_removed_from_the_kernel_and_the_record(tmp_path):
     records = {"eth1": nm_record.Given("u1", cloud(10, index=0)),
                "eth2": nm_record.Given("u2", cloud(20, index=1)),
-               "eth3": nm_record.Given("u3", cloud(30, index=2))}
+               "eth3": nm_record.Given("u3", cloud(30, index=2)),
+               "eth4": nm_record.Given("u4", cloud(40, index=3))}  # its rules went with it
     nm_record.save(tmp_path, records)
     # eth2 is gone; eth3 is not listed by NetworkManager but its link is still there
     gone = cloud(20, index=1).rules
@@ -142,7 +144,7 @@ def test_the_rules_of_a_gone_nic_are_removed_from_the_kernel_and_the_record(tmp_
     # its own rules that are still there; not the 30350 one, which eth1 holds too
     assert kernel.deleted == [r for r in gone[1:] if r.priority != 30350]
     assert any(r.priority == 30350 for r in gone[1:])
-    assert sorted(nm_record.load(tmp_path)) == ["eth1", "eth3"]
+    assert sorted(nm_record.load(tmp_path)) == ["eth1", "eth3"]  # eth4: nothing left, gone
     assert nm_record.Memory(tmp_path).remove_leftovers(["eth1"]) == []  # no kernel: nothing
 
 

@@ -288,3 +288,23 @@ def test_a_list_valued_attribute_of_a_route_is_kept_hashable():
 def test_a_connection_is_named_as_upstreams_lines_name_it():
     assert nm_settings.label(connection()) == '"eth1" (u-1)'
     assert nm_settings.label({}) == '"" ()'
+
+
+def test_an_ipv4_name_server_with_a_high_last_octet_is_an_unsigned_value():
+    config = IpConfig((Address("10.0.1.10", 24),), dns=("192.0.2.200",))
+    value = nm_settings.with_config(connection(), config)["ipv4"]["dns"]
+    assert value == Value("au", [0xC80200C0])
+    assert nm_settings.dns_servers({"ipv4": {"dns": value}}) == ("192.0.2.200",)
+
+
+def test_nmcli_command_without_a_change_and_with_both_primaries_moved():
+    same = IpConfig((Address("10.0.1.10", 24), Address("10.0.1.11", 24)))
+    assert nm_settings.nmcli_command("eth1", same, same) == "nmcli device modify eth1"
+    applied = IpConfig((Address("10.0.1.10", 24), Address("10.0.1.11", 24),
+                        Address("2001:db8::10", 64), Address("2001:db8::11", 64)))
+    wanted = IpConfig((Address("10.0.1.11", 24), Address("10.0.1.10", 24),
+                       Address("2001:db8::11", 64), Address("2001:db8::10", 64)))
+    assert nm_settings.nmcli_command("eth1", applied, wanted) == (
+        "nmcli device modify eth1 ipv4.addresses '10.0.1.11/24, 10.0.1.10/24' "
+        "ipv6.addresses '2001:db8::11/64, 2001:db8::10/64'")
+    assert nm_settings.version_tuple("1.52-1") == (1, 52)
