@@ -385,3 +385,12 @@ def test_a_further_subnets_route_goes_to_the_subnet_table_of_the_nics_card():
         nic, tables=moved).routes
     first_card = layout.cloud_entries(dataclasses.replace(nic, card=0)).routes
     assert Route("10.0.9.0", 24, metric=10, table=30201) in first_card
+
+
+def test_addresses_only_still_adds_every_further_subnets_addresses():
+    nic = InterfaceData("02:00:00:00:00:02", 1, ("10.0.1.10",), "10.0.1.0/24",
+                        extra_networks=(Network("10.0.8.0/24", ("10.0.8.5",)),
+                                        Network("10.0.9.0/24", ("10.0.9.5",))))
+    config = layout.cloud_entries(nic, tables=tables.Tables(routing=frozenset({6})))
+    assert {a.address for a in config.addresses} >= {"10.0.8.5", "10.0.9.5"}
+    assert not config.rules and not config.routes

@@ -308,3 +308,23 @@ def test_nmcli_command_without_a_change_and_with_both_primaries_moved():
         "nmcli device modify eth1 ipv4.addresses '10.0.1.11/24, 10.0.1.10/24' "
         "ipv6.addresses '2001:db8::11/64, 2001:db8::10/64'")
     assert nm_settings.version_tuple("1.52-1") == (1, 52)
+
+
+def test_reading_a_connection_without_an_ipv6_section():
+    settings = connection()
+    del settings["ipv6"]
+    assert nm_settings.config_from_settings(settings).addresses == (Address("10.0.1.10", 24),)
+
+
+def test_a_routes_list_valued_attribute_is_written_as_a_list():
+    route = Route("10.0.0.0", 8, "10.0.1.1", extra=(("x-list", "as", ("a", "b")),))
+    settings = nm_settings.with_config(connection(), IpConfig(routes=(route,)))
+    (entry,) = settings["ipv4"]["route-data"].value
+    assert entry["x-list"] == Value("as", ["a", "b"])
+
+
+def test_nmcli_command_joins_name_servers_of_a_family_with_commas():
+    applied = IpConfig((Address("10.0.1.10", 24),))
+    wanted = IpConfig(applied.addresses, dns=("10.0.3.53", "10.0.3.54"))
+    assert nm_settings.nmcli_command("eth1", applied, wanted) == (
+        "nmcli device modify eth1 ipv4.dns 10.0.3.53,10.0.3.54 ipv6.dns ''")
