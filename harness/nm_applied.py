@@ -55,8 +55,8 @@ class Applied:
 
 def entry(**values: Tuple[str, Any]) -> Entry:
     """An expected route or rule: ``entry(dest=("s", "0.0.0.0"), table=("u", 30200))``.
-    Keys with dashes are given with underscores."""
-    return tuple(sorted((key.replace("_", "-"), sig, value)
+    Keys with dashes are given with underscores, ``from`` as ``from_``."""
+    return tuple(sorted((key.rstrip("_").replace("_", "-"), sig, value)
                         for key, (sig, value) in values.items()))
 
 

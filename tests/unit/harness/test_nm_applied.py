@@ -42,6 +42,11 @@ def test_a_connection_is_read_into_plain_values():
     assert applied.dns == ("10.0.3.53", "2001:db8::53")
 
 
+def test_an_expected_entry_names_its_keys_as_networkmanager_does():
+    assert entry(from_=("s", "10.0.1.11"), from_len=("y", 32)) == (
+        ("from", "s", "10.0.1.11"), ("from-len", "y", 32))
+
+
 def test_absent_settings_are_empty_and_mtu_zero_is_none():
     applied = parse({"802-3-ethernet": {"mtu": v("u", 0)},
                      "ipv4": {"dns-data": v("as", ["192.0.2.53"])}}, 1)
