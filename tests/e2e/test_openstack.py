@@ -102,7 +102,7 @@ def test_a_hot_plugged_nic_without_dhcp_gets_an_in_memory_profile(nm_sandbox, ma
                and r["dev"] == "eth3" for r in nm_sandbox.ip_json("-4", "route", "show"))
     # the DHCP NIC: untouched, its administrator's name server too
     assert applied(nm_sandbox)["eth1"] == eth1_before
-    assert eth1_before[1].dns == (ADMIN_DNS,)
+    assert eth1_before.dns == (ADMIN_DNS,)
     assert nm_sandbox.addresses("eth2") == ["172.31.32.10/20", "172.31.32.11/20"]
 
     before = applied(nm_sandbox)
