@@ -394,3 +394,10 @@ def test_addresses_only_still_adds_every_further_subnets_addresses():
     config = layout.cloud_entries(nic, tables=tables.Tables(routing=frozenset({6})))
     assert {a.address for a in config.addresses} >= {"10.0.8.5", "10.0.9.5"}
     assert not config.rules and not config.routes
+
+
+def test_an_ipv4_only_nics_routes_go_to_its_default_table():
+    nic = InterfaceData("02:00:00:00:00:02", 1, ("10.0.1.10", "10.0.1.11"), "10.0.1.0/24",
+                        routes=(("10.50.0.0/16", "10.0.1.254"),))
+    assert Route("10.50.0.0", 16, "10.0.1.254", metric=10, table=30401) in \
+        layout.cloud_entries(nic).routes
