@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from harness.kernel_view import local_routes, policy_routes, policy_rules
+from harness.nm_applied import Applied, applied
 from harness.sandbox import Sandbox
-from nm_cloud_setup.model import Ipv4Config
 
 NAME = "nm-cloud-setup-upstream"
 REPO = Path(__file__).resolve().parent.parent
@@ -51,28 +51,27 @@ def run_upstream(sandbox: Sandbox, binary: Path, url: str, provider: str,
     return result
 
 
-Applied = Tuple[Optional[object], FrozenSet, FrozenSet, FrozenSet, Optional[int]]
+Comparable = Tuple[Tuple[str, ...], FrozenSet, FrozenSet, FrozenSet, Optional[int]]
 
 
-def comparable(config: Ipv4Config) -> Applied:
-    """An applied IPv4 config where order carries no meaning: the primary address, then
-    addresses, routes and rules as sets."""
-    return (config.addresses[:1], frozenset(config.addresses), frozenset(config.routes),
-            frozenset(config.rules), config.mtu)
+def comparable(applied: Applied) -> Comparable:
+    """An applied connection's IPv4 where order carries no meaning: the primary address,
+    then addresses, routes and rules as sets, and the MTU."""
+    ipv4 = applied.ipv4
+    return (ipv4.addresses[:1], frozenset(ipv4.addresses), frozenset(ipv4.routes),
+            frozenset(ipv4.rules), applied.mtu)
 
 
 def snapshot(sandbox: Sandbox, ifnames: Iterable[str] = ("eth1", "eth2")) -> Dict[str, object]:
     """What a run leaves: the NICs' addresses (primary first, the secondaries sorted),
     policy rules and tables, local routes, and NetworkManager's applied connections."""
-    from harness.nm_read import applied
-
     names = list(ifnames)
     return {
         "addresses": {name: sandbox.addresses(name) for name in names},
         "rules": policy_rules(sandbox),
         "routes": policy_routes(sandbox),
         "local": local_routes(sandbox),
-        "applied": {name: comparable(config) for name, (_, config) in applied(sandbox).items()
+        "applied": {name: comparable(config) for name, config in applied(sandbox).items()
                     if name in names},
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import subprocess
 import time
 from typing import Optional
@@ -16,6 +17,36 @@ def run(*args: str, check: bool = True, env: dict | None = None,
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
     return proc
+
+
+_KERNEL_MAKES: dict = {}
+
+
+def kernel_can_make(kind: str) -> bool:
+    """Whether this kernel can make a link of ``kind`` (``vlan``: 802.1Q, on a veth, the
+    sandboxes' own link type; ``bond``), tried in a namespace of its own, so no sandbox's
+    NetworkManager ever sees the probe.
+
+    Tests decide from this, before the run, whether such a link must come up or fail."""
+    if kind not in _KERNEL_MAKES:
+        ns = f"ncs-probe-{kind}-{os.getpid()}"
+        run("ip", "netns", "add", ns)
+        try:
+            if kind == "vlan":
+                run("ip", "-n", ns, "link", "add", "probe0", "type", "veth", "peer", "name",
+                    "probe1")
+                args = ["link", "probe0", "name", "probe0.9", "type", "vlan", "id", "9"]
+            else:
+                args = ["name", "probe2", "type", kind]
+            made = run("ip", "-n", ns, "link", "add", *args, check=False)
+            _KERNEL_MAKES[kind] = made.returncode == 0
+        finally:
+            run("ip", "netns", "del", ns, check=False)
+    return _KERNEL_MAKES[kind]
+
+
+def kernel_has_vlan() -> bool:
+    return kernel_can_make("vlan")
 
 
 class VmState:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness.kernel_view import kernel_state, policy_routes, policy_rules
-from harness.nm_read import applied
+from harness.nm_applied import applied
 from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
 from tests.support.layout import expected_layout, ifnames

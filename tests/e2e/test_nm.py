@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from harness.kernel_view import kernel_state, policy_routes, policy_rules
-from harness.nm_read import applied, profiles_on_disk
+from harness.nm_applied import applied, entry
+from harness.nm_read import profiles_on_disk
 from nm_cloud_setup.emulator import scenario as scenarios
 from tests.support.layout import expected_layout
 from tests.support.nm_daemons import BOTH_DAEMONS
@@ -36,8 +37,14 @@ def test_two_nics_three_ips_get_upstream_layout(nm_sandbox, emulator):
     assert policy_routes(nm_sandbox) == routes
     # The applied connections hold them; the profiles on disk do not change.
     state = applied(nm_sandbox)
-    assert [str(a) for a in state["eth1"][1].addresses] == nm_sandbox.addresses("eth1")
-    assert len(state["eth2"][1].rules) == 7
+    assert state["eth1"].ipv4.addresses == tuple(nm_sandbox.addresses("eth1"))
+    assert set(state["eth2"].ipv4.rules) == {
+        entry(family=("i", 2), priority=("u", priority), from_=("s", address),
+              from_len=("y", 32), table=("u", table))
+        for priority, table in ((30201, 30201), (30401, 30401))
+        for address in ("172.31.32.10", "172.31.32.11", "172.31.32.12")} | {
+        entry(family=("i", 2), priority=("u", 30350), table=("u", 254),
+              suppress_prefixlength=("i", 0))}
     assert profiles_on_disk(nm_sandbox) == disk_before
 
 

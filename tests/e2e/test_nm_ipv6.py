@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 from harness.kernel_view import local_routes, policy_routes, policy_rules
-from harness.nm_read import applied, profiles_on_disk
+from harness.nm_applied import applied
+from harness.nm_read import profiles_on_disk
 from harness.sandbox import run
 from nm_cloud_setup.emulator import scenario as scenarios
 from tests.support.layout import assert_layout, expected_layout6, ifnames
@@ -78,8 +79,10 @@ def test_dual_stack_gets_both_layouts_and_keeps_the_profiles_ipv6(dual_sandbox, 
         assert dual_sandbox.addresses6(ifname, "link") == link_local[ifname]
     assert_layout(dual_sandbox, emulator.state.scenario["interfaces"])
     state = applied(dual_sandbox)
-    assert sorted(str(a) for a in state["eth2"][1].family(6).addresses) == V6["eth2"]
-    assert len(state["eth2"][1].family(6).rules) == 5
+    assert sorted(state["eth2"].ipv6.addresses) == V6["eth2"]
+    assert len(state["eth2"].ipv6.rules) == 5
+    assert all(dict((k, (sig, v)) for k, sig, v in rule)["family"] == ("i", 10)
+               for rule in state["eth2"].ipv6.rules)
     assert profiles_on_disk(dual_sandbox) == disk_before
 
 

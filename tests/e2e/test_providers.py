@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.kernel_view import kernel_state, local_routes, policy_routes, policy_rules
-from harness.nm_read import applied
+from harness.nm_applied import applied
+from harness.vm_state import kernel_has_vlan
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.openstack import write_config_drive
 from tests.support.layout import expected_layout, ifnames
@@ -145,6 +146,7 @@ def test_openstack_sources_and_mtu(nm_sandbox, make_emulator, tmp_path, source):
 
 def test_oci_baremetal_vlan_vnic_gets_macvlan_and_vlan_profiles(nm_sandbox, make_emulator):
     emulator = make_emulator("oci", oci_baremetal_scenario())
+    vlan_supported = kernel_has_vlan()
 
     result = run_tool(nm_sandbox, emulator.url, provider="oci")
 
@@ -157,10 +159,12 @@ def test_oci_baremetal_vlan_vnic_gets_macvlan_and_vlan_profiles(nm_sandbox, make
         result.stdout + result.stderr
     link = nm_sandbox.ip_json("link", "show", "macvlan2")[0]
     assert link["address"] == "02:00:00:00:01:00"
-    # Where the kernel has 802.1Q, the VLAN comes up with its address; this
-    # sandbox's kernel may lack it, and then the failure is reported, not hidden.
-    if nm_sandbox.has_link("macvlan2.100"):
+    # Where the kernel has 802.1Q (probed before the run), the VLAN comes up with its
+    # address; a kernel without it makes the VLAN fail, and the failure is reported.
+    if vlan_supported:
         assert result.returncode == 0, result.stdout + result.stderr
         assert nm_sandbox.addresses("macvlan2.100")[0].startswith("172.31.48.10/")
     else:
-        assert result.returncode == 1
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "failure to activate connection vlan" in result.stderr, result.stderr
+        assert not nm_sandbox.has_link("macvlan2.100")

@@ -11,7 +11,7 @@ from typing import Callable, List, NamedTuple, Tuple
 
 import pytest
 
-from harness.nm_read import applied
+from harness.nm_applied import applied
 from harness.sandbox import Sandbox, run
 from tests.support.layout import expected_layout, ifnames
 from tests.support.vm import run_in_vm, run_tool
@@ -81,7 +81,7 @@ def test_an_excluded_nic_is_read_for_nothing_and_changed_in_nothing(world, selec
     sandbox = world.sandbox
     occupy_eth2(sandbox)
     before = eth2(sandbox)
-    version = applied(sandbox)["eth2"][0] if world.backend == "nm" else None
+    version = applied(sandbox)["eth2"].version_id if world.backend == "nm" else None
     try:
         result = world.run({"NM_CLOUD_SETUP_EXCLUDE": selector})
         assert result.returncode == 0, result.stdout + result.stderr
@@ -89,7 +89,7 @@ def test_an_excluded_nic_is_read_for_nothing_and_changed_in_nothing(world, selec
             in result.stdout
         assert eth2(sandbox) == before
         if version is not None:
-            assert applied(sandbox)["eth2"][0] == version  # never reapplied
+            assert applied(sandbox)["eth2"].version_id == version  # never reapplied
         eth1_rules, eth1_routes = expected_layout(
             world.emulator.state.scenario["interfaces"][:1], ifnames(sandbox))
         assert {(p, s, t) for p, s, t in rules(sandbox) if 30000 <= p < 31000} == eth1_rules

@@ -4,6 +4,7 @@ SIGTERM never cuts a move in half."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Dict, List, Set, Tuple
 
 import pytest
@@ -207,3 +208,32 @@ def test_while_a_nics_metadata_is_missing_no_address_leaves_the_others():
     assert not backend.violations
     assert backend.holding() == {"eth1": ["10.0.0.10", "10.0.0.12"],
                                  "eth2": ["10.0.0.11", "10.0.0.20", "10.0.0.21"]}
+
+
+class WithOurProfile(Recording):
+    """eth1's profile is one this tool made: manual addressing, never an empty address
+    list (NetworkManager refuses one)."""
+
+    def current(self, device):
+        current = super().current(device)
+        return dataclasses.replace(current, ours=device.ifname == "eth1")
+
+    def apply(self, device, current, wanted) -> None:
+        if current.ours and not wanted.addresses:
+            self.violations.append(f"{device.ifname}: manual profile without an address")
+        self.given.append((device.ifname, sorted(delta.held(wanted))))
+        super().apply(device, current, wanted)
+
+
+def test_a_profile_of_ours_losing_all_its_addresses_gets_the_new_ones_at_once():
+    backend = WithOurProfile()
+    backend.given = []
+    backend.applied["eth1"] = layout.desired(nic(1, 10), Ipv4Config(), False)
+    backend.applied["eth2"] = layout.desired(nic(2, 20, 21), Ipv4Config(), False)
+    outcome = backend.configure(nic(1, 12, 21), nic(2, 20))
+    assert outcome.ok and not backend.violations
+    # Phase 1: eth1 gives up 10.0.0.10 and takes 10.0.0.12 at once, but not 10.0.0.21,
+    # which eth2 still holds; eth2 lets go of it; phase 2: eth1 gets it.
+    assert backend.given == [("eth1", ["10.0.0.12"]), ("eth2", ["10.0.0.20"]),
+                             ("eth1", ["10.0.0.12", "10.0.0.21"])]
+    assert backend.holding() == {"eth1": ["10.0.0.12", "10.0.0.21"], "eth2": ["10.0.0.20"]}

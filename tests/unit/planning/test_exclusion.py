@@ -53,3 +53,17 @@ def test_a_nic_is_left_alone_by_its_index_or_its_clouds_id():
     assert found.of_nic(InterfaceData("02:00:00:00:00:04", 1, interface_id="eni-0123")) == \
         "NM_CLOUD_SETUP_EXCLUDE names its id eni-0123"
     assert found.of_nic(InterfaceData("02:00:00:00:00:05", 1, interface_id="eni-9")) is None
+
+
+def test_index_bounds_and_an_id_with_a_colon():
+    found, errors = exclusion.parse("index:1023 index:0 id:vnic:a1")
+    assert errors == [] and found.indexes == {0, 1023} and found.ids == {"vnic:a1"}
+    _, errors = exclusion.parse("index:01023")  # five digits: refused, whatever its value
+    assert errors == ['NM_CLOUD_SETUP_EXCLUDE: "index:01023" is not index:N or index:N-M '
+                      '(0 to 1023)']
+
+
+@pytest.mark.parametrize("raw", ["eth9", "index:3", "id:eni-1", "02:00:00:00:00:03"])
+def test_any_one_kind_of_selector_alone_excludes_something(raw):
+    found, errors = exclusion.parse(raw)
+    assert errors == [] and found

@@ -3,6 +3,7 @@ and family, deduplication against the profile, and stability properties."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 
 import pytest
@@ -329,3 +330,74 @@ def test_a_single_address_nic_gets_its_prefix_address_but_no_rules():
                           delegated=("10.0.1.32/28",), delegated_addresses=("10.0.1.32",))
     config = layout.cloud_entries(iface, single_address=True)
     assert config.addresses == (Address("10.0.1.32", 32),) and config.rules == ()
+
+
+def test_the_clouds_mtu_wins_over_the_profiles_and_the_profiles_stays_without_one():
+    own = Ipv4Config((Address("10.0.1.10", 24),), mtu=1500)
+    jumbo = InterfaceData("02:00:00:00:00:01", 0, ("10.0.1.10",), "10.0.1.0/24", mtu=9001)
+    assert layout.desired(jumbo, own, single_address=False).mtu == 9001
+    silent = InterfaceData("02:00:00:00:00:01", 0, ("10.0.1.10",), "10.0.1.0/24")
+    assert layout.desired(silent, own, single_address=False).mtu == 1500
+    assert layout.desired(silent, Ipv4Config(), single_address=False).mtu is None
+
+
+def test_static_base_of_a_static_ipv6_network_has_its_default_route():
+    nic = InterfaceData("02:00:00:00:00:02", 1, (), None, ipv6_addresses=("2001:db8:1::10",),
+                        ipv6_subnet="2001:db8:1::/64", ipv6_gateway="2001:db8:1::1",
+                        routes=(("2001:db8:99::/48", "2001:db8:1::fe"),
+                                ("10.50.0.0/16", "10.0.1.254")),
+                        ipv6_method="manual", dns=("10.0.3.53", "2001:db8::53"))
+    base = layout.static_base(nic)
+    assert base.addresses == (Address("2001:db8:1::10", 64),)
+    assert base.routes == (Route("::", 0, "2001:db8:1::1", metric=1025),
+                           Route("2001:db8:99::", 48, "2001:db8:1::fe", metric=1025))
+    assert base.dns == ("2001:db8::53",)  # no IPv4 network: no IPv4 name server
+
+
+def test_the_name_servers_are_the_applied_ones_unless_the_profile_is_ours():
+    nic = InterfaceData("02:00:00:00:00:01", 0, ("10.0.1.10",), "10.0.1.0/24")
+    applied = Ipv4Config((Address("10.0.1.10", 24),), dns=("192.0.2.1",))
+    own = Ipv4Config(dns=("10.0.1.53",))
+    assert layout.desired(nic, own, False, applied=applied).dns == ("192.0.2.1",)
+    assert layout.desired(nic, own, False, applied=applied, ours=True).dns == ("10.0.1.53",)
+    assert layout.desired(nic, own, False).dns == ("10.0.1.53",)  # nothing applied yet
+
+
+def test_static_base_of_a_dual_stack_nic_and_of_a_family_without_addresses():
+    nic = InterfaceData("02:00:00:00:00:02", 1, ("10.0.1.10",), "10.0.1.0/24",
+                        gateway="10.0.1.1", ipv6_addresses=("2001:db8:1::10",),
+                        ipv6_subnet="2001:db8:1::/64", ipv6_gateway="2001:db8:1::1")
+    base = layout.static_base(nic)
+    assert base.addresses == (Address("10.0.1.10", 24), Address("2001:db8:1::10", 64))
+    no_v6_address = InterfaceData("02:00:00:00:00:02", 1, ("10.0.1.10",), "10.0.1.0/24",
+                                  gateway="10.0.1.1", ipv6_subnet="2001:db8:1::/64",
+                                  ipv6_gateway="2001:db8:1::1")
+    assert layout.static_base(no_v6_address).routes == (
+        Route("0.0.0.0", 0, "10.0.1.1", metric=1025),)
+
+
+def test_a_further_subnets_route_goes_to_the_subnet_table_of_the_nics_card():
+    nic = InterfaceData("02:00:00:00:00:02", 1, ("10.0.1.10",), "10.0.1.0/24", card=1,
+                        extra_networks=(Network("10.0.9.0/24", ("10.0.9.5",)),))
+    moved = tables.Tables(extra=40500, extra_priority=20500)
+    assert Route("10.0.9.0", 24, metric=10, table=31001) in layout.cloud_entries(nic).routes
+    assert Route("0.0.0.0", 0, "10.0.9.1", metric=10, table=40501) in layout.cloud_entries(
+        nic, tables=moved).routes
+    first_card = layout.cloud_entries(dataclasses.replace(nic, card=0)).routes
+    assert Route("10.0.9.0", 24, metric=10, table=30201) in first_card
+
+
+def test_addresses_only_still_adds_every_further_subnets_addresses():
+    nic = InterfaceData("02:00:00:00:00:02", 1, ("10.0.1.10",), "10.0.1.0/24",
+                        extra_networks=(Network("10.0.8.0/24", ("10.0.8.5",)),
+                                        Network("10.0.9.0/24", ("10.0.9.5",))))
+    config = layout.cloud_entries(nic, tables=tables.Tables(routing=frozenset({6})))
+    assert {a.address for a in config.addresses} >= {"10.0.8.5", "10.0.9.5"}
+    assert not config.rules and not config.routes
+
+
+def test_an_ipv4_only_nics_routes_go_to_its_default_table():
+    nic = InterfaceData("02:00:00:00:00:02", 1, ("10.0.1.10", "10.0.1.11"), "10.0.1.0/24",
+                        routes=(("10.50.0.0/16", "10.0.1.254"),))
+    assert Route("10.50.0.0", 16, "10.0.1.254", metric=10, table=30401) in \
+        layout.cloud_entries(nic).routes

@@ -115,3 +115,20 @@ def test_the_card_range_can_be_moved_and_is_checked():
     assert Tables(card=50000).problems() == []
     assert any("network-card tables" in p and "overlap" in p
                for p in Tables(card=30400).problems())
+
+
+def test_the_bounds_of_the_table_numbers_are_inclusive():
+    assert Tables(subnet=1).problems() == []  # table 1 is usable
+    span = dict(UPSTREAM.table_ranges())["network-card tables"]
+    top = Tables(card=2 ** 32 - len(span))  # the last card table is 4294967295
+    assert dict(top.table_ranges())["network-card tables"][-1] == 2 ** 32 - 1
+    assert top.problems() == []
+    over = Tables(card=2 ** 32 - len(span) + 1)
+    assert over.problems() == [
+        "the network-card tables (4294954697-4294967296) take a reserved table (0, 253-255) "
+        "or leave 1-4294967295"]
+
+
+def test_ranges_that_only_touch_do_not_overlap():
+    assert Tables(subnet=30500, default=30400, extra=50000, extra_priority=20000).problems() \
+        == []

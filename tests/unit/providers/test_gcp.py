@@ -3,10 +3,15 @@ IPv6 ones."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
+from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.providers import gcp
+from nm_cloud_setup.providers.http import HttpClient, RetryPolicy
+from nm_cloud_setup.providers.registry import provider_class
 from tests.support.parsers import sample
 
 
@@ -15,8 +20,12 @@ def test_gcp_interfaces():
     first = gcp.interface_from(0, "42:01:0A:80:00:02", nics[0], {})
     assert first.local_routes == ("35.10.0.1/32", "35.10.0.2/32", "10.8.0.0/24")
     assert first.addresses == () and first.valid
+    second = gcp.interface_from(1, "42:01:0A:82:00:02", nics[1], {})
+    assert second.local_routes == ("35.20.0.9/32",)  # the document's targetInstanceIps
     second = gcp.interface_from(1, "42:01:0A:82:00:02", nics[1], {"target_instance_ips": False})
     assert second.local_routes == () and not second.valid and second.error is None
+    aliases = gcp.interface_from(0, "42:01:0A:80:00:02", nics[0], {"alias_ips": False})
+    assert aliases.local_routes == ("35.10.0.1/32", "35.10.0.2/32")
 
 
 @pytest.mark.parametrize("body, message", [
@@ -60,3 +69,34 @@ def test_gcp_forwarded_ipv6_ranges_switch_with_the_forwarded_ips():
 def test_gcp_bad_ipv6_values(key, value, message):
     with pytest.raises(MetadataError, match=message):
         gcp.interface_from(0, "42:01:0A:80:00:02", {key: value}, {})
+
+
+# -- a whole run against the emulator: what it finds, and upstream's lines for it --------
+
+@pytest.mark.parametrize("bulk", [True, False])
+def test_gcp_get_config_finds_the_local_nics_with_upstreams_lines(make_emulator, caplog, bulk):
+    """The lines are upstream's words (tests/e2e/test_upstream.py checks them against its
+    binary); here they pin which NIC each is said of."""
+    scenario = scenarios.generate(3, 2)
+    scenario["interfaces"][0]["forwarded_ips"] = ["35.1.2.3"]
+    scenario["gcp"] = {"bulk": bulk}
+    emulator = make_emulator("gcp", scenario)
+    cls = provider_class("gcp")
+    provider = cls(HttpClient(emulator.url, headers=cls.headers, policy=RetryPolicy(attempts=1),
+                              rate=cls.rate), {})
+    provider.detect()
+    with caplog.at_level(logging.INFO, logger="nm_cloud_setup.providers.gcp"):
+        instance = provider.get_config({"02:00:00:00:00:01": "eth1",
+                                        "02:00:00:00:00:02": "eth2"})
+    assert [(i.mac, i.index, i.local_routes) for i in instance.interfaces] == [
+        ("02:00:00:00:00:01", 0, ("35.1.2.3/32",)), ("02:00:00:00:00:02", 1, ())]
+    assert instance.unmatched == ("02:00:00:00:00:03",)
+    assert [r.getMessage() for r in caplog.records
+            if r.name == "nm_cloud_setup.providers.gcp"] == [
+        "found GCP interfaces: 3",
+        "GCP interface[0]: found a requested device with hwaddr 02:00:00:00:00:01",
+        "GCP interface[1]: found a requested device with hwaddr 02:00:00:00:00:02",
+        "GCP interface[2]: found a device with hwaddr 02:00:00:00:00:03",
+        "GCP interface[0]: found 1 forwarded ips",
+        "GCP interface[0]: adding forwarded-ip 35.1.2.3",
+        "GCP interface[1]: found 0 forwarded ips"]

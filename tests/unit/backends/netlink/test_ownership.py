@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from nm_cloud_setup.backends.netlink import ownership
@@ -81,6 +83,24 @@ def test_shared_suppress_rule_stays_while_another_device_wants_it():
 def test_local_routes_live_in_the_local_table():
     route = Route("35.1.2.3", 32, metric=100, type="local")
     assert ownership.normalize_route(route).table == ownership.TABLE_LOCAL
+    assert ownership.normalize_route(Route("10.0.0.0", 8, "10.0.1.1")).table == 254
+
+
+@pytest.mark.parametrize("route, planned", [
+    # a local route in the local table is the plan's local route, which names no table
+    (Route("35.1.2.3", 32, None, 100, 255, "local"), Route("35.1.2.3", 32, None, 100, None,
+                                                           "local")),
+    # anything else keeps its table, the main one included
+    (Route("35.1.2.3", 32, None, 100, 254, "local"), Route("35.1.2.3", 32, None, 100, 254,
+                                                           "local")),
+    (Route("10.0.0.0", 8, "10.0.1.1", 100, 255), Route("10.0.0.0", 8, "10.0.1.1", 100, 255)),
+    (Route("10.0.0.0", 8, "10.0.1.1", 100, 30200), Route("10.0.0.0", 8, "10.0.1.1", 100,
+                                                         30200)),
+])
+def test_plan_route_is_the_inverse_of_normalize_route_for_local_routes(route, planned):
+    assert ownership.plan_route(route) == planned
+    if route.table == 255 and route.type == "local":
+        assert ownership.normalize_route(planned) == route
 
 
 @pytest.mark.parametrize("text", ["", "{", "[]", '{"addresses": {"eth1": [5]}}',
@@ -98,14 +118,15 @@ def test_record_round_trip():
 def test_the_rules_of_a_gone_nic_are_removed_but_not_the_shared_one():
     first, second = wanted("10.0.1.10", "10.0.1.11"), wanted("10.0.1.20")
     record = Record({"eth1": [SECOND], "eth2": []},
-                    {"eth1": list(first.rules), "eth2": [SUPPRESS]})
-    kernel = list(first.rules) + [Rule(100, 200, "192.0.2.1", 32)]
+                    {"eth1": list(first.rules), "eth2": list(second.rules)})
+    kernel = list(first.rules) + list(second.rules) + [Rule(100, 200, "192.0.2.1", 32)]
     remove, after = ownership.leftovers(record, ["eth1"], kernel)
     assert set(remove) == set(first.rules) - {SUPPRESS}  # eth2 still holds the shared one
-    assert after == Record({"eth2": []}, {"eth2": [SUPPRESS]})
-    assert second  # eth2 itself is untouched
+    assert not set(remove) & set(second.rules)  # eth2 itself is untouched
+    assert after == Record({"eth2": []}, {"eth2": list(second.rules)})
     remove, after = ownership.leftovers(record, ["eth1", "eth2"], kernel)
-    assert SUPPRESS in remove and after == Record()
+    assert set(remove) == set(first.rules) | set(second.rules) and after == Record()
+    assert Rule(100, 200, "192.0.2.1", 32) not in remove  # never recorded, never ours
 
 
 def test_an_owned_address_follows_its_subnet_resized():
@@ -131,3 +152,63 @@ def test_an_address_not_ours_is_left_whatever_its_prefix():
     kernel = KernelView((Address("10.0.1.10", 16), SECOND))
     diff = ownership.changes(kernel, Record({"eth1": [SECOND]}), "eth1", want)
     assert not diff.add_addresses and not diff.remove_addresses
+
+
+def test_routes_of_the_device_no_longer_wanted_are_removed():
+    want = wanted("10.0.1.10", "10.0.1.11")
+    stale = Route("10.9.0.0", 16, "10.0.1.1", 100, 30200)
+    view = kernel_after(want)
+    view = KernelView(view.addresses, view.routes + (stale,), view.rules)
+    diff = ownership.changes(view, Record({"eth1": [SECOND]}, {"eth1": list(want.rules)}),
+                             "eth1", want)
+    assert diff.remove_routes == (stale,)
+    assert not diff.add_routes and not diff.add_rules and not diff.remove_rules
+
+
+def test_normalized_routes_keep_every_field_but_gain_a_table():
+    assert ownership.normalize_route(Route("10.0.0.0", 8, "10.0.1.1", 100)) == Route(
+        "10.0.0.0", 8, "10.0.1.1", 100, ownership.TABLE_MAIN)
+    assert ownership.normalize_route(Route("35.1.2.3", 32, None, 100, type="local")) == Route(
+        "35.1.2.3", 32, None, 100, ownership.TABLE_LOCAL, "local")
+    routed = Route("10.0.0.0", 8, "10.0.1.1", 100, 30200)
+    assert ownership.normalize_route(routed) == routed
+
+
+def test_the_record_keeps_its_links_through_changes_and_leftovers():
+    want = wanted("10.0.1.10", "10.0.1.11")
+    record = Record({"eth1": []}, {"eth1": []}, ["macvlan2", "vlan9"])
+    diff = ownership.changes(KernelView((PRIMARY,)), record, "eth1", want)
+    assert ownership.recorded(record, "eth1", want, diff).links == ["macvlan2", "vlan9"]
+    # vlan9 is gone, with addresses recorded but no rules
+    record = Record({"eth1": [SECOND], "vlan9": [Address("10.0.9.5", 24)]},
+                    {"eth1": list(want.rules)}, ["macvlan2", "vlan9"])
+    remove, after = ownership.leftovers(record, ["vlan9"], want.rules)
+    assert remove == [] and after.links == ["macvlan2"]
+    assert after == Record({"eth1": [SECOND]}, {"eth1": list(want.rules)}, ["macvlan2"])
+
+
+def test_a_record_without_a_device_keeps_the_others():
+    record = Record({"eth1": [SECOND], "vlan9": []}, {"eth1": [SUPPRESS], "vlan9": [SUPPRESS]},
+                    ["vlan9", "macvlan2"])
+    assert record.without("vlan9") == Record({"eth1": [SECOND]}, {"eth1": [SUPPRESS]},
+                                             ["macvlan2"])
+    assert record.without("eth7") == record
+
+
+def test_the_record_files_form_and_links_through_it():
+    record = Record({"eth1": [SECOND]}, {"eth1": [SUPPRESS]}, ["macvlan2"])
+    text = record.to_json()
+    assert json.loads(text) == {"version": 1, "addresses": {"eth1": ["10.0.1.11/24"]},
+                                "rules": {"eth1": [{"priority": 30350, "table": 254,
+                                                    "from_addr": None, "from_len": 0,
+                                                    "suppress_prefixlength": 0, "family": 4}]},
+                                "links": ["macvlan2"]}
+    assert text == json.dumps(json.loads(text), indent=1, sort_keys=True)
+    assert Record.from_json(text) == record
+    assert Record.from_json('{"version": 1}') == Record()
+    assert Record.from_json('{"links": ["vlan9"]}') == Record(links=["vlan9"])
+
+
+def test_a_local_route_keeps_its_next_hop_in_the_plans_form():
+    route = Route("35.1.2.3", 32, "10.0.1.1", 100, 255, "local")
+    assert ownership.plan_route(route) == Route("35.1.2.3", 32, "10.0.1.1", 100, None, "local")
