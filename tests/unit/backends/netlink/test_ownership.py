@@ -203,7 +203,7 @@ def test_the_record_files_form_and_links_through_it():
                                                     "from_addr": None, "from_len": 0,
                                                     "suppress_prefixlength": 0, "family": 4}]},
                                 "links": ["macvlan2"]}
-    assert text == json.dumps(json.loads(text), indent=1, sort_keys=True)
+    assert text == json.dumps(json.loads(text), sort_keys=True)  # compact: written often
     assert Record.from_json(text) == record
     assert Record.from_json('{"version": 1}') == Record()
     assert Record.from_json('{"links": ["vlan9"]}') == Record(links=["vlan9"])

@@ -162,7 +162,7 @@ def test_the_rules_of_a_gone_nic_are_removed_from_the_kernel_and_the_record(tmp_
     assert nm_record.Memory(tmp_path).remove_leftovers(["eth1"]) == []  # no kernel: nothing
 
 
-def test_the_files_form_is_versioned_sorted_and_one_entry_a_line():
+def test_the_files_form_is_versioned_sorted_and_compact():
     given = nm_record.Given("u1", IpConfig((Address("10.0.1.11", 24),), (), (
         Rule(30200, 30200, "10.0.1.11", 32),)))
     text = nm_record.to_json({"eth1": given})
@@ -170,7 +170,7 @@ def test_the_files_form_is_versioned_sorted_and_one_entry_a_line():
         {"kind": "address", "address": "10.0.1.11", "prefix": 24},
         {"kind": "rule", "priority": 30200, "table": 30200, "from_addr": "10.0.1.11",
          "from_len": 32, "suppress_prefixlength": None, "extra": [], "family": 4}]}}}
-    assert text == json.dumps(json.loads(text), indent=1, sort_keys=True)
+    assert text == json.dumps(json.loads(text), sort_keys=True)  # compact: written often
 
 
 def test_a_route_with_extra_attributes_survives_the_file():
