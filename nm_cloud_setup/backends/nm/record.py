@@ -34,7 +34,8 @@ _KINDS = {"address": Address, "route": Route, "rule": Rule}
 @dataclass(frozen=True)
 class Given:
     """What one interface's connection (by UUID) was given.  Another connection on the
-    interface means the old one was deactivated, and NetworkManager took its entries."""
+    interface means the old one was deactivated, and NetworkManager took its entries.
+    ``config.mtu``: the MTU this tool set on it, if any (``planning/mtu.recorded``)."""
 
     connection: str
     config: IpConfig
@@ -134,6 +135,8 @@ def to_json(records: Dict[str, Given]) -> str:
         doc[ifname] = {"connection": given.connection, "entries": [
             {"kind": kind, **_fields(item)} for kind, cls in _KINDS.items()
             for item in _items(given.config) if isinstance(item, cls)]}
+        if given.config.mtu is not None:  # one this tool set (planning/mtu.py)
+            doc[ifname]["mtu"] = given.config.mtu
     return json.dumps({"version": 1, "devices": doc}, indent=1, sort_keys=True)
 
 
@@ -146,10 +149,13 @@ def from_json(text: str) -> Dict[str, Given]:
             items = [_KINDS[e.pop("kind")](**{k: _tuple(v) if k == "extra" else v
                                               for k, v in e.items()})
                      for e in given["entries"]]
+            mtu = given.get("mtu")
+            if mtu is not None and (isinstance(mtu, bool) or not isinstance(mtu, int)):
+                raise ValueError(f"the MTU {mtu!r} is not a number")
             result[ifname] = Given(str(given["connection"]), IpConfig(
                 tuple(i for i in items if isinstance(i, Address)),
                 tuple(i for i in items if isinstance(i, Route)),
-                tuple(i for i in items if isinstance(i, Rule))))
+                tuple(i for i in items if isinstance(i, Rule)), mtu))
         return result
     except (ValueError, TypeError, KeyError, AttributeError) as err:
         raise ValueError(f"not a record of applied entries ({err})") from None
