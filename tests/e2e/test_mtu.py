@@ -55,9 +55,15 @@ NM_KEEPS_LINK_MTU = ("NetworkManager (1.42 here) takes a Reapply with ethernet.m
                      "the link at the MTU it had: the kernel's is not given back yet")
 
 
-def kernel_given_back(backend) -> None:
-    if backend == "nm":
-        pytest.xfail(NM_KEEPS_LINK_MTU)
+def kernel_given_back(backend, sandbox, ifnames, before) -> bool:
+    """Whether the kernel's MTU is to be checked as given back: on the netlink backend,
+    yes; on NetworkManager the known gap (docs/routing.md, "The MTU") is asserted as it
+    is, the links keeping ``before``, so that a daemon that fixes it fails this test
+    and the gap's note is removed."""
+    if backend != "nm":
+        return True
+    assert tuple(sandbox.mtu(name) for name in ifnames) == before, NM_KEEPS_LINK_MTU
+    return False
 
 
 def applied_mtu(backend, sandbox, ifname) -> Optional[int]:
@@ -93,8 +99,8 @@ def test_the_clouds_mtu_is_applied_changed_and_given_back(gcp_backend):
         assert applied_mtu(backend, sandbox, "eth2") is None
     last = run_gcp()
     assert "reapply connection" not in last.stdout and "device needs no update" in last.stdout
-    kernel_given_back(backend)
-    assert (sandbox.mtu("eth1"), sandbox.mtu("eth2")) == (1500, 1500)
+    if kernel_given_back(backend, sandbox, ("eth1", "eth2"), (1500, 8896)):
+        assert (sandbox.mtu("eth1"), sandbox.mtu("eth2")) == (1500, 1500)
 
 
 def test_the_administrators_cap_and_switch(gcp_backend):
@@ -108,8 +114,8 @@ def test_the_administrators_cap_and_switch(gcp_backend):
     assert (sandbox.mtu("eth1"), sandbox.mtu("eth2")) == (1460, 1500)
     off = run_gcp(NM_CLOUD_SETUP_MTU="no")  # what the tool set goes back
     assert off.returncode == 0, off.stdout + off.stderr
-    kernel_given_back(backend)
-    assert (sandbox.mtu("eth1"), sandbox.mtu("eth2")) == (1500, 1500)
+    if kernel_given_back(backend, sandbox, ("eth1", "eth2"), (1460, 1500)):
+        assert (sandbox.mtu("eth1"), sandbox.mtu("eth2")) == (1500, 1500)
 
 
 def test_an_mtu_the_tool_did_not_set_is_left(gcp_backend):
@@ -124,8 +130,8 @@ def test_an_mtu_the_tool_did_not_set_is_left(gcp_backend):
     set_scenario(emulator, gcp(eth1=None))
     assert run_gcp().returncode == 0
     assert sandbox.mtu("eth2") == 1400
-    kernel_given_back(backend)
-    assert sandbox.mtu("eth1") == 1500
+    if kernel_given_back(backend, sandbox, ("eth1",), (1460,)):
+        assert sandbox.mtu("eth1") == 1500
 
 
 def test_a_bad_mtu_is_that_nics_error(gcp_backend):
