@@ -278,6 +278,7 @@ class Sandbox(VmState):
         for con_uuid in out.split():
             self.nmcli("connection", "delete", con_uuid, check=False)
         self.flush_policy_routing()
+        self.reset_mtus()
         for nic in self.nics:
             args = ["connection", "add", "type", "ethernet", "ifname", nic.ifname,
                     "con-name", nic.ifname]
@@ -331,9 +332,16 @@ class Sandbox(VmState):
                     str(nic.gateway6), "dev", nic.ifname, "proto", "dhcp", "metric",
                     str(100 + number))
 
+    def reset_mtus(self, mtu: int = 1500) -> None:
+        """Each NIC's MTU back to ``mtu`` (a run against GCP's emulator sets 1460)."""
+        for nic in self.nics:
+            run("ip", "-n", self.host_ns, "link", "set", nic.ifname, "mtu", str(mtu))
+
     def reset_kernel(self) -> None:
-        """Back to DHCP primaries only: secondary addresses, policy rules and tables gone."""
+        """Back to DHCP primaries only: secondary addresses, policy rules and tables gone,
+        each NIC's MTU 1500."""
         self.flush_policy_routing()
+        self.reset_mtus()
         for nic in self.nics:
             run("ip", "-n", self.host_ns, "-4", "addr", "flush", "dev", nic.ifname)
             run("ip", "-n", self.host_ns, "-6", "addr", "flush", "dev", nic.ifname, "scope",

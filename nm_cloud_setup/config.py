@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from nm_cloud_setup.model import normalize_mac, parse_bool
-from nm_cloud_setup.planning import exclusion
+from nm_cloud_setup.planning import exclusion, mtu
 from nm_cloud_setup.planning.exclusion import Exclusion
 from nm_cloud_setup.planning.tables import UPSTREAM, Tables
 from nm_cloud_setup.providers import registry
@@ -50,6 +50,8 @@ class Settings:
     session_bus: bool = False
     tables: Tables = UPSTREAM
     exclude: Exclusion = exclusion.NOTHING
+    mtu: bool = True  # apply the cloud's MTU (GCP, OpenStack); planning/mtu.py
+    mtu_max: Optional[int] = None  # the administrator's cap on it
     warnings: Tuple[str, ...] = ()
     errors: Tuple[str, ...] = ()
 
@@ -113,9 +115,25 @@ class Settings:
             session_bus=boolean("LIBNM_USE_SESSION_BUS", False) is True,
             tables=_tables(env, boolean("NM_CLOUD_SETUP_ADDRESSES", True) is not False, errors),
             exclude=excluded,
+            mtu=boolean("NM_CLOUD_SETUP_MTU", True) is not False,
+            mtu_max=_mtu_max(env.get("NM_CLOUD_SETUP_MTU_MAX"), errors),
             warnings=tuple(warnings),
             errors=tuple(errors),
         )
+
+
+def _mtu_max(raw: Optional[str], errors: List[str]) -> Optional[int]:
+    """NM_CLOUD_SETUP_MTU_MAX: a cap on the cloud's MTU, or None; anything but a number
+    from 1280 (IPv6's minimum, so it suits every NIC) to 65535 is an error (a cap
+    that is not applied would let a larger MTU through)."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if text.isascii() and text.isdigit() and mtu.MIN_CAP <= int(text) <= mtu.MAX:
+        return int(text)
+    errors.append(f'NM_CLOUD_SETUP_MTU_MAX="{text}" is not a number from {mtu.MIN_CAP} to '
+                  f"{mtu.MAX}")
+    return None
 
 
 def _tables(env: Mapping[str, str], addresses: bool, errors: List[str]) -> Tables:

@@ -124,7 +124,7 @@ class IpConfig:
     """The addresses, routes and rules of one device or profile, both families.
 
     Entries of the two families sit side by side; ``family(6)`` is the IPv6 view.
-    ``mtu`` is the one link-level item the cloud may set (OpenStack); None leaves
+    ``mtu`` is the one link-level item the cloud may set (GCP, OpenStack); None leaves
     the MTU to the profile and DHCP.  ``dns``: name servers, IPv4 ones first (as a
     connection holds them); only a profile this tool made gets the cloud's.
     """
@@ -346,7 +346,8 @@ class Current:
     ``families_off``: (family, reason) of each address family to leave exactly as
     it is applied (e.g. ``ipv6.method ignore``).  ``ours``: the profile is one this
     tool made (a NIC, VLAN or bond of a static network): its own entries are the
-    metadata's, not the profile's.
+    metadata's, not the profile's.  ``mtu_set``: the MTU this tool set on the device
+    in an earlier run, as its record says (``planning/mtu.py``).
     """
 
     label: str
@@ -356,3 +357,4 @@ class Current:
     token: object = None
     families_off: Tuple[Tuple[int, str], ...] = ()
     ours: bool = False
+    mtu_set: Optional[int] = None

@@ -152,14 +152,15 @@ def test_pure_modules_import_only_values():
     """The pure core: no I/O, no daemon, tested hardest without either."""
     allowed = {
         "model": set(), "errors": set(),
-        "planning.tables": set(), "planning.layout": {"model", "planning.tables"},
+        "planning.tables": set(), "planning.mtu": {"model"},
+        "planning.layout": {"model", "planning.mtu", "planning.tables"},
         "planning.delta": {"model"}, "planning.exclusion": {"model"},
         "planning.planner": {"model", "planning.layout", "planning.delta", "planning.tables"},
         "backends.base": {"model", "planning.tables"},
         "backends.nm.settings": {"model", "planning.layout", "planning.delta"},
         "backends.nm.profiles": {"model", "backends.nm.settings"},
         "backends.nm.record": {"model", "planning.delta"},  # the kernel is handed in
-        "backends.netlink.ownership": {"model", "planning.delta"},
+        "backends.netlink.ownership": {"model", "planning.delta", "planning.mtu"},
         "backends.netlink.guard": {"model", "planning.tables"},
         "backends.netlink.requests": {"model", "backends.netlink.ownership"},
         "providers.registry": set(),

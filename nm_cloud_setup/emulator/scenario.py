@@ -7,7 +7,8 @@
 
 Optional per NIC: ``gateway`` (default: the first host), ``public_ipv4`` and
 ``public_ipv6`` (an address or a list), ``ipv6s``, ``forwarded_ips``,
-``target_instance_ips``, ``alias_ranges`` (GCP), ``mtu``, ``routes`` (a list of
+``target_instance_ips``, ``alias_ranges`` (GCP), ``mtu`` (GCP: default 1460, None for no
+key; OpenStack: default 1500), ``routes`` (a list of
 ``{"network": CIDR, "gateway": IP}``, OpenStack; IPv6 ones too), ``vlan_tag`` and
 ``nic_index`` (OCI bare metal), ``network_card`` (EC2's multi-card types: the
 NIC's card; ``device_number`` then counts within it); IPv6: ``ipv6s`` (addresses), ``ipv6_subnet``

@@ -19,6 +19,7 @@ from nm_cloud_setup.pipeline import choice, dmi
 from nm_cloud_setup.pipeline.apply import configure_all
 from nm_cloud_setup.pipeline.cancel import Cancellation
 from nm_cloud_setup.pipeline.outcome import DeviceReport, Outcome
+from nm_cloud_setup.planning import mtu
 from nm_cloud_setup.providers import registry
 
 LOG = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ def _configure(pipe: Pipeline, provider, backend: Backend, outcome: Outcome) -> 
         return
     LOG.debug("get-config: success")
     LOG.debug("meta data received")
+    instance = mtu.limited(instance, settings.mtu, settings.mtu_max)
     outcome.instance = instance
     pipe.on_metadata(instance)
     pipe.cancel.check(changed=False)

@@ -15,6 +15,7 @@ from typing import AbstractSet, FrozenSet, Iterable, List, Optional, Tuple, Type
 
 from nm_cloud_setup.model import (FAMILIES, Address, InstanceData, InterfaceData, IpConfig, Network,
                                   Route, Rule, family_of)
+from nm_cloud_setup.planning import mtu
 from nm_cloud_setup.planning.tables import EXTRA_STEP, MAX_EXTRA_NETWORKS, UPSTREAM, Tables
 
 TABLE_MAIN = 254
@@ -203,18 +204,22 @@ def _extra_entries(iface: InterfaceData, tables: Tables, into: Entries) -> None:
 
 def desired(iface: InterfaceData, own: IpConfig, single_address: Single,
             families: Iterable[int] = FAMILIES, applied: Optional[IpConfig] = None,
-            ours: bool = False, tables: Tables = UPSTREAM) -> IpConfig:
+            ours: bool = False, tables: Tables = UPSTREAM,
+            mtu_set: Optional[int] = None) -> IpConfig:
     """The profile's own entries plus the cloud's, without duplicates.
 
     A family not in ``families`` is left exactly as ``applied`` has it.  The name
     servers are ``own``'s for a profile this tool made (``ours``: ``own`` is then
-    ``static_base``), else left as applied.
+    ``static_base``), else left as applied.  The MTU: ``mtu.wanted`` (``mtu_set``: the
+    one this tool set before).
     """
     cloud = cloud_entries(iface, single_address, tables)
     addresses = _unique_by(own.addresses + cloud.addresses, lambda a: a.address)
     dns = own.dns if ours or applied is None else applied.dns
+    link_mtu = mtu.wanted(iface.mtu, own.mtu, None if applied is None else applied.mtu, ours,
+                          mtu_set)
     wanted = IpConfig(addresses, _unique(own.routes + cloud.routes),
-                      _unique(own.rules + cloud.rules), iface.mtu or own.mtu, dns)
+                      _unique(own.rules + cloud.rules), link_mtu, dns)
     for family in set(FAMILIES) - set(families):
         wanted = wanted.with_family(family, applied or IpConfig())
     return wanted

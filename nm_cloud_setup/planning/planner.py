@@ -58,7 +58,7 @@ class Planner:
         """What the metadata wants the device to hold, holding nothing back."""
         own = layout.static_base(iface) if current.ours else current.own
         return layout.desired(iface, own, self.single, self.planned_families(current),
-                              current.applied, current.ours, self.tables)
+                              current.applied, current.ours, self.tables, current.mtu_set)
 
     def planned_families(self, current: Current) -> AbstractSet[int]:
         """``families`` without those the device's configuration leaves off."""

@@ -12,7 +12,8 @@ an error.  The table index is the NIC's position in the list, as upstream's.
 IPv6 (the document only): forwarded IPv6 ranges (``forwardedIpv6s``) are local
 routes too, switched with the forwarded IPs, as Google's guest agent does; the
 NIC's own ``ipv6s`` come by DHCPv6 and, as its IPv4 address, are recorded but not
-added.
+added.  The NIC's ``mtu`` (its VPC network's) is applied as the NIC's MTU (the document
+only: the text walk asks upstream's keys, no more).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from nm_cloud_setup.model import InstanceData, InterfaceData, normalize_mac
 from nm_cloud_setup.providers.base import (BulkProvider, checked, listed_nics, parse_cidr,
                                            parse_json, walk_numbers)
 from nm_cloud_setup.providers.ipv6 import parse_cidr6, parse_ipv6_list
+from nm_cloud_setup.providers.values import parse_mtu
 
 LOG = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ def parse_interfaces(text: str) -> List[Dict[str, Any]]:
     for idx, nic in enumerate(doc):
         if not isinstance(nic, dict) or not isinstance(nic.get("mac"), str):
             raise MetadataError(f"GCP interface[{idx}] has no 'mac'")
-        entry = {"mac": nic["mac"], "ipv6s": nic.get("ipv6s", [])}
+        entry = {"mac": nic["mac"], "ipv6s": nic.get("ipv6s", []), "mtu": nic.get("mtu")}
         for json_key, _ in KINDS:
             values = nic.get(json_key, [])
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
@@ -76,9 +78,11 @@ def interface_from(number: int, mac: str, nic: Mapping[str, Any],
     ipv6s = nic.get("ipv6s") or []
     if not isinstance(ipv6s, list):
         raise MetadataError(f"GCP interface[{number}]: 'ipv6s' is not a list")
+    ipv6 = bool(ipv6s) or any(":" in cidr for cidr in routes)
     return InterfaceData(mac, number if idx is None else idx,
                          local_routes=tuple(dict.fromkeys(routes)),
-                         ipv6_addresses=parse_ipv6_list(ipv6s))
+                         ipv6_addresses=parse_ipv6_list(ipv6s),
+                         mtu=parse_mtu(nic.get("mtu"), ipv6))
 
 
 class Gcp(BulkProvider):

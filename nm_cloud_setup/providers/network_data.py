@@ -32,7 +32,8 @@ from nm_cloud_setup.model import InterfaceData, VirtualLink, normalize_mac
 from nm_cloud_setup.providers.ipv6 import (check_in_subnet6, parse_gateway6, parse_ipv6,
                                            parse_prefix6, subnet6_of)
 from nm_cloud_setup.providers.listing import checked
-from nm_cloud_setup.providers.values import field, parse_ipv4, parse_json, parse_netmask, subnet_of
+from nm_cloud_setup.providers.values import (field, parse_ipv4, parse_json, parse_mtu,
+                                             parse_netmask, subnet_of)
 
 LOG = logging.getLogger(__name__)
 
@@ -121,16 +122,15 @@ def _interface(idx: int, mac: str, mtu: Any, networks: List[Tuple[str, Any]],
                link: Optional[VirtualLink] = None) -> InterfaceData:
     """One link's networks: the static ones' addresses, routes and name servers, and how
     each family is configured."""
-    if mtu is not None and (not isinstance(mtu, int) or isinstance(mtu, bool)
-                            or not 576 <= mtu <= 65535):
-        raise MetadataError(f"invalid MTU {mtu!r}")
     static = {family: [net for kind, net in networks if STATIC.get(kind) == family]
               for family in (4, 6)}
     methods = {}
     for family in (4, 6):
         dynamic = any(DYNAMIC.get(kind) == family for kind, _ in networks)
         methods[family] = "auto" if dynamic else "manual" if static[family] else None
-    iface = InterfaceData(mac, idx, mtu=mtu)
+    if isinstance(mtu, str):  # the JSON's number only
+        raise MetadataError(f"invalid MTU {mtu!r}: not a number")
+    iface = InterfaceData(mac, idx, mtu=parse_mtu(mtu, ipv6=methods[6] is not None))
     if static[6]:
         addresses6, subnet6, gateway6, routes6 = _ipv6_part(mac, static[6])
         iface = dataclasses.replace(iface, ipv6_addresses=addresses6, ipv6_subnet=subnet6,

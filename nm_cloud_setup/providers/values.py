@@ -13,6 +13,8 @@ from nm_cloud_setup.errors import MetadataError
 LOG = logging.getLogger(__name__)
 
 MAX_ADDRESSES_PER_NIC = 1024
+MTU_MIN = {4: 576, 6: 1280}  # RFC 791's datagram every host accepts; RFC 8200's link MTU
+MTU_MAX = 65535  # the IPv4 total length field
 
 
 def text_or_none(value: Any) -> Optional[str]:
@@ -124,3 +126,21 @@ def parse_index(text: str, what: str = "device-number") -> int:
 def quote(value: str, limit: int = 60) -> str:
     shown = value if len(value) <= limit else value[:limit] + "..."
     return repr(shown)
+
+
+def parse_mtu(value: Any, ipv6: bool = False) -> Optional[int]:
+    """A NIC's MTU from the metadata (a number, or its text), None when absent;
+    MetadataError when it is no number or out of range (``ipv6``: the NIC carries IPv6,
+    which needs 1280).  Never applied half-checked: such a NIC is left as it is."""
+    if value is None:
+        return None
+    number = value
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise MetadataError(f"invalid MTU {quote(str(value))}: not a number")
+    low = MTU_MIN[6 if ipv6 else 4]
+    if not low <= number <= MTU_MAX:
+        needs = "with IPv6 " if ipv6 else ""
+        raise MetadataError(f"invalid MTU {number}: {needs}it must be {low} to {MTU_MAX}")
+    return number

@@ -16,7 +16,7 @@ def interfaces(scenario: Dict[str, Any]) -> List[Dict[str, Any]]:
         "ip": iface["addresses"][0],
         "subnetmask": netmask(iface),
         "gateway": gateway(iface),
-        "mtu": iface.get("mtu", 1460),
+        **_mtu(iface),
         "network": "projects/1/networks/default",
         "dnsServers": ["169.254.169.254"],
         "forwardedIps": list(iface.get("forwarded_ips", [])),
@@ -30,6 +30,12 @@ def interfaces(scenario: Dict[str, Any]) -> List[Dict[str, Any]]:
                                "type": "DIRECT_IPV6"}
                               for ip in as_list(iface.get("public_ipv6"))],
     } for iface in scenario["interfaces"]]
+
+
+def _mtu(iface: Dict[str, Any]) -> Dict[str, Any]:
+    """GCP's default VPC MTU, the scenario's, or (``mtu: None``) no key at all."""
+    mtu = iface.get("mtu", 1460)
+    return {} if mtu is None else {"mtu": mtu}
 
 
 def text_tree(scenario: Dict[str, Any]) -> Dict[str, Any]:

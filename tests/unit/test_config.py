@@ -135,3 +135,21 @@ def test_ec2_delegated_prefixes_bad_value_warns():
     assert any("NM_CLOUD_SETUP_EC2_PREFIXES" in w for w in settings.warnings)
     assert Settings.from_env({"NM_CLOUD_SETUP_EC2_PREFIX_ADDRESSES": "yes"}).options["ec2"][
         "prefix_addresses"] is True
+
+
+@pytest.mark.parametrize("env, enabled, cap, error", [
+    ({}, True, None, None),
+    ({"NM_CLOUD_SETUP_MTU": "no"}, False, None, None),
+    ({"NM_CLOUD_SETUP_MTU": "yes", "NM_CLOUD_SETUP_MTU_MAX": " 8500 "}, True, 8500, None),
+    ({"NM_CLOUD_SETUP_MTU_MAX": "1280"}, True, 1280, None),
+    ({"NM_CLOUD_SETUP_MTU_MAX": "1279"}, True, None, "1280 to 65535"),
+    ({"NM_CLOUD_SETUP_MTU_MAX": "65536"}, True, None, "1280 to 65535"),
+    ({"NM_CLOUD_SETUP_MTU_MAX": "9k"}, True, None, 'NM_CLOUD_SETUP_MTU_MAX="9k"'),
+])
+def test_mtu_switch_and_cap(env, enabled, cap, error):
+    settings = Settings.from_env(env)
+    assert (settings.mtu, settings.mtu_max) == (enabled, cap)
+    if error is None:
+        assert not settings.errors
+    else:
+        assert len(settings.errors) == 1 and error in settings.errors[0]

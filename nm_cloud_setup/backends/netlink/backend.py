@@ -2,7 +2,8 @@
 
 It reads a device's kernel state (both address families, through ``kernel.py``),
 lets ``ownership`` decide the difference (only its own entries are ever removed),
-applies it, and keeps the record of what it added in
+applies it (the cloud's MTU too, ``ip link set mtu``), and keeps the record of what it
+added, and of the MTU it set with the one before, in
 ``STATE_DIR/netlink-owned.json``.  A device
 already as wanted gets no netlink change at all.  A link whose IPv6 is disabled
 (``net.ipv6.conf.IF.disable_ipv6``) gets no IPv6 change.  A NIC of static networks
@@ -13,6 +14,7 @@ resolver.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -84,10 +86,10 @@ class Netlink(Backend, RemovesLeftovers, MakesNics, ListsForeign):
             tuple(r for r in record.rules.get(device.ifname, []) if r in rules))
         off = ipv6_off(device.ifname)
         ours = device.ifname in record.links
-        if ours:  # its MTU is this backend's too
-            owned = IpConfig(owned.addresses, owned.routes, owned.rules, link.mtu)
-        return Current(label=f'"{device.ifname}"', own=IpConfig(), applied=owned, token=index,
-                       families_off=((6, off),) if off else (), ours=ours)
+        before, mine = ownership.own_mtu(record, device.ifname)
+        return Current(label=f'"{device.ifname}"', own=IpConfig(mtu=before),
+                       applied=dataclasses.replace(owned, mtu=link.mtu), token=index,
+                       families_off=((6, off),) if off else (), ours=ours, mtu_set=mine)
 
     def _view(self, index: int) -> KernelView:
         return KernelView(tuple(self._addresses().get(index, [])),
@@ -138,13 +140,15 @@ class Netlink(Backend, RemovesLeftovers, MakesNics, ListsForeign):
         if self._last is None or any(a is not b for a, b in zip(self._last[0], key)):
             ifname = current.label.strip('"')
             diff = ownership.changes(self._view(current.token), record, ifname, wanted)
-            self._last = (key, diff, ownership.recorded(record, ifname, wanted, diff))
+            after = ownership.recorded(record, ifname, wanted, diff)
+            after = ownership.with_mtu(after, ifname, current.applied.mtu, wanted.mtu)
+            self._last = (key, diff, after)
         return self._last[1], self._last[2]
 
     def in_sync(self, current: Current, wanted: IpConfig) -> bool:
         diff, after = self._changes(current, wanted)
-        mtu_ok = not current.ours or wanted.mtu in (None, current.applied.mtu)
-        return not diff and after == self._load_record() and mtu_ok
+        return (not diff and after == self._load_record()
+                and not _mtu_change(current, wanted))
 
     def describe(self, device: Device, current: Current, wanted: IpConfig) -> List[str]:
         """The change as equivalent ``ip`` command lines."""
@@ -156,6 +160,8 @@ class Netlink(Backend, RemovesLeftovers, MakesNics, ListsForeign):
         lines += [f"ip -{a.family} addr add {a} dev {dev}" for a in diff.add_addresses]
         lines += [f"ip -{r.family} route add {route_text(r, dev)}" for r in diff.add_routes]
         lines += [f"ip -{r.family} rule add {rule_text(r)}" for r in diff.add_rules]
+        if _mtu_change(current, wanted):
+            lines.insert(0, f"ip link set dev {dev} mtu {wanted.mtu}")
         return lines or [f"# {dev}: only the ownership record changes"]
 
     # -- writing ---------------------------------------------------------------
@@ -176,9 +182,13 @@ class Netlink(Backend, RemovesLeftovers, MakesNics, ListsForeign):
                            record.addresses.get(device.ifname, []) + list(diff.add_addresses)))},
                        {**after.rules, device.ifname: list(dict.fromkeys(
                            record.rules.get(device.ifname, []) + list(diff.add_rules)))},
-                       after.links)
+                       after.links, after.mtus)
         self._save_record(ahead)
         index = int(device.handle)
+        if _mtu_change(current, wanted):  # first: what is added next sees the link's MTU
+            LOG.debug("netlink %s: MTU %s -> %d", device.ifname, current.applied.mtu,
+                      wanted.mtu)
+            self._change("link", "set", index=index, mtu=wanted.mtu)
         for rule in diff.remove_rules:
             self._change("rule", "del", **rule_args(rule))
         for route in diff.remove_routes:
@@ -197,10 +207,6 @@ class Netlink(Backend, RemovesLeftovers, MakesNics, ListsForeign):
             self._change("rule", "add", **rule_args(rule))
         self._save_record(after)
         self._remember(index, diff)
-        if current.ours and wanted.mtu not in (None, current.applied.mtu):
-            self._change("link", "set", index=index, mtu=wanted.mtu)
-        elif wanted.mtu is not None and not current.ours:
-            LOG.debug("netlink: the MTU %d is left to the network configuration", wanted.mtu)
 
     # -- NICs of static networks (OpenStack) -----------------------------------
 
@@ -213,8 +219,9 @@ class Netlink(Backend, RemovesLeftovers, MakesNics, ListsForeign):
         whole: recorded as this backend's, then as any other device."""
         index = int(device.handle)
         record = self._load_record()
-        self._save_record(Record(record.addresses, record.rules,
-                                 list(dict.fromkeys(record.links + [device.ifname]))))
+        self._save_record(dataclasses.replace(
+            record, links=list(dict.fromkeys(record.links + [device.ifname])),
+            mtus={d: m for d, m in record.mtus.items() if d != device.ifname}))
         self._change("link", "set", index=index, state="up",
                      **({"mtu": wanted.mtu} if wanted.mtu else {}))
         if wanted.dns:
@@ -235,8 +242,9 @@ class Netlink(Backend, RemovesLeftovers, MakesNics, ListsForeign):
         """Remove the rules this backend added for interfaces that are gone; their names."""
         record = self._load_record()
         listed = {d.ifname for d in devices}
-        gone = [name for name in sorted(set(record.addresses) | set(record.rules))
-                if (record.addresses.get(name) or record.rules.get(name))
+        gone = [name for name in sorted(set(record.addresses) | set(record.rules)
+                                        | set(record.mtus))
+                if (record.addresses.get(name) or record.rules.get(name) or name in record.mtus)
                 and name not in listed and not self._kernel.exists(name)]
         return self._forget(gone)
 
@@ -301,3 +309,8 @@ class Netlink(Backend, RemovesLeftovers, MakesNics, ListsForeign):
         except OSError as err:
             raise ApplyError(f"cannot write {self.state_dir / RECORD} ({err}); without it, "
                              "what this backend adds could not be removed later") from None
+
+
+def _mtu_change(current: Current, wanted: IpConfig) -> bool:
+    """True when the link's MTU is to change (None: left as it is)."""
+    return wanted.mtu is not None and wanted.mtu != current.applied.mtu

@@ -5,17 +5,21 @@ netlink backend removes only what it created itself:
 - routes carry the routing protocol number ``PROTO`` (ownership is in the kernel);
 - addresses and rules it added are kept in a ``Record`` (a JSON file in /run);
 - an entry that already exists (the DHCP primary, an admin's identical rule) is
-  never added, so it is never recorded, so it is never removed.
+  never added, so it is never recorded, so it is never removed;
+- a link's MTU it changed is recorded with the value before, which it goes back to
+  when the cloud stops giving one (``planning/mtu.py``).
 No I/O here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from nm_cloud_setup.model import Address, IpConfig, Route, Rule
+from nm_cloud_setup.planning import mtu
 from nm_cloud_setup.planning.delta import Diff
 
 PROTO = 213  # "nm-cloud-setup" in /etc/iproute2/rt_protos.d/nm-cloud-setup.conf
@@ -35,11 +39,13 @@ class KernelView:
 @dataclass
 class Record:
     """Addresses and rules the backend added, per interface name; ``links``: the NICs of
-    static networks it brought up itself (OpenStack), whose whole configuration is its."""
+    static networks it brought up itself (OpenStack), whose whole configuration is its;
+    ``mtus``: (the MTU before, the one it set) of each other link whose MTU it set."""
 
     addresses: Dict[str, List[Address]] = field(default_factory=dict)
     rules: Dict[str, List[Rule]] = field(default_factory=dict)
     links: List[str] = field(default_factory=list)
+    mtus: Dict[str, Tuple[int, int]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps({
@@ -47,6 +53,7 @@ class Record:
             "addresses": {dev: [str(a) for a in items] for dev, items in self.addresses.items()},
             "rules": {dev: [_rule_dict(r) for r in items] for dev, items in self.rules.items()},
             "links": self.links,
+            "mtus": {dev: list(pair) for dev, pair in self.mtus.items()},
         }, sort_keys=True)  # compact: the C encoder (written before and after each change)
 
     @classmethod
@@ -58,20 +65,29 @@ class Record:
                          for dev, items in doc.get("addresses", {}).items()}
             rules = {dev: [Rule(**r) for r in items] for dev, items in doc.get("rules", {}).items()}
             links = [str(name) for name in doc.get("links", [])]
+            mtus = {str(dev): _mtu_pair(pair) for dev, pair in doc.get("mtus", {}).items()}
         except (ValueError, TypeError, AttributeError) as err:
             raise ValueError(f"not a netlink ownership record ({err})") from None
-        return cls(addresses, rules, links)
+        return cls(addresses, rules, links, mtus)
 
     def without(self, ifname: str) -> "Record":
         """The record with nothing of ``ifname`` (its link is gone)."""
         return Record({d: a for d, a in self.addresses.items() if d != ifname},
                       {d: r for d, r in self.rules.items() if d != ifname},
-                      [name for name in self.links if name != ifname])
+                      [name for name in self.links if name != ifname],
+                      {d: m for d, m in self.mtus.items() if d != ifname})
 
     def others_rules(self, ifname: str) -> Iterable[Rule]:
         for dev, items in self.rules.items():
             if dev != ifname:
                 yield from items
+
+
+def _mtu_pair(pair: object) -> Tuple[int, int]:
+    if (not isinstance(pair, list) or len(pair) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair)):
+        raise ValueError(f"the MTUs {pair!r} are not two numbers")
+    return (pair[0], pair[1])
 
 
 def _rule_dict(rule: Rule) -> Dict[str, object]:
@@ -146,7 +162,8 @@ def recorded(record: Record, ifname: str, wanted: IpConfig, diff: Diff) -> Recor
     rules = [r for r in record.rules.get(ifname, []) if r not in removed_rules]
     shared = set(record.others_rules(ifname))
     rules = _unique(rules + list(diff.add_rules) + [r for r in wanted.rules if r in shared])
-    new = Record(dict(record.addresses), dict(record.rules), list(record.links))
+    new = Record(dict(record.addresses), dict(record.rules), list(record.links),
+                 dict(record.mtus))
     new.addresses[ifname] = addresses
     new.rules[ifname] = rules
     return new
@@ -167,7 +184,31 @@ def leftovers(record: Record, gone: Iterable[str], kernel_rules: Iterable[Rule]
                       if r in present and r not in kept])
     return remove, Record({d: a for d, a in record.addresses.items() if d not in gone},
                           {d: r for d, r in record.rules.items() if d not in gone},
-                          [name for name in record.links if name not in gone])
+                          [name for name in record.links if name not in gone],
+                          {d: m for d, m in record.mtus.items() if d not in gone})
+
+
+def own_mtu(record: Record, ifname: str) -> Tuple[Optional[int], Optional[int]]:
+    """(the link's MTU before this backend set one, the one it set), or (None, None)."""
+    before, mine = record.mtus.get(ifname, (None, None))
+    return before, mine
+
+
+def with_mtu(record: Record, ifname: str, link_mtu: Optional[int],
+             wanted_mtu: Optional[int]) -> Record:
+    """The record once the link ``ifname`` (its MTU now ``link_mtu``) has ``wanted_mtu``:
+    the MTU this backend set, with the one before it, or nothing when it set none or
+    went back to the one before.  A link it brought up itself is its whole (not here)."""
+    if ifname in record.links:
+        return record
+    before, mine = own_mtu(record, ifname)
+    now = mtu.recorded(wanted_mtu, before, link_mtu, mine)
+    mtus = {d: m for d, m in record.mtus.items() if d != ifname}
+    if now is not None:
+        mtus[ifname] = (before if before is not None else link_mtu or now, now)
+    if mtus == record.mtus:
+        return record
+    return dataclasses.replace(record, mtus=mtus)
 
 
 def _unique(items: List) -> List:

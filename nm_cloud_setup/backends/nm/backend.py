@@ -1,8 +1,9 @@
 """The NetworkManager backend: reads and reapplies devices' applied connections.
 
 It reads devices, applied connections and the profiles' own settings, and
-reapplies IPv4 and IPv6 settings at runtime, in one Reapply (profiles on disk
-stay untouched).  It records what it gave each device (``record``), so what
+reapplies IPv4 and IPv6 settings and the MTU (``ethernet.mtu``) at runtime, in one
+Reapply (profiles on disk stay untouched).  It records what it gave each device, and
+the MTU it set (``record``), so what
 NetworkManager forgets in a restart is removed all the same.  Profiles of this
 tool's own (OCI's, and OpenStack's in-memory ones) are ``profile_ops``'s
 business, their settings ``profiles``'; what settings mean is ``settings``'.
@@ -31,6 +32,7 @@ from nm_cloud_setup.errors import ApplyError, NoAppliedConnectionError, VersionM
 from nm_cloud_setup.model import (Address, Current, Device, InterfaceData, IpConfig, Rule,
                                   normalize_mac)
 from nm_cloud_setup.planning import delta
+from nm_cloud_setup.planning import mtu as link_mtu
 from nm_cloud_setup.planning.tables import Tables
 
 LOG = logging.getLogger(__name__)
@@ -173,11 +175,13 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
             own = nm_settings.config_from_settings(own_settings)
         applied = nm_settings.config_from_settings(settings)
         forgotten = IpConfig() if skip else await self._forgotten(device, settings, applied)
+        given = self._memory.given(device.ifname, _uuid(settings))
         return Current(label=nm_settings.label(settings), own=own,
                        applied=delta.merged(applied, forgotten), skip=skip,
                        token=_Applied(settings, version_id, profile if ours else None, applied,
                                       forgotten),
-                       families_off=nm_settings.families_off(settings), ours=ours)
+                       families_off=nm_settings.families_off(settings), ours=ours,
+                       mtu_set=None if given is None else given.mtu)
 
     async def _forgotten(self, device: Device, settings: Settings,
                          applied: IpConfig) -> IpConfig:
@@ -318,7 +322,10 @@ class NetworkManager(Backend, CommitsLater, RemovesLeftovers, MakesLinks, MakesO
                 base, delta.merged(applied.applied, applied.forgotten), families), version_id)
             base, version_id = self.bus.call(device.handle, DEVICE, "GetAppliedConnection", "u",
                                              [0])
-        given = nm_record.Given(_uuid(base), delta.without(wanted, current.own))
+        mtu_set = link_mtu.recorded(wanted.mtu, current.own.mtu, current.applied.mtu,
+                                    current.mtu_set)
+        given = nm_record.Given(_uuid(base), dataclasses.replace(
+            delta.without(wanted, current.own), mtu=mtu_set))
         self._memory.write(device.ifname, given, ahead=True)
         final = nm_settings.with_config(base, wanted, families)
         if applied.profile is not None:  # ours: the in-memory profile follows (re-activation)

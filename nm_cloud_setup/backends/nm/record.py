@@ -34,7 +34,8 @@ _KINDS = {"address": Address, "route": Route, "rule": Rule}
 @dataclass(frozen=True)
 class Given:
     """What one interface's connection (by UUID) was given.  Another connection on the
-    interface means the old one was deactivated, and NetworkManager took its entries."""
+    interface means the old one was deactivated, and NetworkManager took its entries.
+    ``config.mtu``: the MTU this tool set on it, if any (``planning/mtu.recorded``)."""
 
     connection: str
     config: IpConfig
@@ -129,10 +130,11 @@ def leftover_rules(records: Dict[str, Given], gone: Collection[str]) -> List[Rul
 
 
 def to_json(records: Dict[str, Given]) -> str:
-    """The record as JSON: ``{"devices": {IFNAME: {"connection", "entries"}}, "version": 1}``,
-    keys sorted.  Written before and after each device's Reapply, so each device's part
-    is encoded once per value (``_device_json``), compact, by the C encoder (an indented
-    dump is encoded in Python: at 15 NICs x 50 addresses it was most of a first run)."""
+    """The record as JSON: ``{"devices": {IFNAME: {"connection", "entries", "mtu"?}},
+    "version": 1}``, keys sorted.  Written before and after each device's Reapply, so
+    each device's part is encoded once per value (``_device_json``), compact, by the C
+    encoder (an indented dump is encoded in Python: at 15 NICs x 50 addresses it was
+    most of a first run)."""
     devices = ", ".join(f"{json.dumps(ifname)}: {_device_json(given)}"
                         for ifname, given in sorted(records.items()))
     return f'{{"devices": {{{devices}}}, "version": 1}}'
@@ -140,9 +142,12 @@ def to_json(records: Dict[str, Given]) -> str:
 
 @functools.lru_cache(maxsize=512)
 def _device_json(given: Given) -> str:
-    return json.dumps({"connection": given.connection, "entries": [
+    doc: Dict[str, Any] = {"connection": given.connection, "entries": [
         {"kind": kind, **_fields(item)} for kind, cls in _KINDS.items()
-        for item in _items(given.config) if isinstance(item, cls)]}, sort_keys=True)
+        for item in _items(given.config) if isinstance(item, cls)]}
+    if given.config.mtu is not None:  # one this tool set (planning/mtu.py)
+        doc["mtu"] = given.config.mtu
+    return json.dumps(doc, sort_keys=True)
 
 
 def from_json(text: str) -> Dict[str, Given]:
@@ -154,10 +159,13 @@ def from_json(text: str) -> Dict[str, Given]:
             items = [_KINDS[e.pop("kind")](**{k: _tuple(v) if k == "extra" else v
                                               for k, v in e.items()})
                      for e in given["entries"]]
+            mtu = given.get("mtu")
+            if mtu is not None and (isinstance(mtu, bool) or not isinstance(mtu, int)):
+                raise ValueError(f"the MTU {mtu!r} is not a number")
             result[ifname] = Given(str(given["connection"]), IpConfig(
                 tuple(i for i in items if isinstance(i, Address)),
                 tuple(i for i in items if isinstance(i, Route)),
-                tuple(i for i in items if isinstance(i, Rule))))
+                tuple(i for i in items if isinstance(i, Rule)), mtu))
         return result
     except (ValueError, TypeError, KeyError, AttributeError) as err:
         raise ValueError(f"not a record of applied entries ({err})") from None

@@ -100,3 +100,39 @@ def test_gcp_get_config_finds_the_local_nics_with_upstreams_lines(make_emulator,
         "GCP interface[0]: found 1 forwarded ips",
         "GCP interface[0]: adding forwarded-ip 35.1.2.3",
         "GCP interface[1]: found 0 forwarded ips"]
+
+
+# -- the MTU -------------------------------------------------------------------
+
+def test_gcp_mtu_is_the_nics():
+    nics = gcp.parse_interfaces(sample("gcp_network_interfaces.json"))
+    assert gcp.interface_from(0, "42:01:0A:80:00:02", nics[0], {}).mtu == 1460
+    assert gcp.interface_from(0, "42:01:0A:80:00:02", {"mtu": "8896"}, {}).mtu == 8896
+    assert gcp.interface_from(0, "42:01:0A:80:00:02", {}, {}).mtu is None
+
+
+@pytest.mark.parametrize("nic, message", [
+    ({"mtu": "jumbo"}, "not a number"),
+    ({"mtu": 1460.5}, "not a number"),
+    ({"mtu": True}, "not a number"),
+    ({"mtu": 575}, "576 to 65535"),
+    ({"mtu": 65536}, "576 to 65535"),
+    ({"mtu": 1279, "ipv6s": ["2600:1900:4000:1::2"]}, "with IPv6 it must be 1280"),
+    ({"mtu": 1279, "forwardedIpv6s": ["2600:1900:4000:2::/96"]}, "with IPv6"),
+])
+def test_gcp_bad_mtus_are_the_nics_error(nic, message):
+    with pytest.raises(MetadataError, match=message):
+        gcp.interface_from(0, "42:01:0A:80:00:02", nic, {})
+
+
+def test_gcp_a_bad_mtu_leaves_that_nic_alone_only(make_emulator):
+    scenario = scenarios.generate(2, 1)
+    scenario["interfaces"][0]["mtu"] = 99
+    scenario["interfaces"][1]["mtu"] = 1500
+    emulator = make_emulator("gcp", scenario)
+    provider = gcp.Gcp(HttpClient(emulator.url, gcp.Gcp.headers, policy=RetryPolicy(attempts=1)))
+    provider.detect()
+    macs = {i["mac"].upper(): f"eth{n}" for n, i in enumerate(scenario["interfaces"])}
+    first, second = provider.get_config(macs).interfaces
+    assert "invalid MTU 99" in first.error and first.mtu is None
+    assert second.error is None and second.mtu == 1500

@@ -104,15 +104,38 @@ def test_plan_route_is_the_inverse_of_normalize_route_for_local_routes(route, pl
 
 
 @pytest.mark.parametrize("text", ["", "{", "[]", '{"addresses": {"eth1": [5]}}',
-                                  '{"rules": {"eth1": [{"bogus": 1}]}}'])
+                                  '{"rules": {"eth1": [{"bogus": 1}]}}',
+                                  '{"mtus": {"eth1": [1500]}}', '{"mtus": {"eth1": ["1500", 1]}}'])
 def test_bad_records_are_refused(text):
     with pytest.raises(ValueError):
         Record.from_json(text)
 
 
 def test_record_round_trip():
-    record = Record({"eth1": [SECOND]}, {"eth1": [SUPPRESS, Rule(30200, 30200, "10.0.1.11", 32)]})
+    record = Record({"eth1": [SECOND]}, {"eth1": [SUPPRESS, Rule(30200, 30200, "10.0.1.11", 32)]},
+                    mtus={"eth2": (1500, 1460)})
     assert Record.from_json(record.to_json()) == record
+
+
+@pytest.mark.parametrize("mtus, link, wanted, after", [
+    ({}, 1500, 1460, {"eth1": (1500, 1460)}),                 # set: the one before kept
+    ({"eth1": (1500, 1460)}, 1460, 1500, {}),                 # back to the one before
+    ({"eth1": (1500, 1460)}, 1460, 8896, {"eth1": (1500, 8896)}),  # the cloud's changed
+    ({"eth1": (1500, 1460)}, 1460, 1460, {"eth1": (1500, 1460)}),  # unchanged
+    ({"eth1": (1500, 1460)}, 1400, 1400, {}),                 # another's since: forgotten
+    ({}, 1460, 1460, {}),                                     # was there already: not ours
+    ({"eth2": (9000, 1500)}, 1500, None, {"eth2": (9000, 1500)}),  # another link's stays
+])
+def test_the_mtu_this_backend_set_is_recorded_with_the_one_before(mtus, link, wanted, after):
+    record = Record(mtus=dict(mtus))
+    assert ownership.with_mtu(record, "eth1", link, wanted).mtus == after
+    assert ownership.with_mtu(Record(links=["eth1"]), "eth1", link, wanted).mtus == {}
+
+
+def test_a_gone_link_takes_its_mtu_along():
+    record = Record(mtus={"eth1": (1500, 1460), "eth2": (1500, 1460)})
+    assert ownership.leftovers(record, ["eth1"], [])[1].mtus == {"eth2": (1500, 1460)}
+    assert record.without("eth2").mtus == {"eth1": (1500, 1460)}
 
 
 def test_the_rules_of_a_gone_nic_are_removed_but_not_the_shared_one():
@@ -202,7 +225,7 @@ def test_the_record_files_form_and_links_through_it():
                                 "rules": {"eth1": [{"priority": 30350, "table": 254,
                                                     "from_addr": None, "from_len": 0,
                                                     "suppress_prefixlength": 0, "family": 4}]},
-                                "links": ["macvlan2"]}
+                                "links": ["macvlan2"], "mtus": {}}
     assert text == json.dumps(json.loads(text), sort_keys=True)  # compact: written often
     assert Record.from_json(text) == record
     assert Record.from_json('{"version": 1}') == Record()

@@ -50,6 +50,7 @@ def test_the_rules_a_gone_nic_leaves_are_its_own_only():
         (Route("::", 0, next_hop="fd00::1", metric=10, table=30400,
                extra=(("onlink", "b", True),)),),
         (Rule(30400, 30400, "fd00::5", 128),)))},
+    {"eth1": nm_record.Given("u1", IpConfig(mtu=1460)), "eth2": nm_record.Given("u2", cloud(20))},
 ])
 def test_the_record_survives_its_file(records):
     assert nm_record.from_json(nm_record.to_json(records)) == records
@@ -71,7 +72,8 @@ def test_the_file_is_the_json_document_and_an_indented_one_still_loads():
 @pytest.mark.parametrize("text", [
     "", "[]", '{"devices": {"eth1": [{"kind": "rule"}]}}',
     '{"devices": {"eth1": {"connection": "u", "entries": [{"kind": "nope"}]}}}',
-    '{"devices": {"eth1": {"connection": "u", "entries": [{"kind": "rule", "x": 1}]}}}'])
+    '{"devices": {"eth1": {"connection": "u", "entries": [{"kind": "rule", "x": 1}]}}}',
+    '{"devices": {"eth1": {"connection": "u", "entries": [], "mtu": "1460"}}}'])
 def test_a_garbled_record_is_refused(text):
     with pytest.raises(ValueError):
         nm_record.from_json(text)

@@ -328,3 +328,26 @@ def test_nmcli_command_joins_name_servers_of_a_family_with_commas():
     wanted = IpConfig(applied.addresses, dns=("10.0.3.53", "10.0.3.54"))
     assert nm_settings.nmcli_command("eth1", applied, wanted) == (
         "nmcli device modify eth1 ipv4.dns 10.0.3.53,10.0.3.54 ipv6.dns ''")
+
+
+@pytest.mark.parametrize("wired, mtu, written", [
+    ({}, 1460, 1460),                       # the cloud's, on a profile without one
+    ({"mtu": Value("u", 1460)}, 1500, 1500),  # the cloud's changed
+    ({"mtu": Value("u", 1460)}, None, 0),   # what this tool set, back to automatic
+    ({"mtu": Value("u", 9000)}, 9000, 9000),  # the profile's own
+    ({}, None, None),                       # nobody's: not written at all
+])
+def test_the_mtu_is_written_to_the_ethernet_setting(wired, mtu, written):
+    applied = connection(**({nm_settings.WIRED: wired} if wired else {}))
+    settings = nm_settings.with_config(applied, IpConfig(mtu=mtu), [4])
+    assert settings.get(nm_settings.WIRED, {}).get("mtu") == (
+        None if written is None else Value("u", written))
+    assert nm_settings.config_from_settings(settings).mtu == (written or None)
+
+
+def test_nmcli_command_shows_the_mtu():
+    applied = IpConfig((Address("10.0.1.10", 24),), mtu=1460)
+    assert nm_settings.nmcli_command("eth1", applied, IpConfig(applied.addresses, mtu=1500)) == (
+        "nmcli device modify eth1 802-3-ethernet.mtu 1500")
+    assert nm_settings.nmcli_command("eth1", applied, IpConfig(applied.addresses)) == (
+        "nmcli device modify eth1 802-3-ethernet.mtu 0")
