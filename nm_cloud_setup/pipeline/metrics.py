@@ -12,12 +12,12 @@ docs/operating.md.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional, Tuple
 
 from nm_cloud_setup.model import FAMILIES
+from nm_cloud_setup.pipeline import state
 from nm_cloud_setup.pipeline.outcome import DeviceReport, Outcome
 
 LOG = logging.getLogger(__name__)
@@ -143,17 +143,4 @@ def _escape(value: str) -> str:
 def write(directory: Path, text: str) -> bool:
     """Replace ``directory/FILE`` atomically; False (with a warning) when it cannot."""
     path = directory / FILE
-    tmp = directory / f".{FILE}.{os.getpid()}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.replace(tmp, path)
-        return True
-    except OSError as err:
-        LOG.warning("cannot write the metrics file %s (%s)", path, err.strerror or err)
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        return False
+    return state.write_text(path, text, f"the metrics file {path}")

@@ -81,17 +81,28 @@ def _holder(fd: int) -> str:
 
 def write_json(path: Path, value: Any) -> bool:
     """Write atomically; False (with a warning) when the state directory is unusable."""
-    text = json.dumps(value, indent=1, sort_keys=True) + "\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    except OSError as err:
+        LOG.warning("cannot write %s (%s)", path, err.strerror or err)
+        return False
+    return write_text(path, json.dumps(value, indent=1, sort_keys=True) + "\n")
+
+
+def write_text(path: Path, text: str, what: str = "") -> bool:
+    """Replace ``path`` atomically (a temporary file renamed over it); False, with a
+    warning naming ``what`` (default: the path), when it cannot."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         with os.fdopen(fd, "w") as out:
             out.write(text)
         os.replace(tmp, path)
         return True
     except OSError as err:
-        LOG.warning("cannot write %s (%s)", path, err.strerror or err)
+        LOG.warning("cannot write %s (%s)", what or path, err.strerror or err)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
         return False
 
 

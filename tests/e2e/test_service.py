@@ -8,7 +8,6 @@ from PyPI), vm3 runs a real NetworkManager and this project's nm-cloud-setup.
 
 from __future__ import annotations
 
-import http.client
 import json
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.lab import METADATA_ADDRESS, Lab, LabVm
+from harness.lab import Lab, LabVm
 from harness.sandbox import Nic
 from tests.support.cloud_init import DEBIAN_PYTHON, need_cloud_init
 from tests.support.requirements import require_root
@@ -176,15 +175,7 @@ def test_ec2_metadata_and_botocore(lab, tokens, name):
 
 def fetch(vm: LabVm, method: str, path: str, headers=None) -> tuple:
     """One request from inside ``vm`` to the metadata address (its own source address)."""
-    conn = http.client.HTTPConnection(METADATA_ADDRESS, 80, timeout=5)
-    with vm.entered():  # the socket is made, and connects, inside the VM
-        conn.connect()
-    try:
-        conn.request(method, path, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    return vm.fetch(method, path, headers)
 
 
 def test_isolation(lab, tokens):
