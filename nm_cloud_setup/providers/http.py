@@ -247,16 +247,23 @@ class HttpClient:
 
 def _read_capped(resp: http.client.HTTPResponse, head: Mapping[str, str], url: str,
                  limit: int) -> bytes:
-    length = head.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
+    length = _number(head.get("content-length", ""))
+    if length is not None and length > limit:
         raise HttpError(url, f"body too large ({length} bytes, the limit is {limit})",
                         transient=False)
     body = resp.read(limit + 1)
     if len(body) > limit:
         raise HttpError(url, f"body too large (over {limit} bytes)", transient=False)
-    if length.isdigit() and len(body) < int(length):
-        raise http.client.IncompleteRead(body, int(length) - len(body))
+    if length is not None and len(body) < length:
+        raise http.client.IncompleteRead(body, length - len(body))
     return body
+
+
+def _number(text: str) -> Optional[int]:
+    """A header's ASCII decimal number (``str.isdigit`` also takes ``²`` and other
+    scripts' digits, which ``int`` refuses or reads); None when it is none."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 def _retry_after(value: Optional[str]) -> Optional[float]:
@@ -264,8 +271,9 @@ def _retry_after(value: Optional[str]) -> Optional[float]:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    seconds = _number(value)
+    if seconds is not None:
+        return float(seconds)
     import email.utils
 
     try:

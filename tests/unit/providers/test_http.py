@@ -165,3 +165,27 @@ def test_time_budget_ends_all_requests(emulator, fake_time):
     fake_time.now = 3.5
     with pytest.raises(HttpError, match="budget"):
         client.get("/other")
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, size: int) -> bytes:
+        return self.data[:size]
+
+
+@pytest.mark.parametrize("length", ["²", "٣", "+3", "9" * 5000, " 3 "])
+def test_a_content_length_that_is_no_ascii_number_is_not_trusted(length):
+    """``str.isdigit`` takes "²" (``int`` refuses it) and other scripts' digits: a garbled
+    header is no number, never a traceback."""
+    from nm_cloud_setup.providers import http as http_client
+    body = http_client._read_capped(_Body(b"abc"), {"content-length": length}, PATH, 100)
+    assert body == b"abc"
+
+
+@pytest.mark.parametrize("value, seconds", [("5", 5.0), ("²", None), ("٣", None),
+                                            ("9" * 5000, None)])
+def test_retry_after_is_ascii_seconds_or_a_date(value, seconds):
+    from nm_cloud_setup.providers import http as http_client
+    assert http_client._retry_after(value) == seconds
