@@ -257,9 +257,9 @@ def test_another_client_changing_the_applied_connection(nm_sandbox, emulator):
     stop_file = nm_sandbox.workdir / "storm-stop"
     stop_file.unlink(missing_ok=True)
     storm = subprocess.Popen(
-        ["sh", "-c", f"while [ ! -e {stop_file} ]; do "
-         "nmcli device modify eth1 ipv4.dns-priority $(( $(date +%N) % 100 + 1 )) "
-         ">/dev/null 2>&1; done"], env=nm_sandbox.env())
+        ["sh", "-c", f"i=0; while [ ! -e {stop_file} ]; do i=$(( i % 100 + 1 )); "
+         "nmcli device modify eth1 ipv4.dns-priority $i >/dev/null 2>&1; done"],
+        env=nm_sandbox.env())  # (not date +%N: a leading 0 is octal to sh, and kills it)
     results = []
     try:
         for _ in range(15):
