@@ -202,7 +202,10 @@ def nm_ports(pid: int) -> Set[int]:
     try:
         inodes = set()
         for fd in Path(f"/proc/{pid}/fd").iterdir():
-            target = os.readlink(fd)
+            try:
+                target = os.readlink(fd)
+            except FileNotFoundError:  # closed since it was listed (found by the soak)
+                continue
             if target.startswith("socket:["):
                 inodes.add(int(target[8:-1]))
         rows = Path(f"/proc/{pid}/net/netlink").read_text().splitlines()[1:]

@@ -207,3 +207,23 @@ def test_rules_in_the_tools_priorities_that_are_not_the_runs_are_listed():
     elsewhere = Rule(100, 100, "10.98.0.0", 16)
     assert foreign_rules([ours, suppress, theirs, elsewhere], [ours, suppress], Tables()) == [
         "rule priority 30250 from 10.95.0.0/16 table 100 (in this tool's subnet rules)"]
+
+
+def test_a_descriptor_closed_while_netlink_ports_are_read_is_skipped(monkeypatch):
+    """NetworkManager closes descriptors all the time: one listed and gone before it is
+    read must not turn the guard off for the run (the soak lost virtual IPs so)."""
+    import os
+
+    from nm_cloud_setup.backends.netlink import for_nm
+    real = os.readlink
+    calls = []
+
+    def flaky(path):
+        calls.append(path)
+        if len(calls) == 1:
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return real(path)
+
+    monkeypatch.setattr(for_nm.os, "readlink", flaky)
+    assert os.getpid() in for_nm.nm_ports(os.getpid())
+    assert len(calls) > 1
