@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from metadata_service import ADDRESS, cpu_seconds, rss_kib, source, vm_body  # noqa: E402
+from metadata_service import ADDRESS, add_sources, cpu_seconds, rss_kib, vm_body  # noqa: E402
 
 from harness.lab import api_request  # noqa: E402
 from harness.postgres import Postgres  # noqa: E402
@@ -109,10 +109,7 @@ def bench(vms: int, crawlers: int, rounds: int, db: Optional[str], extra: List[s
     run("ip", "netns", "add", ns)
     proc = None
     try:
-        batch = [f"addr add {source(n)}/32 dev lo" for n in range(vms)]
-        batch += [f"addr add {ADDRESS}/32 dev lo", "link set lo up"]
-        (work / "batch").write_text("\n".join(batch) + "\n")
-        run("ip", "-n", ns, "-batch", str(work / "batch"))
+        add_sources(ns, work, vms)
         log = open(work / "service.log", "w")
         proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m",
                                  "nm_cloud_setup.service", "--db", db or str(work / "vms.db"),

@@ -135,6 +135,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def add_sources(ns: str, work: Path, vms: int) -> None:
+    """The metadata address and ``vms`` VMs' source addresses on ``ns``'s loopback (one
+    ``ip -batch``), loopback up."""
+    batch = [f"addr add {source(n)}/32 dev lo" for n in range(vms)]
+    batch += [f"addr add {ADDRESS}/32 dev lo", "link set lo up"]
+    (work / "batch").write_text("\n".join(batch) + "\n")
+    run("ip", "-n", ns, "-batch", str(work / "batch"))
+
+
 def bench_server(server: str, vms: int, rounds: int) -> dict:
     ns = f"ncs-bench-{uuid.uuid4().hex[:6]}"
     work = Path(tempfile.mkdtemp(prefix="ncs-bench-"))
@@ -142,10 +151,7 @@ def bench_server(server: str, vms: int, rounds: int) -> dict:
     run("ip", "netns", "add", ns)
     proc = None
     try:
-        batch = [f"addr add {source(n)}/32 dev lo" for n in range(vms)]
-        batch += [f"addr add {ADDRESS}/32 dev lo", "link set lo up"]
-        (work / "batch").write_text("\n".join(batch) + "\n")
-        run("ip", "-n", ns, "-batch", str(work / "batch"))
+        add_sources(ns, work, vms)
         command = ([sys.executable, "-m", "nm_cloud_setup.service", "--log-level", "WARNING"]
                    if server == "aiohttp" else [sys.executable, str(STDLIB_SERVER)])
         proc = subprocess.Popen(["ip", "netns", "exec", ns, *command, "--db", str(work / "db"),
