@@ -80,6 +80,11 @@ class Dumper:
             pass
         self._seq = 0
 
+    @property
+    def sock(self) -> socket.socket:
+        """The socket, for changes (``batch.py``): it is in the right namespace."""
+        return self._sock
+
     def close(self) -> None:
         self._sock.close()
 

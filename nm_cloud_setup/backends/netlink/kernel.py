@@ -4,12 +4,15 @@
 of both families, read as ``Address``, ``Route`` and ``Rule`` (through ``dump.py``,
 without pyroute2); a change is pyroute2's keyword arguments (``requests.py`` builds
 them), and an entry already gone (a removal) or already there (an addition) is
-no error.  pyroute2 is imported when a change or a full dump (``entries``) is
-first asked for: a run that changes nothing never imports it.  ``Events`` follows
-the kernel's address and route changes in a thread of its own, for the
-NetworkManager backend's guard (``for_nm.py``).  Either can work in another network
-namespace (NetworkManager's, given as ``/proc/PID/ns/net``).  Uses only the pyroute2
-API that 0.7.2 (Debian 12) and 0.9 share.
+no error.  The backend's changes go in batches over the standard library's socket
+(``apply``, through ``batch.py``); pyroute2 is imported only to put back the
+entries the guard found missing (``add``, ``change``: whatever attributes the
+kernel had reported) and to follow the kernel's changes: a run of the netlink
+backend never imports it.  ``Events`` follows the kernel's address and route
+changes in a thread of its own, for the NetworkManager backend's guard
+(``for_nm.py``).  Either can work in another network namespace (NetworkManager's,
+given as ``/proc/PID/ns/net``).  Uses only the pyroute2 API that 0.7.2 (Debian 12)
+and 0.9 share.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from nm_cloud_setup.backends.netlink import dump
+from nm_cloud_setup.backends.netlink import batch, dump
 from nm_cloud_setup.backends.netlink.guard import ADDR, ROUTE, Entry
 from nm_cloud_setup.backends.netlink.requests import AF, describe
 from nm_cloud_setup.errors import ApplyError, BackendError
@@ -52,6 +55,11 @@ IFLA_INFO_KIND = 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_TABLE = 1, 4, 5, 6, 15
 FRA_SRC, FRA_PRIORITY, FRA_SUPPRESS_PREFIXLEN, FRA_TABLE = 2, 6, 14, 15
+
+
+# A change: kind ("addr", "route", "rule", "link"), command ("add", "del", "set"),
+# pyroute2's arguments, and what to call it in an error (None: the arguments)
+Change = Tuple[str, str, Dict[str, Any], Optional[str]]
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,7 @@ class Kernel:
     def __init__(self, netns: Optional[str] = None) -> None:
         self._netns = netns
         self._iproute: Any = None
+        self._seq = 1 << 30  # the batches' sequence numbers, apart from the dumps'
         try:
             with entered(netns):
                 self._dumper = dump.Dumper()
@@ -179,6 +188,27 @@ class Kernel:
             found += [e for e in (route_entry(_Dumped(_ROUTE_FIELDS, *dumped))
                                   for dumped in self._dumper.routes(af)) if e is not None]
         return found
+
+    def apply(self, changes: Sequence[Change]) -> Tuple[int, Optional[ApplyError]]:
+        """Make ``changes`` in order, as one batch: how many were made (removing what is
+        gone and adding what is there are not), and the ``ApplyError`` of the first that
+        failed (naming its ``what``, default its arguments, and the kernel's reason), if
+        one did: the ones after it were still tried.  ``BackendError`` when the socket
+        fails."""
+        try:
+            codes, self._seq = batch.send(self._dumper.sock, [
+                (kind, command, args) for kind, command, args, _ in changes], self._seq)
+        except OSError as err:
+            raise BackendError(f"netlink changes failed ({err})") from None
+        made, error = 0, None
+        for (kind, command, args, what), code in zip(changes, codes):
+            if not code:
+                made += 1
+            elif not ((command == "del" and code in _GONE)
+                      or (command == "add" and code == errno.EEXIST)) and error is None:
+                error = ApplyError(f"netlink {kind} {command} {what or describe(args)} "
+                                   f"failed: {os.strerror(code)}")
+        return made, error
 
     def add(self, entry: Entry) -> bool:
         """Add ``entry`` again; False when it is there already."""
