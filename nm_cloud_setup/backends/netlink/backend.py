@@ -23,7 +23,7 @@ from typing import Any, Collection, Dict, List, Mapping, Optional, Sequence
 from nm_cloud_setup.backends.base import Backend, ListsForeign, MakesNics, RemovesLeftovers
 from nm_cloud_setup.backends.netlink import ownership
 from nm_cloud_setup.backends.netlink.guard import Entry, Owned, foreign_rules, left_in_place
-from nm_cloud_setup.backends.netlink.kernel import Kernel
+from nm_cloud_setup.backends.netlink.kernel import Change, Kernel
 from nm_cloud_setup.backends.netlink.ownership import KernelView, Record
 from nm_cloud_setup.backends.netlink.requests import route_args, route_text, rule_args, rule_text
 from nm_cloud_setup.backends.netlink.sysctl import ipv6_off, promote_secondaries
@@ -188,23 +188,20 @@ class Netlink(Backend, RemovesLeftovers, MakesNics, ListsForeign):
         if _mtu_change(current, wanted):  # first: what is added next sees the link's MTU
             LOG.debug("netlink %s: MTU %s -> %d", device.ifname, current.applied.mtu,
                       wanted.mtu)
-            self._change("link", "set", index=index, mtu=wanted.mtu)
-        for rule in diff.remove_rules:
-            self._change("rule", "del", **rule_args(rule))
-        for route in diff.remove_routes:
-            self._change("route", "del", **route_args(route, index))
+            self._apply([("link", "set", {"index": index, "mtu": wanted.mtu}, None)])
+        # Each step a batch of its own: one that fails stops the steps after it.
+        self._apply([("rule", "del", rule_args(rule), None) for rule in diff.remove_rules])
+        self._apply([("route", "del", route_args(route, index), None)
+                     for route in diff.remove_routes])
         if any(a.family == 4 for a in diff.remove_addresses):
             promote_secondaries(device.ifname)
-        for address in diff.remove_addresses:
-            self._change("addr", "del", index=index, address=address.address,
-                         prefixlen=address.prefix)
-        for address in diff.add_addresses:
-            self._change("addr", "add", index=index, address=address.address,
-                         prefixlen=address.prefix)
-        for route in diff.add_routes:
-            self._change("route", "add", **route_args(route, index))
-        for rule in diff.add_rules:
-            self._change("rule", "add", **rule_args(rule))
+        self._apply([("addr", "del", _address_args(index, address), None)
+                     for address in diff.remove_addresses])
+        self._apply([("addr", "add", _address_args(index, address), None)
+                     for address in diff.add_addresses])
+        self._apply([("route", "add", route_args(route, index), None)
+                     for route in diff.add_routes])
+        self._apply([("rule", "add", rule_args(rule), None) for rule in diff.add_rules])
         self._save_record(after)
         self._remember(index, diff)
 
@@ -222,8 +219,8 @@ class Netlink(Backend, RemovesLeftovers, MakesNics, ListsForeign):
         self._save_record(dataclasses.replace(
             record, links=list(dict.fromkeys(record.links + [device.ifname])),
             mtus={d: m for d, m in record.mtus.items() if d != device.ifname}))
-        self._change("link", "set", index=index, state="up",
-                     **({"mtu": wanted.mtu} if wanted.mtu else {}))
+        self._apply([("link", "set", {"index": index, "state": "up",
+                                      **({"mtu": wanted.mtu} if wanted.mtu else {})}, None)])
         if wanted.dns:
             LOG.info("netlink %s: the name servers %s are left to the system's resolver",
                      device.ifname, " ".join(wanted.dns))
@@ -258,7 +255,7 @@ class Netlink(Backend, RemovesLeftovers, MakesNics, ListsForeign):
         remove, after = ownership.leftovers(self._load_record(), gone, self._rules())
         for rule in remove:
             LOG.debug("netlink: remove rule %s of %s, which is gone", rule, ", ".join(gone))
-            self._change("rule", "del", **rule_args(rule))
+        self._apply([("rule", "del", rule_args(rule), None) for rule in remove])
         self._save_record(after)
         removed = set(remove)
         self._rules()[:] = [r for r in self._rules() if r not in removed]
@@ -277,9 +274,13 @@ class Netlink(Backend, RemovesLeftovers, MakesNics, ListsForeign):
         rules = self._rules()
         rules[:] = [r for r in rules if r not in removed_rules] + list(diff.add_rules)
 
-    def _change(self, kind: str, command: str, **args: Any) -> None:
-        if self._kernel.change(kind, command, **args):
-            self.changes += 1
+    def _apply(self, changes: List[Change]) -> None:
+        """Make ``changes`` in one batch; ``ApplyError`` for the first that failed."""
+        if changes:
+            made, error = self._kernel.apply(changes)
+            self.changes += made
+            if error is not None:
+                raise error
 
     # -- the record ------------------------------------------------------------
 
@@ -309,6 +310,10 @@ class Netlink(Backend, RemovesLeftovers, MakesNics, ListsForeign):
         except OSError as err:
             raise ApplyError(f"cannot write {self.state_dir / RECORD} ({err}); without it, "
                              "what this backend adds could not be removed later") from None
+
+
+def _address_args(index: int, address: Address) -> dict:
+    return {"index": index, "address": address.address, "prefixlen": address.prefix}
 
 
 def _mtu_change(current: Current, wanted: IpConfig) -> bool:

@@ -62,8 +62,11 @@ class KernelForNm:
         return [link.ifname for link in self._kernel.links()]
 
     def delete(self, rules: Sequence[Rule]) -> None:
-        for rule in rules:
-            self._kernel.change("rule", "del", what=str(rule), **rule_args(rule, proto=None))
+        """Remove ``rules`` (one batch); ``ApplyError`` for the first that failed."""
+        _, error = self._kernel.apply([("rule", "del", rule_args(rule, proto=None), str(rule))
+                                       for rule in rules])
+        if error is not None:
+            raise error
 
     # -- what is another program's -----------------------------------------------------
 
