@@ -199,6 +199,7 @@ class Kernel:
             codes, self._seq = batch.send(self._dumper.sock, [
                 (kind, command, args) for kind, command, args, _ in changes], self._seq)
         except OSError as err:
+            self._seq += len(changes) + 1  # no later batch takes this one's numbers
             raise BackendError(f"netlink changes failed ({err})") from None
         made, error = 0, None
         for (kind, command, args, what), code in zip(changes, codes):

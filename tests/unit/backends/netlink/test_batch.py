@@ -15,7 +15,7 @@ import pytest
 from nm_cloud_setup.backends.netlink import batch
 from nm_cloud_setup.backends.netlink.kernel import Kernel
 from nm_cloud_setup.backends.netlink.requests import route_args, rule_args
-from nm_cloud_setup.errors import ApplyError
+from nm_cloud_setup.errors import ApplyError, BackendError
 from nm_cloud_setup.model import Route, Rule
 
 LITTLE = struct.pack("=H", 1) == b"\x01\x00"
@@ -219,3 +219,15 @@ def test_a_failing_link_change_is_an_error():
     kernel = kernel_answering(lambda message, body: errno.EINVAL)
     assert str(kernel.apply([("link", "set", {"index": 3, "mtu": 1}, None)])[1]) == (
         "netlink link set index=3 mtu=1 failed: Invalid argument")
+
+
+def test_a_failing_socket_is_a_backend_error_and_its_numbers_are_not_reused():
+    kernel = kernel_answering(lambda message, body: 0)
+    kernel._dumper.sock.lose = 1
+    before = kernel._seq
+    with pytest.raises(BackendError, match="acknowledgements missing"):
+        kernel.apply([(*addr("add", "10.0.0.1", 32), None)] * 2)
+    assert kernel._seq > before + 2
+    kernel._dumper.sock.lose = 0
+    kernel._dumper.sock.queue.clear()
+    assert kernel.apply([(*addr("add", "10.0.0.1", 32), None)]) == (1, None)
