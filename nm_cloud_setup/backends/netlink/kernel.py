@@ -6,9 +6,10 @@ without pyroute2); a change is pyroute2's keyword arguments (``requests.py`` bui
 them), and an entry already gone (a removal) or already there (an addition) is
 no error.  pyroute2 is imported when a change or a full dump (``entries``) is
 first asked for: a run that changes nothing never imports it.  ``Events`` follows
-the kernel's address and route changes in a thread of its own, for the
-NetworkManager backend's guard (``for_nm.py``).  Either can work in another network
-namespace (NetworkManager's, given as ``/proc/PID/ns/net``).  Uses only the pyroute2
+the kernel's address and route changes in a thread of its own (read through
+``dump.py`` too), for the NetworkManager backend's guard (``for_nm.py``).  Either
+can work in another network namespace (NetworkManager's, given as
+``/proc/PID/ns/net``).  Uses only the pyroute2
 API that 0.7.2 (Debian 12) and 0.9 share.
 """
 
@@ -292,6 +293,16 @@ def route_entry(msg: Any) -> Optional[Entry]:
                  link_local=family == 6 and dest.lower().startswith("fe80:"))
 
 
+def _event_entry(kind: int, payload: bytes) -> Optional[Entry]:
+    """A notification as a guard entry (None: neither an address nor a route through
+    one device)."""
+    if kind in (dump.RTM_NEWADDR, dump.RTM_DELADDR):
+        return address_entry(_Dumped(_ADDR_FIELDS, *dump.address(payload)))
+    if kind in (dump.RTM_NEWROUTE, dump.RTM_DELROUTE):
+        return route_entry(_Dumped(_ROUTE_FIELDS, *dump.route(payload)))
+    return None
+
+
 Handler = Callable[[str, Entry, int, float, "Kernel"], None]
 
 
@@ -313,23 +324,25 @@ class Events:
 
     def _run(self) -> None:
         try:
-            from pyroute2 import IPRoute, NetlinkError
-
             with entered(self._netns):
-                listener = IPRoute()
+                listener = dump.Listener(_GROUPS)
                 kernel = Kernel(self._netns)
-            listener.bind(groups=_GROUPS)
-        except (OSError, NetlinkError, BackendError) as err:
+        except (OSError, BackendError) as err:
             self._error = err
             self._ready.set()
             return
         self._ready.set()
         while not self.stopped:  # a daemon thread: it ends with the run
-            for msg in listener.get():
-                event = msg.get("event", "")
-                entry = (address_entry(msg) if event.endswith("ADDR") else route_entry(msg))
-                if entry is not None:
-                    self._handler(event, entry, msg["header"]["pid"], time.monotonic(), kernel)
+            try:
+                for kind, port, payload in listener.messages():
+                    entry = _event_entry(kind, payload)
+                    if entry is not None:
+                        self._handler(dump.EVENTS[kind], entry, port, time.monotonic(), kernel)
+            except OSError as err:
+                if err.errno != errno.ENOBUFS:
+                    raise
+                LOG.warning("missed some of the kernel's address and route changes "
+                            "(netlink buffer overran): what they removed is not put back")
 
     def stop(self) -> None:
         self.stopped = True
