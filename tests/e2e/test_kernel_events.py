@@ -12,7 +12,8 @@ import uuid
 
 import pytest
 
-from nm_cloud_setup.backends.netlink.kernel import Events, address_entry, entered, route_entry
+from nm_cloud_setup.backends.netlink.kernel import Events, entered
+from tests.support.pyroute2_entries import entry as pyroute2_entry
 from tests.support.requirements import require_root
 
 pytestmark = pytest.mark.root
@@ -65,10 +66,9 @@ def test_events_are_read_as_pyroute2_reads_them(netns):
         ip(netns, "route", "add", "10.250.0.0/16", "dev", "ev0", "table", "30401")  # the end
         while not any(entry.key[0] == 30401 for _, entry, _ in theirs):
             for msg in oracle.get():
-                event = msg.get("event", "")
-                entry = address_entry(msg) if event.endswith("ADDR") else route_entry(msg)
+                entry = pyroute2_entry(msg)
                 if entry is not None:
-                    theirs.append((event, entry, msg["header"]["pid"]))
+                    theirs.append((msg["event"], entry, msg["header"]["pid"]))
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             with lock:
