@@ -7,12 +7,12 @@ them), and an entry already gone (a removal) or already there (an addition) is
 no error.  The backend's changes go in batches over the standard library's socket
 (``apply``, through ``batch.py``); pyroute2 is imported only to put back the
 entries the guard found missing (``add``, ``change``: whatever attributes the
-kernel had reported) and to follow the kernel's changes: a run of the netlink
-backend never imports it.  ``Events`` follows the kernel's address and route
-changes in a thread of its own, for the NetworkManager backend's guard
-(``for_nm.py``).  Either can work in another network namespace (NetworkManager's,
-given as ``/proc/PID/ns/net``).  Uses only the pyroute2 API that 0.7.2 (Debian 12)
-and 0.9 share.
+kernel had reported): a run of the netlink backend never imports it.  ``Events``
+follows the kernel's address and route changes in a thread of its own (read
+through ``dump.py`` too), for the NetworkManager backend's guard (``for_nm.py``).
+Either can work in another network namespace (NetworkManager's, given as
+``/proc/PID/ns/net``).  Uses only the pyroute2 API that 0.7.2 (Debian 12) and 0.9
+share.
 """
 
 from __future__ import annotations
@@ -182,10 +182,10 @@ class Kernel:
 
     def entries(self) -> List[Entry]:
         """Every address and route of both families, in every table, as guard entries."""
-        found = [address_entry(_Dumped(_ADDR_FIELDS, *dumped)) for af in AF.values()
+        found = [address_entry(*dumped) for af in AF.values()
                  for dumped in self._dumper.addresses(af)]
         for af in AF.values():
-            found += [e for e in (route_entry(_Dumped(_ROUTE_FIELDS, *dumped))
+            found += [e for e in (route_entry(*dumped)
                                   for dumped in self._dumper.routes(af)) if e is not None]
         return found
 
@@ -247,80 +247,62 @@ def _link(header: Tuple[int, int, int], found: dump.Attrs) -> Link:
         up=bool(flags & IFF_UP), mtu=dump.u32(found.get(IFLA_MTU)))
 
 
-_ADDR_FIELDS = ("family", "prefixlen", "flags", "scope", "index")
-_ROUTE_FIELDS = ("family", "dst_len", "src_len", "tos", "table", "proto", "scope", "type",
-                 "flags")
-_ATTRS = {"IFA_ADDRESS": (IFA_ADDRESS, "ip"), "IFA_LOCAL": (IFA_LOCAL, "ip"),
-          "IFA_LABEL": (3, "text"), "IFA_BROADCAST": (4, "ip"), "IFA_CACHEINFO": (6, "cache"),
-          "IFA_FLAGS": (8, "u32"), "RTA_DST": (RTA_DST, "ip"), "RTA_OIF": (RTA_OIF, "u32"),
-          "RTA_GATEWAY": (RTA_GATEWAY, "ip"), "RTA_PRIORITY": (RTA_PRIORITY, "u32"),
-          "RTA_PREFSRC": (7, "ip"), "RTA_TABLE": (RTA_TABLE, "u32")}
+IFA_LABEL, IFA_BROADCAST, IFA_CACHEINFO, IFA_FLAGS = 3, 4, 6, 8
+RTA_PREFSRC = 7
 
 
-class _Dumped:
-    """A message of ``dump.py`` read as ``address_entry`` and ``route_entry`` read
-    pyroute2's (fields by name, ``get_attr``), so that both give the same entries."""
-
-    def __init__(self, names: Tuple[str, ...], header: Tuple[int, ...],
-                 found: dump.Attrs) -> None:
-        self._fields = dict(zip(names, header))
-        self._found = found
-
-    def __getitem__(self, name: str) -> int:
-        return self._fields[name]
-
-    def get_attr(self, name: str) -> Any:
-        number, kind = _ATTRS[name]
-        value = self._found.get(number)
-        if value is None:
-            return None
-        if kind == "ip":
-            return dump.ip(self._fields["family"], value)
-        if kind == "text":
-            return dump.text(value)
-        if kind == "cache":  # struct ifa_cacheinfo: preferred, valid, cstamp, tstamp
-            return {"ifa_valid": dump.u32(value[4:8])}
-        return dump.u32(value)
-
-
-def address_entry(msg: Any) -> Entry:
-    family = 6 if msg["family"] == AF[6] else 4
-    local = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
-    cache = msg.get_attr("IFA_CACHEINFO")
-    flags = msg.get_attr("IFA_FLAGS") or msg["flags"]
-    args: Dict[str, Any] = {"index": msg["index"], "address": local,
-                            "prefixlen": msg["prefixlen"], "flags": flags & _IFA_SETTABLE}
-    for key, name in (("label", "IFA_LABEL"), ("broadcast", "IFA_BROADCAST")):
-        if msg.get_attr(name):
-            args[key] = msg.get_attr(name)
-    return Entry(ADDR, msg["index"], family, (local, msg["prefixlen"]), tuple(args.items()),
-                 permanent=cache is None or cache["ifa_valid"] == FOREVER,
+def address_entry(header: Tuple[int, ...], found: dump.Attrs) -> Entry:
+    """An address message of ``dump.py`` (header, attributes) as a guard entry."""
+    af, prefix, flags, _, index = header
+    family = 6 if af == AF[6] else 4
+    local = dump.ip(af, found.get(IFA_LOCAL) or found.get(IFA_ADDRESS))
+    cache = found.get(IFA_CACHEINFO)  # struct ifa_cacheinfo: preferred, valid, ...
+    flags = dump.u32(found.get(IFA_FLAGS)) or flags
+    args: Dict[str, Any] = {"index": index, "address": local, "prefixlen": prefix,
+                            "flags": flags & _IFA_SETTABLE}
+    label = dump.text(found.get(IFA_LABEL))
+    if label:
+        args["label"] = label
+    if found.get(IFA_BROADCAST):
+        args["broadcast"] = dump.ip(af, found[IFA_BROADCAST])
+    return Entry(ADDR, index, family, (local, prefix), tuple(args.items()),
+                 permanent=cache is None or dump.u32(cache[4:8]) == FOREVER,
                  link_local=family == 6 and local.lower().startswith("fe80:"))
 
 
-def route_entry(msg: Any) -> Optional[Entry]:
-    """A route through one device as a guard entry; None for others (multipath,
-    blackhole)."""
-    oif = msg.get_attr("RTA_OIF")
+def route_entry(header: Tuple[int, ...], found: dump.Attrs) -> Optional[Entry]:
+    """A route message of ``dump.py`` (header, attributes) through one device as a
+    guard entry; None for others (multipath, blackhole)."""
+    oif = dump.u32(found.get(RTA_OIF))
     if oif is None:
         return None
-    family = 6 if msg["family"] == AF[6] else 4
-    dest = msg.get_attr("RTA_DST") or ANY[family]
-    table = msg.get_attr("RTA_TABLE") or msg["table"]
-    metric = msg.get_attr("RTA_PRIORITY")
-    gateway = msg.get_attr("RTA_GATEWAY")
-    args: Dict[str, Any] = {"family": msg["family"], "dst": f"{dest}/{msg['dst_len']}",
-                            "oif": oif, "table": table, "proto": msg["proto"],
-                            "scope": msg["scope"], "type": msg["type"]}
+    af, dst_len, _, _, table, proto, scope, kind, flags = header
+    family = 6 if af == AF[6] else 4
+    dest = dump.ip(af, found.get(RTA_DST)) or ANY[family]
+    table = dump.u32(found.get(RTA_TABLE)) or table
+    metric = dump.u32(found.get(RTA_PRIORITY))
+    gateway = dump.ip(af, found.get(RTA_GATEWAY))
+    args: Dict[str, Any] = {"family": af, "dst": f"{dest}/{dst_len}", "oif": oif,
+                            "table": table, "proto": proto, "scope": scope, "type": kind}
     for key, value in (("priority", metric), ("gateway", gateway),
-                       ("prefsrc", msg.get_attr("RTA_PREFSRC"))):
+                       ("prefsrc", dump.ip(af, found.get(RTA_PREFSRC)))):
         if value is not None:
             args[key] = value
-    if msg["flags"] & _RTNH_F_ONLINK:
+    if flags & _RTNH_F_ONLINK:
         args["flags"] = _RTNH_F_ONLINK
-    return Entry(ROUTE, oif, family, (table, dest, msg["dst_len"], metric), tuple(args.items()),
-                 proto=msg["proto"], gateway=gateway,
+    return Entry(ROUTE, oif, family, (table, dest, dst_len, metric), tuple(args.items()),
+                 proto=proto, gateway=gateway,
                  link_local=family == 6 and dest.lower().startswith("fe80:"))
+
+
+def _event_entry(kind: int, payload: bytes) -> Optional[Entry]:
+    """A notification as a guard entry (None: neither an address nor a route through
+    one device)."""
+    if kind in (dump.RTM_NEWADDR, dump.RTM_DELADDR):
+        return address_entry(*dump.address(payload))
+    if kind in (dump.RTM_NEWROUTE, dump.RTM_DELROUTE):
+        return route_entry(*dump.route(payload))
+    return None
 
 
 Handler = Callable[[str, Entry, int, float, "Kernel"], None]
@@ -344,23 +326,25 @@ class Events:
 
     def _run(self) -> None:
         try:
-            from pyroute2 import IPRoute, NetlinkError
-
             with entered(self._netns):
-                listener = IPRoute()
+                listener = dump.Listener(_GROUPS)
                 kernel = Kernel(self._netns)
-            listener.bind(groups=_GROUPS)
-        except (OSError, NetlinkError, BackendError) as err:
+        except (OSError, BackendError) as err:
             self._error = err
             self._ready.set()
             return
         self._ready.set()
         while not self.stopped:  # a daemon thread: it ends with the run
-            for msg in listener.get():
-                event = msg.get("event", "")
-                entry = (address_entry(msg) if event.endswith("ADDR") else route_entry(msg))
-                if entry is not None:
-                    self._handler(event, entry, msg["header"]["pid"], time.monotonic(), kernel)
+            try:
+                for kind, port, payload in listener.messages():
+                    entry = _event_entry(kind, payload)
+                    if entry is not None:
+                        self._handler(dump.EVENTS[kind], entry, port, time.monotonic(), kernel)
+            except OSError as err:
+                if err.errno != errno.ENOBUFS:
+                    raise
+                LOG.warning("missed some of the kernel's address and route changes "
+                            "(netlink buffer overran): what they removed is not put back")
 
     def stop(self) -> None:
         self.stopped = True

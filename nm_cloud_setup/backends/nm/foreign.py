@@ -13,6 +13,7 @@ costs nothing here.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Callable, Collection, Dict, Iterable, List, Optional, Set, Tuple
 
@@ -107,15 +108,21 @@ class ForeignGuard:
 
     def _dhcp(self, device: Device) -> List[str]:
         """The device's DHCP addresses (NetworkManager's own, though no setting names
-        them)."""
+        them): both families asked side by side."""
+        return self._bus.run(self._adhcp(device))
+
+    async def _adhcp(self, device: Device) -> List[str]:
+        paths = await asyncio.gather(*(self._bus.aprop(device.handle, DEVICE, prop)
+                                       for _, prop, _, _ in _DHCP))
+        asked = [(path, interface, option) for path, (_, _, interface, option)
+                 in zip(paths, _DHCP) if path and path != "/"]
         found = []
-        for _, prop, interface, option in _DHCP:
-            path = self._bus.prop(device.handle, DEVICE, prop)
-            if path and path != "/":
-                options = self._bus.prop(path, f"{NM}.{interface}", "Options")
-                value = options.get(option)
-                if value is not None:
-                    found += str(value.value).split()
+        for (_, _, option), options in zip(asked, await asyncio.gather(
+                *(self._bus.aprop(path, f"{NM}.{interface}", "Options")
+                  for path, interface, _ in asked))):
+            value = options.get(option)
+            if value is not None:
+                found += str(value.value).split()
         return found
 
     def left_in_place(self, device: Device, settings: Settings, known: IpConfig,

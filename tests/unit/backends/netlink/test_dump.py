@@ -10,6 +10,7 @@ import pytest
 from nm_cloud_setup.backends.netlink import dump
 from nm_cloud_setup.backends.netlink.kernel import ANY, RTN_LOCAL, Kernel
 from nm_cloud_setup.model import Address, Route, Rule, normalize_mac
+from tests.support.pyroute2_entries import address_entry, route_entry
 
 pyroute2 = pytest.importorskip("pyroute2")
 AF = {4: 2, 6: 10}
@@ -96,8 +97,6 @@ def test_attributes_padded_nested_flag_masked_and_cut_short():
 
 
 def test_guard_entries(both):
-    from nm_cloud_setup.backends.netlink.kernel import address_entry, route_entry
-
     kernel, ipr = both
     expected = [address_entry(msg) for af in AF.values() for msg in ipr.get_addr(family=af)]
     for af in AF.values():
