@@ -37,6 +37,10 @@ ADMIN_ROUTES = {"eth1": {Route("10.98.0.0", 16, next_hop="172.31.16.1", table=30
 # NetworkManager only: the profile of eth2 carries a route and a rule of the admin's.
 ADMIN_PROFILE = ("+ipv4.routes", "10.96.0.0/16 172.31.16.1 100 table=30401",
                  "+ipv4.routing-rules", "priority 30201 from 10.95.0.1 table 30201")
+# The same two as model values: every run must keep them in the profile and the kernel.
+ADMIN_PROFILE_ROUTES = {"eth2": (Route("10.96.0.0", 16, next_hop="172.31.16.1", metric=100,
+                                       table=30401),)}
+ADMIN_PROFILE_RULES = {"eth2": (Rule(30201, 30201, "10.95.0.1", 32),)}
 
 
 @dataclass
