@@ -129,7 +129,7 @@ class Checker:
                             f"exit 1 without one error line on stderr:\n{_tail(output)}")
 
     def converged(self, seen: Seen, before: Seen, wanted: Dict[str, Ipv4Config],
-                  plugged: List[str], applied: Optional[Dict[str, Tuple]] = None) -> None:
+                  plugged: List[str], applied: Optional[Dict[str, Ipv4Config]] = None) -> None:
         """After a healthy run: the kernel (and NetworkManager) hold what the oracle
         expects (``wanted``, from ``expected``) exactly."""
         given = {a.address for config in wanted.values() for a in entries(config)[0]}
@@ -147,7 +147,7 @@ class Checker:
         self.expect(shared <= seen.shared <= shared | before.shared,
                     f"shared rules {sorted(map(str, seen.shared))}, expected "
                     f"{sorted(map(str, shared))}")
-        for name, (current, _own) in (applied or {}).items():
+        for name, current in (applied or {}).items():
             if name in wanted:  # the same entries, the primary (listed first) first
                 self.expect(entries(current) == entries(wanted[name])
                             and current.addresses[:1] == wanted[name].addresses[:1],

@@ -134,7 +134,7 @@ def _one_step(vm: Vm, world: World, step: Step, checker: Checker,
     step.notes += [f"before {n}: {c}" for n, c in before.nics.items()]
     step.notes += [f"after {n}: {c}" for n, c in after.nics.items()]
     if vm.backend == "nm":
-        step.notes += [f"applied {n}: {a}" for n, (a, _) in vm.applied().items()]
+        step.notes += [f"applied {n}: {a}" for n, a in vm.applied().items()]
     checker.always(after, vm.profiles(), start_profiles, step.results)
     if not step.disrupted and not step.interfered:
         checker.nothing_lost(before, after, wanted, world)

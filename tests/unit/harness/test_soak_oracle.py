@@ -1,5 +1,7 @@
 """The soak's oracle (harness/soak/checks.py ``expected``): what each NIC should hold,
-from the tests' own layout (harness/layout.py), never the tool's planner."""
+from the tests' own layout (harness/layout.py), never the tool's planner; and what it is
+compared with on NetworkManager: the applied connection read with busctl
+(harness/nm_applied.py), as model values (harness/soak/vm.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.nm_applied import Family, entry
 from harness.soak.checks import comparable, expected
+from harness.soak.vm import _model_entries
 from harness.soak.world import World
 from nm_cloud_setup.model import Address, Route, Rule
 
@@ -76,3 +80,21 @@ def test_the_oracle_imports_nothing_of_the_planner():
     layout = ast.parse((HARNESS / "layout.py").read_text())
     assert not [n for n in ast.walk(layout) if isinstance(n, ast.ImportFrom)
                 and (n.module or "").startswith("nm_cloud_setup")]
+
+
+def test_the_applied_connection_as_model_values():
+    section = Family("auto", ("172.31.16.10/20", "172.31.16.11/20"), routes=(
+        entry(dest=("s", "0.0.0.0"), prefix=("u", 0), next_hop=("s", "172.31.16.1"),
+              metric=("u", 10), table=("u", 30400)),
+        entry(dest=("s", "10.96.0.0"), prefix=("u", 16), onlink=("b", True))), rules=(
+        entry(family=("i", 2), priority=("u", 30400), from_=("s", "172.31.16.11"),
+              from_len=("y", 32), table=("u", 30400)),
+        entry(family=("i", 2), priority=("u", 30350), table=("u", 254),
+              suppress_prefixlength=("i", 0))))
+    addresses, routes, rules = _model_entries(section, 4)
+    assert addresses == (Address("172.31.16.10", 20), Address("172.31.16.11", 20))
+    assert routes == (Route("0.0.0.0", 0, next_hop="172.31.16.1", metric=10, table=30400),
+                      Route("10.96.0.0", 16, extra=(("onlink", "b", True),)))
+    assert rules == (Rule(30400, 30400, "172.31.16.11", 32),
+                     Rule(30350, 254, None, 0, suppress_prefixlength=0))
+    assert _model_entries(Family(), 6) == ((), (), ())
