@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from harness.monitor import KernelWatch
 from harness.soak import world as cloud
-from harness.soak.checks import Checker, planned
+from harness.soak.checks import Checker, expected
 from harness.soak.faults import FAULTS, Fault
 from harness.soak.vm import Result, Vm
 from harness.soak.world import SLOTS, World
@@ -118,10 +118,7 @@ def _one_step(vm: Vm, world: World, step: Step, checker: Checker,
     if step.mode == "restart":  # between runs: the run after it must converge
         vm.restart_nm(sorted(world.plugged))
     plugged = sorted(world.plugged)
-    owns = {}
-    if vm.backend == "nm":
-        owns = {name: own for name, (_, own) in vm.applied().items()}
-    wanted = planned(world, owns)
+    wanted = expected(world, vm.backend)
     checker.remember(wanted)
     before = vm.seen(plugged)
     with KernelWatch(vm.sandbox, {n: s.ifname for n, s in enumerate(SLOTS)}) as watch:
@@ -137,7 +134,7 @@ def _one_step(vm: Vm, world: World, step: Step, checker: Checker,
     step.notes += [f"before {n}: {c}" for n, c in before.nics.items()]
     step.notes += [f"after {n}: {c}" for n, c in after.nics.items()]
     if vm.backend == "nm":
-        step.notes += [f"applied {n}: {a}" for n, (a, _) in vm.applied().items()]
+        step.notes += [f"applied {n}: {a}" for n, a in vm.applied().items()]
     checker.always(after, vm.profiles(), start_profiles, step.results)
     if not step.disrupted and not step.interfered:
         checker.nothing_lost(before, after, wanted, world)

@@ -37,6 +37,10 @@ ADMIN_ROUTES = {"eth1": {Route("10.98.0.0", 16, next_hop="172.31.16.1", table=30
 # NetworkManager only: the profile of eth2 carries a route and a rule of the admin's.
 ADMIN_PROFILE = ("+ipv4.routes", "10.96.0.0/16 172.31.16.1 100 table=30401",
                  "+ipv4.routing-rules", "priority 30201 from 10.95.0.1 table 30201")
+# The same two as model values: every run must keep them in the profile and the kernel.
+ADMIN_PROFILE_ROUTES = {"eth2": (Route("10.96.0.0", 16, next_hop="172.31.16.1", metric=100,
+                                       table=30401),)}
+ADMIN_PROFILE_RULES = {"eth2": (Rule(30201, 30201, "10.95.0.1", 32),)}
 
 
 @dataclass
@@ -214,12 +218,42 @@ class Vm:
         fwmark = [r for r in self.sandbox.rules() if r.get("fwmark") == "0x10"]
         return missing + ([] if fwmark else ["rule priority 100 fwmark 0x10 table 30400"])
 
-    def applied(self) -> Dict[str, Tuple[Ipv4Config, Ipv4Config]]:
-        """NetworkManager: ifname -> (applied, the profile's own), for active devices."""
-        from harness.nm_read import currents
+    def applied(self) -> Dict[str, Ipv4Config]:
+        """NetworkManager: ifname -> the entries of its applied connection (both families)
+        as model values, read with busctl (harness/nm_applied.py), not the tool's client."""
+        from harness.nm_applied import applied
 
-        return {name: (current.applied, current.own)
-                for name, current in currents(self.sandbox).items()}
+        result = {}
+        for name, connection in applied(self.sandbox).items():
+            four, six = _model_entries(connection.ipv4, 4), _model_entries(connection.ipv6, 6)
+            result[name] = Ipv4Config(*(mine + theirs for mine, theirs in zip(four, six)))
+        return result
+
+
+ROUTE_KEYS = {"dest", "prefix", "next-hop", "metric", "table", "type"}
+RULE_KEYS = {"priority", "table", "from", "from-len", "suppress-prefixlength", "family"}
+
+
+def _model_entries(section, family: int) -> Tuple[tuple, tuple, tuple]:
+    """(addresses, routes, rules) of one family's section of an applied connection
+    (``nm_applied.Family``) as model values; route and rule attributes the model has no
+    field for go to ``extra``."""
+    def known(entry) -> dict:
+        return {key: value for key, _sig, value in entry}
+
+    def extra(entry, keys) -> tuple:
+        return tuple(item for item in entry if item[0] not in keys)
+
+    routes = [Route(v["dest"], v["prefix"], next_hop=v.get("next-hop"), metric=v.get("metric"),
+                    table=v.get("table"), type=v.get("type"), extra=extra(e, ROUTE_KEYS))
+              for e in section.routes for v in [known(e)]]
+    rules = [Rule(v.get("priority", 0), v.get("table", 0), v.get("from"), v.get("from-len", 0),
+                  suppress_prefixlength=v.get("suppress-prefixlength"),
+                  extra=extra(e, RULE_KEYS), family=family)
+             for e in section.rules for v in [known(e)]]
+    addresses = [Address(address, int(prefix))
+                 for address, prefix in (text.split("/") for text in section.addresses)]
+    return tuple(addresses), tuple(routes), tuple(rules)
 
 
 def _table_slot(table: int) -> Optional[int]:

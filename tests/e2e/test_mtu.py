@@ -9,7 +9,7 @@ from typing import Optional
 
 import pytest
 
-from harness.nm_read import applied
+from harness.nm_applied import applied
 from harness.vm_state import run
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.emulator.server import EmulatorServer
@@ -69,7 +69,7 @@ def kernel_given_back(backend, sandbox, ifnames, before) -> bool:
 def applied_mtu(backend, sandbox, ifname) -> Optional[int]:
     """NetworkManager's applied ``ethernet.mtu`` (None: automatic); the kernel's otherwise."""
     if backend == "nm":
-        return applied(sandbox)[ifname][1].mtu
+        return applied(sandbox)[ifname].mtu
     return sandbox.mtu(ifname)
 
 

@@ -179,3 +179,29 @@ def test_sigterm_leaves_each_nic_as_before_or_as_planned(kernel_sandbox, vm_emul
 
     for ifname in ("eth1", "eth2"):
         assert nic_state(ifname) in (before[ifname], planned[ifname])
+
+
+@pytest.mark.parametrize("runs", [2, 5])
+def test_concurrent_runs_end_as_one_run(kernel_sandbox, vm_emulator, runs):
+    """Runs started together (the run lock makes them wait for each other), judged by the
+    kernel: every one exits 0, each NIC holds its listed addresses once, the policy
+    routing is the tests' own layout, and a run after them leaves it as it is."""
+    env = kernel_sandbox.env(NM_CLOUD_SETUP_EC2="yes", NM_CLOUD_SETUP_EC2_HOST=vm_emulator.url,
+                             NM_CLOUD_SETUP_STATE_DIR=str(kernel_sandbox.workdir / "state"))
+    procs = [subprocess.Popen(kernel_sandbox.exec_in_host(sys.executable, "-m", "nm_cloud_setup"),
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(runs)]
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+
+    assert [proc.returncode for proc in procs] == [0] * runs, outputs
+    interfaces = vm_emulator.state.scenario["interfaces"]
+    for nic, iface in zip(kernel_sandbox.nics, interfaces):
+        prefix = iface["subnet"].split("/")[1]
+        assert sorted(kernel_sandbox.addresses(nic.ifname)) == sorted(
+            f"{address}/{prefix}" for address in iface["addresses"]), nic.ifname
+    rules, routes = expected_layout(interfaces,
+                                    {n.mac.upper(): n.ifname for n in kernel_sandbox.nics})
+    assert policy_rules(kernel_sandbox) == rules and policy_routes(kernel_sandbox) == routes
+    settled = layout(kernel_sandbox)
+    assert run_in_vm(kernel_sandbox, vm_emulator.url).returncode == 0
+    assert layout(kernel_sandbox) == settled

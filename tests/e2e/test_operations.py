@@ -8,10 +8,11 @@ import sys
 
 import pytest
 
-from harness.kernel_view import kernel_state
+from harness.kernel_view import kernel_state, policy_routes, policy_rules
 from harness.nm_applied import applied
 from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.shapes.instance import instance
+from tests.support.layout import expected_layout, ifnames
 from tests.support.vm import run_tool
 
 pytestmark = pytest.mark.root
@@ -84,6 +85,11 @@ def test_status_of_an_unconfigured_instance(nm_sandbox, tmp_path):
 
 @pytest.mark.parametrize("runs", [2, 5])
 def test_concurrent_runs_finish_as_one(nm_sandbox, emulator, runs):
+    """Runs started together end as one run would, judged by the results: NetworkManager
+    reapplied each NIC once, with the listed addresses (the applied connections, read with
+    busctl: NetworkManager numbers every Reapply from one counter, so two Reapplies in all
+    give the NICs the next two version ids), and the kernel holds the tests' own layout."""
+    before = applied(nm_sandbox)
     env = nm_sandbox.env(NM_CLOUD_SETUP_EC2="yes", NM_CLOUD_SETUP_EC2_HOST=emulator.url,
                          NM_CLOUD_SETUP_LOG="DEBUG",
                          NM_CLOUD_SETUP_STATE_DIR=str(nm_sandbox.workdir / "state"))
@@ -94,12 +100,22 @@ def test_concurrent_runs_finish_as_one(nm_sandbox, emulator, runs):
     nm_sandbox.settle()
 
     assert [proc.returncode for proc in procs] == [0] * runs, outputs
+    after = applied(nm_sandbox)
+    interfaces = emulator.state.scenario["interfaces"]
+    newest = max(connection.version_id for connection in before.values())
+    assert sorted(after[name].version_id for name in ("eth1", "eth2")) == [newest + 1,
+                                                                             newest + 2]
+    for name, iface in zip(("eth1", "eth2"), interfaces):
+        prefix = iface["subnet"].split("/")[1]
+        assert after[name].ipv4.addresses == tuple(f"{a}/{prefix}" for a in iface["addresses"])
+        assert nm_sandbox.addresses(name) == list(after[name].ipv4.addresses)
+    rules, routes = expected_layout(interfaces, ifnames(nm_sandbox))
+    assert policy_rules(nm_sandbox) == rules and policy_routes(nm_sandbox) == routes
+    # and the logs say the same: one run configured both NICs, the others waited
     logs = "".join(out for out, _ in outputs)
-    assert logs.count("reapplied") == 2  # one run configured both NICs, the others waited
+    assert logs.count("reapplied") == 2
     assert "failure to reapply" not in logs and "changed in the meantime" not in logs
     assert logs.count("device needs no update") == 2 * (runs - 1)
-    assert nm_sandbox.addresses("eth2") == ["172.31.32.10/20", "172.31.32.11/20",
-                                            "172.31.32.12/20"]
 
 
 def test_a_default_run_imports_only_what_it_uses(nm_sandbox, emulator):
