@@ -149,16 +149,21 @@ class KernelForNm:
         self._guard.note_restored(entry, deleted_at, time.monotonic())
 
     def finish(self) -> List[Tuple[str, str, float]]:
-        """Wait until NetworkManager is done with the devices reapplied (no event for
-        ``QUIET`` s, at most ``SETTLE_LIMIT`` s), retrying what could not be put back
-        yet; (ifname, entry, seconds it was missing) of what was put back."""
+        """Wait until NetworkManager is done with the devices reapplied (every device
+        bounced has its link-local address back, then no event for ``QUIET`` s; at most
+        ``SETTLE_LIMIT`` s), retrying what could not be put back yet; (ifname, entry,
+        seconds it was missing) of what was put back."""
         if self._events is None or self._guard is None:
             return []
         deadline = time.monotonic() + SETTLE_LIMIT
         while time.monotonic() < deadline:
             with self._lock:
-                quiet = time.monotonic() - max(self._last_event, self._last_protect)
-                waiting = bool(self._retry)
+                now = time.monotonic()
+                quiet = now - max(self._last_event, self._last_protect)
+                # A bounce's deletions come in two bursts about 0.17 s apart (its routes,
+                # then its addresses, NetworkManager's IPv4 ones among them): not done
+                # until the link-local address is back.
+                waiting = bool(self._retry) or self._guard.bouncing()
             if quiet >= QUIET and not waiting:
                 break
             time.sleep(RETRY if waiting else QUIET / 4)

@@ -227,3 +227,19 @@ def test_a_descriptor_closed_while_netlink_ports_are_read_is_skipped(monkeypatch
     monkeypatch.setattr(for_nm.os, "readlink", flaky)
     assert os.getpid() in for_nm.nm_ports(os.getpid())
     assert len(calls) > 1
+
+
+def test_a_bounce_is_under_way_until_the_link_local_address_is_back():
+    """The run's end waits for it: NetworkManager's IPv4 deletions come with the bounce's
+    second burst (its addresses, about 0.17 s after its routes, recorded on 1.42), and a
+    guard that stopped listening in between would miss them."""
+    g = guard(VIP6, VIP4, LL, LL_ROUTE)
+    assert not g.bouncing()
+    g.gone(LL_ROUTE, 0, 1.0)  # the first burst: the routes
+    assert g.bouncing()
+    g.gone(VIP6, 0, 1.17)
+    g.gone(LL, 0, 1.17)
+    assert g.bouncing()
+    assert g.gone(VIP4, NM_PORT, 1.171) == [VIP4]
+    g.added(LL)
+    assert not g.bouncing()
