@@ -3,10 +3,14 @@ values, and IPv6."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
+from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.providers import aliyun
+from nm_cloud_setup.providers.http import HttpClient, RetryPolicy
 from tests.support.parsers import sample
 
 
@@ -105,3 +109,34 @@ def test_aliyun_bad_ipv6_values(change, message):
     values = {k: v for k, v in {**values, **change}.items() if v is not None}
     with pytest.raises(MetadataError, match=message):
         aliyun.interface_from(0, "00:16:3E:14:59:58", values)
+
+
+# -- a whole run against the emulator: what it finds, its requests, upstream's lines ----
+
+@pytest.mark.parametrize("bulk, requests, text", [(True, 0, "{mac}"), (False, 10, "{mac}/")])
+def test_aliyun_get_config_finds_the_local_nics_with_upstreams_lines(make_emulator, caplog, bulk,
+                                                                    requests, text):
+    """The requests after detecting: none for the document (it came with the probe); the
+    walk (its listing was the probe): per local NIC its four keys and ``ipv6s`` (404)."""
+    scenario = scenarios.generate(3, 2)
+    scenario["aliyun"] = {"bulk": bulk}
+    emulator = make_emulator("aliyun", scenario)
+    provider = aliyun.Aliyun(HttpClient(emulator.url, policy=RetryPolicy(attempts=1)), {})
+    provider.detect()
+    with emulator.state.lock:
+        emulator.state.requests = 0
+    with caplog.at_level(logging.DEBUG):
+        instance = provider.get_config({"02:00:00:00:00:01": "eth1", "02:00:00:00:00:02": "eth2"})
+    assert [(i.mac, i.index, i.addresses, i.subnet, i.gateway)
+            for i in instance.interfaces] == [
+        ("02:00:00:00:00:01", 0, ("172.31.16.10", "172.31.16.11"), "172.31.16.0/20",
+         "172.31.16.1"),
+        ("02:00:00:00:00:02", 1, ("172.31.32.10", "172.31.32.11"), "172.31.32.0/20",
+         "172.31.32.1")]
+    assert instance.unmatched == ("02:00:00:00:00:03",) and not instance.failed
+    assert emulator.state.requests == requests
+    mac = "02:00:00:00:00:0{}".format
+    assert [r.getMessage() for r in caplog.records if "fetching meta data" in r.getMessage()] == [
+        f"get-config: start fetching meta data for #0, {mac(1)} ({text.format(mac=mac(1))})",
+        f"get-config: start fetching meta data for #1, {mac(2)} ({text.format(mac=mac(2))})",
+        f"get-config: skip fetching meta data for {mac(3)} ({text.format(mac=mac(3))})"]

@@ -3,10 +3,14 @@ walk's listings, and the IPv6 addresses."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
+from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.providers import azure
+from nm_cloud_setup.providers.http import HttpClient, RetryPolicy
 from tests.support.parsers import BAD_IPV6, sample
 
 
@@ -82,3 +86,45 @@ def test_azure_bad_ipv6_shapes(ipv6_object):
     raw = azure.RawNic("x", ("10.0.0.4",), "10.0.0.0", "24", ipv6_object)
     with pytest.raises(MetadataError, match="ipv6.ipAddress"):
         azure.interface_from(0, "00:0D:3A:5D:2D:66", raw)
+
+
+# -- a whole run against the emulator: what it finds, its requests, upstream's lines ----
+
+AZURE_LINES = [
+    "found azure interfaces: 3",
+    "interface[0]: found a matching device with hwaddr 02:00:00:00:00:01",
+    "interface[1]: found a matching device with hwaddr 02:00:00:00:00:02",
+    "interface[2]: found a matching device with hwaddr 02:00:00:00:00:03",
+    "interface[0]: received address 172.31.16.10",
+    "interface[0]: received address 172.31.16.11",
+    "interface[0]: received subnet address 172.31.16.0",
+    "interface[0]: received subnet prefix 20",
+    "interface[1]: received address 172.31.32.10",
+    "interface[1]: received address 172.31.32.11",
+    "interface[1]: received subnet address 172.31.32.0",
+    "interface[1]: received subnet prefix 20"]
+
+
+@pytest.mark.parametrize("bulk, requests", [(True, 0), (False, 15)])
+def test_azure_get_config_finds_the_local_nics_with_upstreams_lines(make_emulator, caplog, bulk,
+                                                                    requests):
+    """The requests after detecting: none for the document (it came with the probe); the
+    walk (its listing was the probe): three MACs, then per local NIC its address listing,
+    two addresses, the subnet's address and prefix, and the IPv6 listing (404)."""
+    scenario = scenarios.generate(3, 2)
+    scenario["azure"] = {"bulk": bulk}
+    emulator = make_emulator("azure", scenario)
+    provider = azure.Azure(HttpClient(emulator.url, headers=azure.Azure.headers,
+                                      policy=RetryPolicy(attempts=1), rate=azure.Azure.rate), {})
+    provider.detect()
+    with emulator.state.lock:
+        emulator.state.requests = 0
+    with caplog.at_level(logging.DEBUG, logger="nm_cloud_setup.providers.azure"):
+        instance = provider.get_config({"02:00:00:00:00:01": "eth1", "02:00:00:00:00:02": "eth2"})
+    assert [(i.mac, i.index, i.addresses, i.subnet) for i in instance.interfaces] == [
+        ("02:00:00:00:00:01", 0, ("172.31.16.10", "172.31.16.11"), "172.31.16.0/20"),
+        ("02:00:00:00:00:02", 1, ("172.31.32.10", "172.31.32.11"), "172.31.32.0/20")]
+    assert instance.unmatched == ("02:00:00:00:00:03",) and not instance.failed
+    assert emulator.state.requests == requests
+    assert [r.getMessage() for r in caplog.records
+            if r.name == "nm_cloud_setup.providers.azure"] == AZURE_LINES

@@ -4,10 +4,13 @@ IPv6."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
+from nm_cloud_setup.emulator import scenario as scenarios
 from nm_cloud_setup.providers import oci
+from nm_cloud_setup.providers.http import HttpClient, RetryPolicy
 from tests.support.parsers import OCI_MACS, sample
 
 
@@ -95,3 +98,29 @@ def test_oci_bad_ipv6_is_an_error_for_that_vnic_only(change, message):
     doc[0].update(change)
     first, second = oci.parse_vnics(json.dumps(doc), OCI_MACS)
     assert message in (first.error or "") and second.error is None and second.addresses
+
+
+# -- the instance type, and a whole run against the emulator -------------------------
+
+@pytest.mark.parametrize("name, line", [
+    ("oci_vnics_vm.json", "get-config: detected VM instance"),
+    ("oci_vnics_baremetal.json", "get-config: detected baremetal instance"),
+    (None, "get-config: empty VNICs metadata, cannot detect instance type")])
+def test_oci_instance_type_is_upstreams_line(name, line, caplog):
+    with caplog.at_level(logging.INFO, logger="nm_cloud_setup.providers.oci"):
+        oci.all_vnics(sample(name) if name else "[]")
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO] == [line]
+
+
+def test_oci_get_config_keeps_the_local_vnics_and_names_the_others(make_emulator):
+    emulator = make_emulator("oci", scenarios.generate(3, 2))
+    provider = oci.Oci(HttpClient(emulator.url, headers=oci.Oci.headers,
+                                  policy=RetryPolicy(attempts=1)), {})
+    provider.detect()
+    instance = provider.get_config({"02:00:00:00:00:01": "eth1", "02:00:00:00:00:02": "eth2"})
+    assert [(i.mac, i.index, i.addresses, i.subnet, i.gateway)
+            for i in instance.interfaces] == [
+        ("02:00:00:00:00:01", 0, ("172.31.16.10",), "172.31.16.0/20", "172.31.16.1"),
+        ("02:00:00:00:00:02", 1, ("172.31.32.10",), "172.31.32.0/20", "172.31.32.1")]
+    assert instance.unmatched == ("02:00:00:00:00:03",) and not instance.failed
+    assert emulator.state.requests == 1  # the document, fetched while detecting
