@@ -119,7 +119,7 @@ def test_aliyun_get_config_finds_the_local_nics_with_upstreams_lines(make_emulat
     """The requests after detecting: none for the document (it came with the probe); the
     walk (its listing was the probe): per local NIC its four keys and ``ipv6s`` (404)."""
     scenario = scenarios.generate(3, 2)
-    scenario["aliyun"] = {"bulk": bulk}
+    scenario["aliyun"] = {"bulk": bulk, "tokens": "required"}  # its headers, or 401s
     emulator = make_emulator("aliyun", scenario)
     provider = aliyun.Aliyun(HttpClient(emulator.url, policy=RetryPolicy(attempts=1)), {})
     provider.detect()
@@ -140,3 +140,33 @@ def test_aliyun_get_config_finds_the_local_nics_with_upstreams_lines(make_emulat
         f"get-config: start fetching meta data for #0, {mac(1)} ({text.format(mac=mac(1))})",
         f"get-config: start fetching meta data for #1, {mac(2)} ({text.format(mac=mac(2))})",
         f"get-config: skip fetching meta data for {mac(3)} ({text.format(mac=mac(3))})"]
+
+
+# -- the words: the errors and the warnings, whole -------------------------------------
+
+@pytest.mark.parametrize("body, message", [
+    ("<html>", "the Aliyun meta-data/all document is not valid JSON (Expecting value: line 1 "
+               "column 1 (char 0))"),
+    ('{"network": {}}', "meta-data/all has no network.interfaces.macs"),
+    ('{"network": {"interfaces": {"macs": []}}}', "meta-data/all lists no interfaces"),
+])
+def test_aliyun_bad_documents_say_what_is_wrong(body, message):
+    with pytest.raises(MetadataError) as err:
+        aliyun.parse_all(body)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("change, warnings", [
+    ({"primary-ip-address": None, "gateway": None}, [
+        "get-config: 00:16:3E:14:59:58: primary-ip-address is not given; going without it",
+        "get-config: 00:16:3E:14:59:58: gateway is not given; going without it"]),
+    ({"primary-ip-address": "nope", "gateway": "127.0.0.1"}, [
+        "get-config: 00:16:3E:14:59:58: primary-ip-address: invalid IPv4 address 'nope'; "
+        "going without it",
+        "get-config: 00:16:3E:14:59:58: gateway: IPv4 gateway 127.0.0.1 cannot be assigned to "
+        "a NIC; going without it"]),
+])
+def test_aliyun_lenient_values_are_warned_of_whole(change, warnings, caplog):
+    _, values = aliyun.parse_all(sample("aliyun_all.json"))[0]
+    aliyun.interface_from(0, "00:16:3E:14:59:58", {**values, **change})
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == warnings

@@ -124,3 +124,15 @@ def test_oci_get_config_keeps_the_local_vnics_and_names_the_others(make_emulator
         ("02:00:00:00:00:02", 1, ("172.31.32.10",), "172.31.32.0/20", "172.31.32.1")]
     assert instance.unmatched == ("02:00:00:00:00:03",) and not instance.failed
     assert emulator.state.requests == 1  # the document, fetched while detecting
+
+
+@pytest.mark.parametrize("change, error", [
+    ({"privateIp": None}, "missing or invalid 'privateIp': this VNIC cannot be configured"),
+    ({"subnetCidrBlock": "x"},
+     "missing or invalid 'subnetCidrBlock': this VNIC cannot be configured"),
+])
+def test_oci_a_vnic_without_address_or_subnet_says_which(change, error):
+    doc = json.loads(sample("oci_vnics_vm.json"))
+    doc[0].update(change)
+    nic = oci.parse_vnics(json.dumps(doc), OCI_MACS)[0]
+    assert (nic.error, nic.addresses, nic.interface_id) == (error, (), doc[0]["vnicId"])
