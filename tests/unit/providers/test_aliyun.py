@@ -170,3 +170,45 @@ def test_aliyun_lenient_values_are_warned_of_whole(change, warnings, caplog):
     _, values = aliyun.parse_all(sample("aliyun_all.json"))[0]
     aliyun.interface_from(0, "00:16:3E:14:59:58", {**values, **change})
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == warnings
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("[10.0.0.2, 10.0.0.1]", ["10.0.0.2", "10.0.0.1"]),  # bracketed, not JSON: upstream's
+    ('["10.0.0.2", 10.0.0.1]', ["10.0.0.2", "10.0.0.1"]),
+    ("10", ["10"]),  # one item, not read as JSON (its address check fails it later)
+])
+def test_aliyun_ip_lists_that_are_no_json(value, expected):
+    assert aliyun.parse_ip_list(value) == expected
+
+
+def test_aliyun_shapes_that_are_no_list_or_object_say_so():
+    with pytest.raises(MetadataError) as err:
+        aliyun.parse_ip_list([5])
+    assert str(err.value) == "private-ipv4s is not a list of addresses"
+    with pytest.raises(MetadataError) as err:
+        aliyun.interface_from(0, "00:16:3E:14:59:58", "10.0.0.4")
+    assert str(err.value) == "the interface's entry is not an object"
+
+
+def test_aliyun_primary_first_the_others_in_numeric_order_and_the_interface_id(caplog):
+    _, values = aliyun.parse_all(sample("aliyun_all.json"))[0]
+    nic = aliyun.interface_from(0, "00:16:3E:14:59:58", {
+        **values, "primary-ip-address": "172.16.101.215", "network-interface-id": "eni-1",
+        "private-ipv4s": ["172.16.101.10", "172.16.101.9", "172.16.200.1", "172.16.101.215"]})
+    assert nic.addresses == ("172.16.101.215", "172.16.101.9", "172.16.101.10", "172.16.200.1")
+    assert nic.interface_id == "eni-1"
+    assert [r.getMessage() for r in caplog.records] == [
+        "get-config: 00:16:3E:14:59:58: address 172.16.200.1 is outside the NIC's subnet "
+        "172.16.101.0/24; adding it with the subnet's prefix, as upstream does"]
+    assert aliyun.interface_from(0, "00:16:3E:14:59:58", {
+        **values, "network-interface-id": 7}).interface_id is None
+
+
+def test_aliyun_the_primary_alone_or_no_address_at_all():
+    _, values = aliyun.parse_all(sample("aliyun_all.json"))[0]
+    alone = aliyun.interface_from(0, "00:16:3E:14:59:58", {**values, "private-ipv4s": []})
+    assert alone.addresses == (values["primary-ip-address"],)
+    with pytest.raises(MetadataError) as err:
+        aliyun.interface_from(0, "00:16:3E:14:59:58", {**values, "private-ipv4s": [],
+                                                       "primary-ip-address": None})
+    assert str(err.value) == "private-ipv4s lists no address"
