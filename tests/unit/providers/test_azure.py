@@ -128,3 +128,23 @@ def test_azure_get_config_finds_the_local_nics_with_upstreams_lines(make_emulato
     assert emulator.state.requests == requests
     assert [r.getMessage() for r in caplog.records
             if r.name == "nm_cloud_setup.providers.azure"] == AZURE_LINES
+
+
+def test_azure_a_second_walk_asks_for_the_listing_again(make_emulator):
+    """The probe's listing is used once: a later run (the service's next loop) fetches
+    it afresh, one request more than the first."""
+    scenario = scenarios.generate(2, 1)
+    scenario["azure"] = {"bulk": False}
+    emulator = make_emulator("azure", scenario)
+    provider = azure.Azure(HttpClient(emulator.url, headers=azure.Azure.headers,
+                                      policy=RetryPolicy(attempts=1), rate=azure.Azure.rate), {})
+    provider.detect()
+    found = []
+    for _ in range(2):
+        with emulator.state.lock:
+            emulator.state.requests = 0
+        instance = provider.get_config({"02:00:00:00:00:01": "eth1"})
+        found.append(([(i.mac, i.addresses) for i in instance.interfaces],
+                      emulator.state.requests))
+    nics = [("02:00:00:00:00:01", ("172.31.16.10",))]
+    assert found == [(nics, 2 + 5), (nics, 1 + 2 + 5)]  # MACs, then one NIC's five
