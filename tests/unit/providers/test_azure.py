@@ -148,3 +148,11 @@ def test_azure_a_second_walk_asks_for_the_listing_again(make_emulator):
                       emulator.state.requests))
     nics = [("02:00:00:00:00:01", ("172.31.16.10",))]
     assert found == [(nics, 2 + 5), (nics, 1 + 2 + 5)]  # MACs, then one NIC's five
+
+
+def test_azure_a_walk_listing_no_interface_fails_the_run():
+    provider = azure.Azure(HttpClient("http://127.0.0.1:9"), {})  # asked nothing
+    provider.walking, provider.walk_start = True, "foo/\n"
+    with pytest.raises(MetadataError) as err:
+        provider.get_config({})
+    assert str(err.value) == "no Azure interfaces found"
