@@ -156,3 +156,29 @@ def test_azure_a_walk_listing_no_interface_fails_the_run():
     with pytest.raises(MetadataError) as err:
         provider.get_config({})
     assert str(err.value) == "no Azure interfaces found"
+
+
+@pytest.mark.parametrize("addresses, subnet, prefix, ipv6, message", [
+    ((), "10.0.0.0", "24", None, "no IPv4 address"),
+    (("10.0.0.4",), "10.0.0.x", "24", None, "invalid IPv4 subnet address '10.0.0.x'"),
+    (("10.0.0.4",), "10.0.0.0", "x", None, "invalid subnet prefix 'x'"),
+    (("10.0.0.4",), "10.0.0.0", "0", None, "invalid subnet prefix 0"),
+    (("10.0.0.4",), "10.0.0.0", "24", {"ipAddress": 5}, "ipv6.ipAddress is not a list of objects"),
+])
+def test_azure_bad_interfaces_say_what_is_wrong(addresses, subnet, prefix, ipv6, message):
+    with pytest.raises(MetadataError) as err:
+        azure.interface_from(0, "00:0D:3A:5D:2D:66",
+                             azure.RawNic("x", addresses, subnet, prefix, ipv6))
+    assert str(err.value) == message
+
+
+def test_azure_prefixes_1_and_32_and_a_named_ipv6_subnet():
+    for prefix, subnet in (("1", "0.0.0.0/1"), ("32", "10.0.0.4/32")):
+        nic = azure.interface_from(0, "00:0D:3A:5D:2D:66",
+                                   azure.RawNic("x", ("10.0.0.4",), "10.0.0.4", prefix))
+        assert nic.subnet == subnet
+    ipv6 = {"ipAddress": [{"privateIpAddress": "ace:cab:deca:deed::4"}],
+            "subnet": [{"address": "ace:cab:deca::", "prefix": "48"}]}
+    nic = azure.interface_from(3, "00:0D:3A:5D:2D:66",
+                               azure.RawNic("x", ("10.0.0.4",), "10.0.0.0", "24", ipv6))
+    assert (nic.index, nic.ipv6_subnet) == (3, "ace:cab:deca::/48")
