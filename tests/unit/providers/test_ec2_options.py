@@ -1,0 +1,51 @@
+"""EC2's provider options against the emulator (providers/ec2.py): delegated prefixes as
+local routes or rules only, their first addresses, and the interface ids; what each
+costs in requests."""
+
+from __future__ import annotations
+
+import pytest
+
+from nm_cloud_setup.emulator import scenario as scenarios
+from nm_cloud_setup.providers.ec2 import Ec2
+from nm_cloud_setup.providers.http import HttpClient, RetryPolicy
+
+MACS = {"02:00:00:00:00:01": "eth1", "02:00:00:00:00:02": "eth2"}
+
+
+def run(emulator, options):
+    scenario = scenarios.generate(2, 1)
+    scenario["interfaces"][0].update(ipv4_prefixes=["172.31.16.32/28"],
+                                     ipv6_prefixes=["2600:1f18:aaaa:bb00:5::/80"])
+    with emulator.state.lock:
+        emulator.state.scenario = scenario
+    provider = Ec2(HttpClient(emulator.url, policy=RetryPolicy(attempts=1)), options)
+    provider.detect()
+    with emulator.state.lock:
+        emulator.state.requests = 0
+    instance = provider.get_config(MACS)
+    assert not instance.failed
+    return instance.interfaces, emulator.state.requests
+
+
+def test_no_options_ask_for_no_prefix_and_no_id(emulator):
+    (first, second), requests = run(emulator, {})
+    assert (first.delegated, first.local_routes, first.interface_id) == ((), (), None)
+    assert requests == 1 + 4 * 2 + 1  # listing, four keys per NIC, the first's card
+
+
+@pytest.mark.parametrize("prefixes, local_routes", [
+    ("local", ("172.31.16.32/28", "2600:1f18:aaaa:bb00:5::/80")), ("rules", ())])
+def test_delegated_prefixes_and_their_first_addresses(emulator, prefixes, local_routes):
+    (first, second), requests = run(emulator, {"prefixes": prefixes, "prefix_addresses": True})
+    assert first.delegated == ("172.31.16.32/28", "2600:1f18:aaaa:bb00:5::/80")
+    assert first.local_routes == local_routes
+    assert first.delegated_addresses == ("172.31.16.32", "2600:1f18:aaaa:bb00:5::")
+    assert (second.delegated, second.delegated_addresses) == ((), ())
+    assert requests == 1 + 6 * 2 + 1  # and the two prefix keys per NIC
+
+
+def test_interface_ids(emulator):
+    (first, second), requests = run(emulator, {"interface_ids": True})
+    assert (first.interface_id, second.interface_id) == ("eni-020000000001", "eni-020000000002")
+    assert requests == 1 + 5 * 2 + 1
