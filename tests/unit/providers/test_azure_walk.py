@@ -5,6 +5,7 @@ walk against the emulator."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -51,7 +52,7 @@ def test_the_services_numbers_are_in_the_paths_and_the_lines(caplog):
     provider = Canned({f"{W}{Q}": "0/\n2/\n", **nic(0, "000D3A000001", ["10.0.0.4"]),
                        **nic(2, "000D3A000002", ["10.0.0.5", "10.0.0.6"],
                              ["ace:cab:deca:deed::5"])})
-    with caplog.at_level(logging.DEBUG, logger="nm_cloud_setup.providers.azure"):
+    with caplog.at_level(logging.DEBUG):
         instance = provider.get_config({"00:0D:3A:00:00:02": "eth1"})
     assert [(i.mac, i.index, i.addresses, i.subnet, i.ipv6_addresses, i.ipv6_gateway)
             for i in instance.interfaces] == [
@@ -59,8 +60,11 @@ def test_the_services_numbers_are_in_the_paths_and_the_lines(caplog):
          ("ace:cab:deca:deed::5",), "fe80::1234:5678:9abc")]
     assert instance.unmatched == ("00:0D:3A:00:00:01",)
     assert not any(path.startswith(f"{W}0/ipv4") for path in provider.asked)
-    assert [r.getMessage() for r in caplog.records] == [
+    assert [r.getMessage() for r in caplog.records
+            if r.name.startswith("nm_cloud_setup.providers.")] == [
         "found azure interfaces: 2",
+        "azure interface[0]: retrieving configuration",  # listing.py's, named
+        "azure interface[2]: retrieving configuration",
         "interface[0]: found a matching device with hwaddr 00:0D:3A:00:00:01",
         "interface[2]: found a matching device with hwaddr 00:0D:3A:00:00:02",
         "interface[2]: received address 10.0.0.5",
@@ -100,3 +104,19 @@ def test_an_interface_without_its_keys_says_which_one():
         azure.parse_network('{"interface": [{"macAddress": "000D3A5D2D66", "ipv4": {}}]}')
     assert str(err.value) == ("Azure interface[0] lacks macAddress, ipv4.ipAddress or "
                               "ipv4.subnet")
+
+
+def test_a_bad_nic_of_the_document_is_that_nics_error():
+    provider = Canned({})
+    provider.walking = False
+    provider._document = json.dumps({"interface": [
+        {"macAddress": "000D3A000001", "ipv4": {"ipAddress": [{"privateIpAddress": "10.0.0.4"}],
+                                                "subnet": [{"address": "10.0.0.0",
+                                                            "prefix": "24"}]}},
+        {"macAddress": "000D3A000002", "ipv4": {"ipAddress": [], "subnet": [
+            {"address": "10.0.0.0", "prefix": "24"}]}}]})
+    instance = provider.get_config({"00:0D:3A:00:00:01": "eth0", "00:0D:3A:00:00:02": "eth1"})
+    assert [(i.mac, i.index, i.addresses, i.error) for i in instance.interfaces] == [
+        ("00:0D:3A:00:00:01", 0, ("10.0.0.4",), None),
+        ("00:0D:3A:00:00:02", 1, (), "no IPv4 address")]
+    assert (instance.provider, instance.unmatched, provider.asked) == ("azure", (), [])

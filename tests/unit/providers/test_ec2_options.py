@@ -1,6 +1,6 @@
-"""EC2's provider options against the emulator (providers/ec2.py): delegated prefixes as
-local routes or rules only, their first addresses, and the interface ids; what each
-costs in requests."""
+"""EC2's provider against the emulator beyond test_ec2.py (providers/ec2.py): its options
+(delegated prefixes as local routes or rules only, their first addresses, the interface
+ids) and what each costs in requests; a subnet key that comes a moment late."""
 
 from __future__ import annotations
 
@@ -49,3 +49,21 @@ def test_interface_ids(emulator):
     (first, second), requests = run(emulator, {"interface_ids": True})
     assert (first.interface_id, second.interface_id) == ("eni-020000000001", "eni-020000000002")
     assert requests == 1 + 5 * 2 + 1
+
+
+def test_a_late_subnet_key_has_the_address_key_asked_afresh(emulator):
+    """The keys go out together; the subnet's 404 is waited for, and the address key,
+    answered before that wait, is asked again (it may be as stale)."""
+    scenario = scenarios.generate(2, 2)
+    with emulator.state.lock:
+        emulator.state.scenario = scenario
+        emulator.state.rules = [{"match": "00:00:00:02/subnet-ipv4-cidr-block", "status": 404,
+                                 "times": 1}]
+    provider = Ec2(HttpClient(emulator.url, policy=RetryPolicy(attempts=1)))
+    provider.detect()
+    with emulator.state.lock:
+        emulator.state.requests = 0
+    instance = provider.get_config(MACS)
+    assert not instance.failed
+    assert instance.interfaces[1].addresses == ("172.31.32.10", "172.31.32.11")
+    assert emulator.state.requests == 1 + 4 * 2 + 2 + 1  # the subnet again, the addresses
