@@ -67,3 +67,18 @@ def test_a_late_subnet_key_has_the_address_key_asked_afresh(emulator):
     assert not instance.failed
     assert instance.interfaces[1].addresses == ("172.31.32.10", "172.31.32.11")
     assert emulator.state.requests == 1 + 4 * 2 + 2 + 1  # the subnet again, the addresses
+
+
+def test_the_first_404_counts_as_the_first_try_of_the_wait(emulator):
+    """The 404 that came with the other keys starts the wait: with 1.5 s to wait, one
+    more try a second later, and a second 404 fails that NIC (not two more tries)."""
+    with emulator.state.lock:
+        emulator.state.scenario = scenarios.generate(2, 2)
+        emulator.state.rules = [{"match": "00:00:00:02/subnet-ipv4-cidr-block", "status": 404,
+                                 "times": 2}]
+    provider = Ec2(HttpClient(emulator.url, policy=RetryPolicy(attempts=1)))
+    provider.pending_wait = 1.5
+    provider.detect()
+    first, second = provider.get_config(MACS).interfaces
+    assert first.valid and not second.valid
+    assert "subnet-ipv4-cidr-block" in second.error and "HTTP 404" in second.error
