@@ -82,3 +82,16 @@ def test_the_first_404_counts_as_the_first_try_of_the_wait(emulator):
     first, second = provider.get_config(MACS).interfaces
     assert first.valid and not second.valid
     assert "subnet-ipv4-cidr-block" in second.error and "HTTP 404" in second.error
+
+
+def test_a_listing_without_slashes_is_walked_the_same(emulator):
+    """EC2-compatible servers may list the MACs without the trailing "/"."""
+    with emulator.state.lock:
+        emulator.state.scenario = scenarios.generate(2, 2)
+        emulator.state.rules = [{"match": "interfaces/macs/", "status": 200, "times": 1,
+                                 "body": "02:00:00:00:00:01\n02:00:00:00:00:02\n"}]
+    provider = Ec2(HttpClient(emulator.url, policy=RetryPolicy(attempts=1)))
+    provider.detect()
+    instance = provider.get_config(MACS)
+    assert not instance.failed and [i.addresses for i in instance.interfaces] == [
+        ("172.31.16.10", "172.31.16.11"), ("172.31.32.10", "172.31.32.11")]
