@@ -96,7 +96,8 @@ def test_a_bad_walked_value_is_that_nics_error_in_its_words():
     answers = {f"{W}{Q}": "0/\n", **nic(0, "000D3A000001", ["10.0.0.4"])}
     answers[f"{W}0/ipv4/subnet/0/prefix/{Q}"] = "40\n"
     (only,) = Canned(answers).get_config({"00:0D:3A:00:00:01": "eth0"}).interfaces
-    assert only.error == "invalid subnet prefix 40"
+    assert (only.mac, only.index, only.error) == ("00:0D:3A:00:00:01", 0,
+                                                  "invalid subnet prefix 40")
 
 
 def test_an_interface_without_its_keys_says_which_one():

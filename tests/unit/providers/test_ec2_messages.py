@@ -49,3 +49,15 @@ def test_ec2_a_bad_device_number_is_warned_of_and_positions_are_the_indexes(capl
         "get-config: ignoring invalid device-number 'x'",
         "get-config: device-number is not given for every NIC: the list positions are the "
         "table indexes, as upstream's"]
+
+
+def test_ec2_indexes_of_the_fetched_nics_only_and_no_line_for_none(caplog):
+    failed = MetadataError("local-ipv4s: HTTP 500")
+    results = {"a": {"device-number": "4"}, "b": failed,
+               "c": {"device-number": "x", "local-ipv4s": failed}}
+    with caplog.at_level(logging.DEBUG, logger="nm_cloud_setup.providers.ec2"):
+        ec2._choose_indexes(results)
+        ec2._choose_indexes({})
+    assert results == {"a": {"device-number": "4"}, "b": failed,
+                       "c": {"device-number": "x", "local-ipv4s": failed}}
+    assert caplog.records == []

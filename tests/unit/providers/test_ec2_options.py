@@ -95,3 +95,31 @@ def test_a_listing_without_slashes_is_walked_the_same(emulator):
     instance = provider.get_config(MACS)
     assert not instance.failed and [i.addresses for i in instance.interfaces] == [
         ("172.31.16.10", "172.31.16.11"), ("172.31.32.10", "172.31.32.11")]
+
+
+def test_a_dual_stack_nic_has_its_ipv4_keys_from_the_first_round(emulator):
+    with emulator.state.lock:
+        emulator.state.scenario = scenarios.generate(2, 2, ipv6s=1)
+    provider = Ec2(HttpClient(emulator.url, policy=RetryPolicy(attempts=1)))
+    provider.detect()
+    instance = provider.get_config(MACS)
+    assert not instance.failed
+    assert [(i.addresses, i.subnet, len(i.ipv6_addresses)) for i in instance.interfaces] == [
+        (("172.31.16.10", "172.31.16.11"), "172.31.16.0/20", 1),
+        (("172.31.32.10", "172.31.32.11"), "172.31.32.0/20", 1)]
+
+
+def test_a_nic_whose_keys_fail_is_asked_nothing_more(emulator):
+    with emulator.state.lock:
+        emulator.state.scenario = scenarios.generate(2, 2)
+        emulator.state.rules = [{"match": "00:00:00:02/local-ipv4s", "status": 500}]
+    provider = Ec2(HttpClient(emulator.url, policy=RetryPolicy(attempts=1)),
+                   {"prefixes": "local", "interface_ids": True})
+    provider.detect()
+    with emulator.state.lock:
+        emulator.state.requests = 0
+    first, second = provider.get_config(MACS).interfaces
+    assert first.valid and "HTTP 500" in second.error
+    # the listing; the first NIC: its first 3 keys, 2 prefixes, its id and number, its
+    # card; the second: its first 3 keys only
+    assert emulator.state.requests == 1 + 7 + 1 + 3
