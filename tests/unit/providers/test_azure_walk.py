@@ -58,7 +58,7 @@ def test_the_services_numbers_are_in_the_paths_and_the_lines(caplog):
             for i in instance.interfaces] == [
         ("00:0D:3A:00:00:02", 1, ("10.0.0.5", "10.0.0.6"), "10.0.0.0/24",
          ("ace:cab:deca:deed::5",), "fe80::1234:5678:9abc")]
-    assert instance.unmatched == ("00:0D:3A:00:00:01",)
+    assert (instance.provider, instance.unmatched) == ("azure", ("00:0D:3A:00:00:01",))
     assert not any(path.startswith(f"{W}0/ipv4") for path in provider.asked)
     assert [r.getMessage() for r in caplog.records
             if r.name.startswith("nm_cloud_setup.providers.")] == [
