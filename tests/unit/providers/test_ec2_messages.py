@@ -26,6 +26,7 @@ def values(**over):
     ({"network-card": "one"}, "invalid network-card 'one'"),
     ({"network-card": "64"}, "network-card 64 is beyond the 64 cards the layout has"),
     ({"ipv4-prefix": "10.0.1.32/40"}, "invalid IPv4 delegated prefix '10.0.1.32/40'"),
+    ({"ipv6-prefix": "2600::/200"}, "invalid IPv6 delegated prefix '2600::/200'"),
 ])
 def test_ec2_errors_name_the_key_and_the_nic(over, message):
     with pytest.raises(MetadataError) as err:
