@@ -24,7 +24,7 @@ def run(emulator, options):
     with emulator.state.lock:
         emulator.state.requests = 0
     instance = provider.get_config(MACS)
-    assert not instance.failed
+    assert not instance.failed and instance.provider == "ec2"
     return instance.interfaces, emulator.state.requests
 
 
