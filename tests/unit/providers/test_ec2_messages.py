@@ -62,3 +62,10 @@ def test_ec2_indexes_of_the_fetched_nics_only_and_no_line_for_none(caplog):
     assert results == {"a": {"device-number": "4"}, "b": failed,
                        "c": {"device-number": "x", "local-ipv4s": failed}}
     assert caplog.records == []
+
+
+def test_ec2_an_address_outside_the_subnet_is_warned_of_with_its_nic(caplog):
+    ec2.parse_interface(MAC, 0, values(**{"local-ipv4s": "10.0.1.10\n10.0.2.10"}))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"get-config: {MAC}: address 10.0.2.10 is outside the NIC's subnet 10.0.1.0/24; adding "
+        "it with the subnet's prefix, as upstream does"]
