@@ -182,3 +182,15 @@ def test_azure_prefixes_1_and_32_and_a_named_ipv6_subnet():
     nic = azure.interface_from(3, "00:0D:3A:5D:2D:66",
                                azure.RawNic("x", ("10.0.0.4",), "10.0.0.0", "24", ipv6))
     assert (nic.index, nic.ipv6_subnet) == (3, "ace:cab:deca::/48")
+
+
+@pytest.mark.parametrize("body, message", [
+    ("{}", "the Azure network document has no 'interface' list"),
+    ('{"interface": [{}]}', "Azure interface[0] lacks macAddress, ipv4.ipAddress or ipv4.subnet"),
+    ("<html>", "the Azure network document is not valid JSON (Expecting value: line 1 column 1 "
+               "(char 0))"),
+])
+def test_azure_bad_documents_say_what_is_wrong(body, message):
+    with pytest.raises(MetadataError) as err:
+        azure.parse_network(body)
+    assert str(err.value) == message

@@ -136,3 +136,12 @@ def test_oci_a_vnic_without_address_or_subnet_says_which(change, error):
     doc[0].update(change)
     nic = oci.parse_vnics(json.dumps(doc), OCI_MACS)[0]
     assert (nic.error, nic.addresses, nic.interface_id) == (error, (), doc[0]["vnicId"])
+
+
+def test_oci_an_address_outside_the_subnet_is_warned_of_with_its_vnic(caplog):
+    doc = json.loads(sample("oci_vnics_vm.json"))
+    doc[1]["subnetCidrBlock"] = "10.0.0.0/24"
+    oci.parse_vnics(json.dumps(doc), OCI_MACS)
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        f"get-config: {doc[1]['macAddr'].upper()}: address 10.0.1.10 is outside the NIC's "
+        "subnet 10.0.0.0/24; adding it with the subnet's prefix, as upstream does"]
