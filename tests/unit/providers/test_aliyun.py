@@ -3,6 +3,7 @@ values, and IPv6."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -212,3 +213,24 @@ def test_aliyun_the_primary_alone_or_no_address_at_all():
         aliyun.interface_from(0, "00:16:3E:14:59:58", {**values, "private-ipv4s": [],
                                                        "primary-ip-address": None})
     assert str(err.value) == "private-ipv4s lists no address"
+
+
+def test_aliyun_document_skips_the_foreign_and_the_garbled_nics_and_keeps_looking(caplog):
+    """Of the document fetched while detecting (here set, so nothing is asked): a foreign
+    NIC and an unreadable MAC listed first are skipped, each in upstream's line; a local
+    NIC with a bad value is that NIC's error, at its place in the list."""
+    _, values = aliyun.parse_all(sample("aliyun_all.json"))[0]
+    provider = aliyun.Aliyun(HttpClient("http://127.0.0.1:9"))  # asked nothing
+    provider._document = json.dumps({"network": {"interfaces": {"macs": {
+        "00:16:3e:aa:bb:cc": values, "nonsense": {}, "00:16:3e:14:59:58": values,
+        "00:16:3e:00:00:02": {**values, "netmask": None}}}}})
+    with caplog.at_level(logging.DEBUG, logger="nm_cloud_setup.providers.aliyun"):
+        instance = provider.get_config({"00:16:3E:14:59:58": "eth0", "00:16:3E:00:00:02": "eth1"})
+    assert [(i.mac, i.index, i.error) for i in instance.interfaces] == [
+        ("00:16:3E:14:59:58", 2, None), ("00:16:3E:00:00:02", 3, "netmask is missing")]
+    assert (instance.provider, instance.unmatched) == ("aliyun", ("00:16:3E:AA:BB:CC",))
+    assert [r.getMessage() for r in caplog.records] == [
+        "get-config: skip fetching meta data for 00:16:3E:AA:BB:CC (00:16:3e:aa:bb:cc)",
+        "get-config: skip fetching meta data for nonsense (nonsense)",
+        "get-config: start fetching meta data for #2, 00:16:3E:14:59:58 (00:16:3e:14:59:58)",
+        "get-config: start fetching meta data for #3, 00:16:3E:00:00:02 (00:16:3e:00:00:02)"]
