@@ -9,6 +9,7 @@ import logging
 import pytest
 
 from nm_cloud_setup.emulator import scenario as scenarios
+from nm_cloud_setup.errors import MetadataError
 from nm_cloud_setup.providers import oci
 from nm_cloud_setup.providers.http import HttpClient, RetryPolicy
 from tests.support.parsers import OCI_MACS, sample
@@ -145,3 +146,38 @@ def test_oci_an_address_outside_the_subnet_is_warned_of_with_its_vnic(caplog):
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
         f"get-config: {doc[1]['macAddr'].upper()}: address 10.0.1.10 is outside the NIC's "
         "subnet 10.0.0.0/24; adding it with the subnet's prefix, as upstream does"]
+
+
+def test_oci_a_vlan_vnic_without_address_keeps_its_tag_parent_and_place():
+    doc = json.loads(sample("oci_vnics_baremetal.json"))
+    doc[1].update(privateIp=None, vlanTag=4094)  # the highest tag there is
+    nics = oci.parse_vnics(json.dumps(doc), {"00:10:E0:00:00:01": "eno1"})
+    assert [(n.mac, n.index, n.vlan_tag, n.parent_mac, n.interface_id, n.error)
+            for n in nics] == [
+        ("00:10:E0:00:00:01", 0, None, None, "ocid1.vnic.a", None),
+        ("02:00:17:00:00:64", 1, 4094, "00:10:E0:00:00:01", "ocid1.vnic.b",
+         "missing or invalid 'privateIp': this VNIC cannot be configured")]
+
+
+def test_oci_unusable_vnics_are_warned_of_whole(caplog):
+    doc = json.loads(sample("oci_vnics_baremetal.json"))[:1]
+    doc.append("not an object")
+    doc.append({**doc[0], "macAddr": "nope", "vnicId": 7})
+    doc.append({**doc[0], "macAddr": "02:00:17:00:00:99", "nicIndex": -1})
+    doc.append({**doc[0], "macAddr": "02:00:17:00:00:98", "vlanTag": 4095})
+    with caplog.at_level(logging.WARNING, logger="nm_cloud_setup.providers.oci"):
+        oci.parse_vnics(json.dumps(doc), {})
+    assert [r.getMessage() for r in caplog.records] == [
+        "get-config: JSON parse failure, ignoring VNIC(VNIC  idx=1)",
+        "get-config: missing or invalid 'macAddr', ignoring VNIC(VNIC  idx=2)",
+        "get-config: missing or invalid 'nicIndex', ignoring VNIC(VNIC ocid1.vnic.a idx=3)",
+        "get-config: missing or invalid 'vlanTag', ignoring VNIC(VNIC ocid1.vnic.a idx=4)"]
+
+
+def test_oci_bad_documents_say_what_is_wrong():
+    for body, message in (("<html>", "the OCI vnics document is not valid JSON (Expecting value: "
+                                     "line 1 column 1 (char 0))"),
+                          ("{}", "get-config: JSON parse failure, can't configure VNICs")):
+        with pytest.raises(MetadataError) as err:
+            oci.all_vnics(body)
+        assert str(err.value) == message
