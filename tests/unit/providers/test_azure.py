@@ -67,7 +67,7 @@ def test_azure_ipv6_addresses_in_a_64_via_the_fixed_link_local_router():
 
 
 def test_azure_without_ipv6_object_or_addresses_has_no_ipv6():
-    for ipv6_object in (None, {"ipAddress": []}):
+    for ipv6_object in (None, {"ipAddress": []}, {}):
         raw = azure.RawNic("x", ("10.0.0.4",), "10.0.0.0", "24", ipv6_object)
         nic = azure.interface_from(0, "00:0D:3A:5D:2D:66", raw)
         assert nic.ipv6_addresses == () and nic.ipv6_gateway is None

@@ -181,3 +181,13 @@ def test_oci_bad_documents_say_what_is_wrong():
         with pytest.raises(MetadataError) as err:
             oci.all_vnics(body)
         assert str(err.value) == message
+
+
+def test_oci_a_vlan_vnic_without_its_physical_nic_is_left_out_the_later_ones_kept(caplog):
+    a, b, c = json.loads(sample("oci_vnics_baremetal.json"))
+    nics = oci.parse_vnics(json.dumps([a, c, b]), {"00:10:E0:00:00:01": "eno1"})
+    assert [(n.mac, n.parent_mac) for n in nics] == [
+        ("00:10:E0:00:00:01", None), ("02:00:17:00:00:64", "00:10:E0:00:00:01")]
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "get-config: physical NIC for nicIndex=1 not found, ignoring VNIC "
+        "(VNIC macAddr=02:00:17:00:00:65)"]
