@@ -47,7 +47,8 @@ def test_azure_address_outside_the_subnet_is_kept(caplog):
     nic = azure.interface_from(0, "00:0D:3A:5D:2D:66",
                                azure.RawNic("x", ("10.0.0.4", "10.0.9.4"), "10.0.0.0", "24"))
     assert nic.addresses == ("10.0.0.4", "10.0.9.4") and nic.subnet == "10.0.0.0/24"
-    assert "10.0.9.4 is outside the NIC's subnet 10.0.0.0/24" in caplog.text
+    assert "00:0D:3A:5D:2D:66: address 10.0.9.4 is outside the NIC's subnet 10.0.0.0/24" \
+        in caplog.text
 
 
 @pytest.mark.parametrize("text, numbers", [
