@@ -135,7 +135,7 @@ def test_aliyun_get_config_finds_the_local_nics_with_upstreams_lines(make_emulat
         ("02:00:00:00:00:02", 1, ("172.31.32.10", "172.31.32.11"), "172.31.32.0/20",
          "172.31.32.1")]
     assert instance.unmatched == ("02:00:00:00:00:03",) and not instance.failed
-    assert emulator.state.requests == requests
+    assert instance.provider == "aliyun" and emulator.state.requests == requests
     mac = "02:00:00:00:00:0{}".format
     assert [r.getMessage() for r in caplog.records if "fetching meta data" in r.getMessage()] == [
         f"get-config: start fetching meta data for #0, {mac(1)} ({text.format(mac=mac(1))})",
@@ -234,3 +234,23 @@ def test_aliyun_document_skips_the_foreign_and_the_garbled_nics_and_keeps_lookin
         "get-config: skip fetching meta data for nonsense (nonsense)",
         "get-config: start fetching meta data for #2, 00:16:3E:14:59:58 (00:16:3e:14:59:58)",
         "get-config: start fetching meta data for #3, 00:16:3E:00:00:02 (00:16:3e:00:00:02)"]
+
+
+@pytest.mark.parametrize("listing, requests", [
+    ("02:00:00:00:00:01\n02:00:00:00:00:02\n", 10),  # no trailing slashes: the same walk
+    ("02:00:00:00:00:01/\n", 1 + 10)])  # a local NIC missing: the listing asked again
+def test_aliyun_walk_of_other_listings(make_emulator, listing, requests):
+    scenario = scenarios.generate(2, 2)
+    scenario["aliyun"] = {"bulk": False}
+    emulator = make_emulator("aliyun", scenario)
+    with emulator.state.lock:  # the probe's listing, while detecting
+        emulator.state.rules = [{"match": "interfaces/macs/", "status": 200, "times": 1,
+                                 "body": listing}]
+    provider = aliyun.Aliyun(HttpClient(emulator.url, policy=RetryPolicy(attempts=1)), {})
+    provider.detect()
+    with emulator.state.lock:
+        emulator.state.requests = 0
+    instance = provider.get_config({"02:00:00:00:00:01": "eth1", "02:00:00:00:00:02": "eth2"})
+    assert [i.addresses for i in instance.interfaces] == [
+        ("172.31.16.10", "172.31.16.11"), ("172.31.32.10", "172.31.32.11")]
+    assert emulator.state.requests == requests

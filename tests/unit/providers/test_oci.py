@@ -124,7 +124,8 @@ def test_oci_get_config_keeps_the_local_vnics_and_names_the_others(make_emulator
         ("02:00:00:00:00:01", 0, ("172.31.16.10",), "172.31.16.0/20", "172.31.16.1"),
         ("02:00:00:00:00:02", 1, ("172.31.32.10",), "172.31.32.0/20", "172.31.32.1")]
     assert instance.unmatched == ("02:00:00:00:00:03",) and not instance.failed
-    assert emulator.state.requests == 1  # the document, fetched while detecting
+    # one request: the document, fetched while detecting
+    assert instance.provider == "oci" and emulator.state.requests == 1
 
 
 @pytest.mark.parametrize("change, error", [
