@@ -15,10 +15,17 @@ COMMAND = [sys.executable, "-m", "nm_cloud_setup.emulator", "--listen", "127.0.0
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
 
 
+def default_sigint() -> None:
+    """SIGINT at its default in the child, whatever the parent ignores: an ignored SIGINT
+    is inherited, and Python then installs no KeyboardInterrupt handler (mutmut's
+    workers ignore it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def serve(*args: str):
     """(the URL it printed, a getter of paths, the process)."""
     proc = subprocess.Popen([*COMMAND, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=default_sigint)
     url = proc.stdout.readline().strip()
 
     def get(path: str, headers=None) -> str:

@@ -1,7 +1,7 @@
 """The JSON clouds' parsers at once (Azure, GCP, Aliyun, OCI, OpenStack; on bytes EC2's and
 the MAC listing's too): arbitrary and mutated input raises nothing but the project's own
 errors.  DigitalOcean's and Hetzner's: test_digitalocean_and_hetzner.py; the IPv6
-samples: test_ipv6.py."""
+samples: test_ipv6.py.  And every provider keeps the client and options it is given."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nm_cloud_setup.errors import CloudSetupError
-from nm_cloud_setup.providers import aliyun, azure, gcp, oci, openstack
+from nm_cloud_setup.providers import aliyun, azure, gcp, oci, openstack, registry
+from nm_cloud_setup.providers.http import HttpClient
 from tests.support.parsers import OCI_MACS, json_values, mutate, sample
 
 PARSERS = [
@@ -75,3 +76,11 @@ def test_arbitrary_bytes_raise_only_project_errors(body):
             parse(Response(200, body, {}).text("/x"))
         except CloudSetupError:
             pass
+
+
+@pytest.mark.parametrize("key", sorted(registry.BY_KEY))
+def test_every_provider_keeps_its_client_and_options(key):
+    """cli.py counts the requests sent through ``client``; the options are the cloud's."""
+    client = HttpClient("http://127.0.0.1:9")  # asked nothing
+    provider = registry.provider_class(key)(client, {"prefixes": "rules"})
+    assert provider.client is client and provider.options == {"prefixes": "rules"}
