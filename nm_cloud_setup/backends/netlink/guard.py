@@ -30,7 +30,7 @@ the run (a failover) never comes back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import AbstractSet, Collection, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
+from typing import AbstractSet, Collection, Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from nm_cloud_setup.model import Rule
 from nm_cloud_setup.planning.tables import Tables
@@ -122,7 +122,6 @@ class Guard:
         # Devices bounced whose link-local address NetworkManager has not added back: it
         # still deletes (what was put back already is not its own) -> until when.
         self._settling: Dict[int, float] = {}
-        self._bounced: Set[int] = set()  # devices bounced, link-local not back yet
 
     def seen(self, entry: Entry) -> None:
         """The entry is in the kernel (a dump, or an addition)."""
@@ -148,7 +147,6 @@ class Guard:
         self._end_run()
         if entry.kind == ADDR and entry.link_local:
             self._settling.pop(entry.ifindex, None)  # NetworkManager's commit is done
-            self._bounced.discard(entry.ifindex)
         self.seen(entry)
 
     def gone(self, entry: Entry, portid: int, at: float) -> List[Entry]:
@@ -169,7 +167,6 @@ class Guard:
         if mark and not self._bounce:
             self._bounce = True
             self._settling[entry.ifindex] = at + SETTLING
-            self._bounced.add(entry.ifindex)
             taken, self._run_routes = self._run_routes, []
             return taken
         if not foreign(known, device.owned):
@@ -185,7 +182,7 @@ class Guard:
     def bouncing(self) -> bool:
         """Whether a device bounced is still in NetworkManager's commit (its link-local
         address not back): more deletions are to come, IPv4 ones among them."""
-        return bool(self._bounced)
+        return bool(self._settling)
 
     def _end_run(self) -> None:
         self._run, self._run_routes, self._bounce = None, [], False
