@@ -52,8 +52,8 @@ FOREVER = 0xFFFFFFFF
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO = 1, 3, 4, 10, 18
 IFLA_PERM_ADDRESS = 54
 IFLA_INFO_KIND = 1
-IFA_ADDRESS, IFA_LOCAL = 1, 2
-RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_TABLE = 1, 4, 5, 6, 15
+IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_BROADCAST, IFA_CACHEINFO, IFA_FLAGS = 1, 2, 3, 4, 6, 8
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC, RTA_TABLE = 1, 4, 5, 6, 7, 15
 FRA_SRC, FRA_PRIORITY, FRA_SUPPRESS_PREFIXLEN, FRA_TABLE = 2, 6, 14, 15
 
 
@@ -245,10 +245,6 @@ def _link(header: Tuple[int, int, int], found: dump.Attrs) -> Link:
         ethernet=(kind == ARPHRD_ETHER and link_kind in ETHERNET_KINDS
                   and not dump.u32(found.get(IFLA_MASTER))),
         up=bool(flags & IFF_UP), mtu=dump.u32(found.get(IFLA_MTU)))
-
-
-IFA_LABEL, IFA_BROADCAST, IFA_CACHEINFO, IFA_FLAGS = 3, 4, 6, 8
-RTA_PREFSRC = 7
 
 
 def address_entry(header: Tuple[int, ...], found: dump.Attrs) -> Entry:
