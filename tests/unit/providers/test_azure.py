@@ -106,18 +106,25 @@ AZURE_LINES = [
     "interface[1]: received subnet prefix 20"]
 
 
+def detected_azure(make_emulator, nics: int, ips: int, bulk: bool):
+    """The emulator with ``nics`` x ``ips`` as Azure (the document in bulk, or walked), and
+    a provider that has detected it (one try per request)."""
+    scenario = scenarios.generate(nics, ips)
+    scenario["azure"] = {"bulk": bulk}
+    emulator = make_emulator("azure", scenario)
+    provider = azure.Azure(HttpClient(emulator.url, headers=azure.Azure.headers,
+                                      policy=RetryPolicy(attempts=1), rate=azure.Azure.rate), {})
+    provider.detect()
+    return emulator, provider
+
+
 @pytest.mark.parametrize("bulk, requests", [(True, 0), (False, 15)])
 def test_azure_get_config_finds_the_local_nics_with_upstreams_lines(make_emulator, caplog, bulk,
                                                                     requests):
     """The requests after detecting: none for the document (it came with the probe); the
     walk (its listing was the probe): three MACs, then per local NIC its address listing,
     two addresses, the subnet's address and prefix, and the IPv6 listing (404)."""
-    scenario = scenarios.generate(3, 2)
-    scenario["azure"] = {"bulk": bulk}
-    emulator = make_emulator("azure", scenario)
-    provider = azure.Azure(HttpClient(emulator.url, headers=azure.Azure.headers,
-                                      policy=RetryPolicy(attempts=1), rate=azure.Azure.rate), {})
-    provider.detect()
+    emulator, provider = detected_azure(make_emulator, 3, 2, bulk)
     with emulator.state.lock:
         emulator.state.requests = 0
     with caplog.at_level(logging.DEBUG, logger="nm_cloud_setup.providers.azure"):
@@ -134,12 +141,7 @@ def test_azure_get_config_finds_the_local_nics_with_upstreams_lines(make_emulato
 def test_azure_a_second_walk_asks_for_the_listing_again(make_emulator):
     """The probe's listing is used once: a later run (the service's next loop) fetches
     it afresh, one request more than the first."""
-    scenario = scenarios.generate(2, 1)
-    scenario["azure"] = {"bulk": False}
-    emulator = make_emulator("azure", scenario)
-    provider = azure.Azure(HttpClient(emulator.url, headers=azure.Azure.headers,
-                                      policy=RetryPolicy(attempts=1), rate=azure.Azure.rate), {})
-    provider.detect()
+    emulator, provider = detected_azure(make_emulator, 2, 1, bulk=False)
     found = []
     for _ in range(2):
         with emulator.state.lock:
