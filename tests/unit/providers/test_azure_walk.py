@@ -29,7 +29,7 @@ class Canned(azure.Azure):
     def get(self, path: str) -> str:
         self.asked.append(path)
         if path not in self.answers:
-            raise HttpError(path, 404, "Not Found")
+            raise HttpError(path, "HTTP 404 Not Found", 404)
         return self.answers[path]
 
 
