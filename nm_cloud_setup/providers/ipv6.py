@@ -11,12 +11,7 @@ import ipaddress
 from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 from nm_cloud_setup.errors import MetadataError
-
-MAX_ADDRESSES_PER_NIC = 1024
-
-
-def _quote(value: str, limit: int = 60) -> str:
-    return repr(value if len(value) <= limit else value[:limit] + "...")
+from nm_cloud_setup.providers.values import MAX_ADDRESSES_PER_NIC, quote
 
 
 def _ip(text: Any, what: str) -> ipaddress.IPv6Address:
@@ -30,7 +25,7 @@ def _ip(text: Any, what: str) -> ipaddress.IPv6Address:
     try:
         ipaddress.IPv4Address(value)
     except ValueError:
-        raise MetadataError(f"invalid IPv6 {what} {_quote(value)}") from None
+        raise MetadataError(f"invalid IPv6 {what} {quote(value)}") from None
     raise MetadataError(f"{value} is an IPv4 address where an IPv6 {what} belongs")
 
 
@@ -75,9 +70,9 @@ def parse_subnet6(text: Any) -> str:
     except ValueError:
         if isinstance(_try_v4(value), ipaddress.IPv4Network):
             raise MetadataError(f"{value} is an IPv4 subnet where an IPv6 one belongs") from None
-        raise MetadataError(f"invalid IPv6 subnet {_quote(value)}") from None
+        raise MetadataError(f"invalid IPv6 subnet {quote(value)}") from None
     if "/" not in value or not 1 <= net.prefixlen <= 127:
-        raise MetadataError(f"IPv6 subnet {_quote(value)} has no usable prefix length (1..127)")
+        raise MetadataError(f"IPv6 subnet {quote(value)} has no usable prefix length (1..127)")
     return str(net)
 
 
@@ -115,7 +110,7 @@ def _mask_length(text: str) -> int:
         bits = -1
     ones = bin(bits).count("1") if bits >= 0 else -1
     if ones < 0 or bits != ((1 << ones) - 1) << (128 - ones):
-        raise MetadataError(f"invalid IPv6 prefix length or netmask {_quote(text)}")
+        raise MetadataError(f"invalid IPv6 prefix length or netmask {quote(text)}")
     return ones
 
 
@@ -163,7 +158,7 @@ def parse_cidr6(text: Any, what: str = "range") -> str:
     except ValueError:
         if _try_v4(value) is not None:
             raise MetadataError(f"{value} is IPv4 where an IPv6 {what} belongs") from None
-        raise MetadataError(f"invalid IPv6 {what} {_quote(value)}") from None
+        raise MetadataError(f"invalid IPv6 {what} {quote(value)}") from None
     if net.prefixlen < 16 or net.is_loopback or net.is_multicast or net.is_link_local:
         raise MetadataError(f"IPv6 {what} {net} cannot be delivered to a NIC")
     return str(net)
