@@ -137,6 +137,10 @@ class HttpClient:
         import tenacity
 
         def next_wait(state: "tenacity.RetryCallState") -> float:
+            # tenacity 8.3+ asks for the wait before its stop: after the last attempt
+            # there is none (no "retrying" line, no "gave up" instead of the answer)
+            if state.attempt_number >= policy.attempts - 1:
+                return 0.0
             err = state.outcome.exception() if state.outcome else None
             return self._wait_or_give_up(err, state.attempt_number + 1, policy, started)
 
