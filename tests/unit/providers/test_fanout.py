@@ -74,3 +74,20 @@ def test_fetch_all_bound():
     assert fanout.fetch_all({n: meter.fetch(n) for n in range(10)}, 3) == {
         n: n for n in range(10)}
     assert meter.most <= 3
+
+
+def meeting(parties: int):
+    """A fetch that returns only once ``parties`` of them run at once (else it fails)."""
+    barrier = threading.Barrier(parties, timeout=5)
+    return lambda: barrier.wait() >= 0
+
+
+def test_two_requests_under_a_bound_of_two_go_at_once():
+    fetch = meeting(2)
+    assert fanout.fetch_all({"a": fetch, "b": fetch}, 2) == {"a": True, "b": True}
+
+    def steps():
+        got = yield {"a": fetch, "b": fetch}
+        return got
+
+    assert fanout.run_steps({"nic": steps}, 2) == {"nic": {"a": True, "b": True}}
