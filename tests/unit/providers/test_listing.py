@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
 from nm_cloud_setup.model import InterfaceData
-from nm_cloud_setup.providers.listing import Listed, check_indexes, listed_nics
+from nm_cloud_setup.providers.listing import Listed, check_indexes, checked, listed_nics
 from nm_cloud_setup.providers.listing import parse_mac_listing as parse_mac_list
 from nm_cloud_setup.providers.listing import per_mac_interfaces, walk_numbers
 from tests.support.parsers import MAC
@@ -122,3 +122,20 @@ def test_check_indexes_names_the_owner_and_the_card(card, words):
         "02:00:00:00:00:02", 1, card, (),
         f"index 1{words} is also that of 02:00:00:00:00:01: leaving this NIC as it is until "
         "the metadata settles")
+
+
+def test_a_nic_whose_values_do_not_parse_fails_alone_at_its_position():
+    def parse(index, mac, values):
+        if "bad" in values:
+            raise MetadataError("invalid IPv4 address 'x'")
+        return InterfaceData(mac, index, addresses=("10.0.0.5",))
+
+    listed = parse_mac_list("02:00:00:00:00:09/\n02:00:00:00:00:01/\n02:00:00:00:00:02/\n")
+    macs = {"02:00:00:00:00:01": "eth1", "02:00:00:00:00:02": "eth2"}
+    results = {"02:00:00:00:00:01": {"bad": "x"}, "02:00:00:00:00:02": {}}
+    failed, good = per_mac_interfaces(listed, macs, results, parse)
+    assert failed == InterfaceData("02:00:00:00:00:01", 1, error="invalid IPv4 address 'x'")
+    assert good == InterfaceData("02:00:00:00:00:02", 2, addresses=("10.0.0.5",))
+    # other errors are not the NIC's: they go up
+    with pytest.raises(ValueError):
+        checked("02:00:00:00:00:01", 1, lambda: int("x"))
