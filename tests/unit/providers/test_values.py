@@ -202,3 +202,22 @@ def test_subnet_holding_the_first_address():
     assert error_of(ipv6.subnet_holding, ["2600:3::5"], blocks) == (
         "IPv6 address 2600:3::5 is outside the NIC's subnet 2600:1::/64")
     assert error_of(ipv6.subnet_holding, ["2600:3::5"], []) == "the IPv6 subnet list is empty"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("0.0.0.0", "IPv4 address 0.0.0.0 cannot be assigned to a NIC"),
+    ("127.0.0.2", "IPv4 address 127.0.0.2 cannot be assigned to a NIC"),
+    ("224.0.0.1", "IPv4 address 224.0.0.1 cannot be assigned to a NIC"),
+    ("169.254.1.1", "IPv4 address 169.254.1.1 cannot be assigned to a NIC"),
+    ("240.0.0.1", "IPv4 address 240.0.0.1 cannot be assigned to a NIC"),
+    ("10.0.0.256", "invalid IPv4 address '10.0.0.256'"),
+])
+def test_addresses_no_nic_can_hold_named_addresses_by_default(text, message):
+    assert error_of(values.parse_ipv4, text) == message
+    assert values.parse_ipv4(" 10.0.0.5\n") == "10.0.0.5"
+
+
+def test_json_that_does_not_parse_names_what_it_is():
+    assert error_of(values.parse_json, "{", "the document") == (
+        "the document is not valid JSON (Expecting property name enclosed in double quotes: "
+        "line 1 column 2 (char 1))")
