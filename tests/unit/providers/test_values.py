@@ -221,3 +221,12 @@ def test_json_that_does_not_parse_names_what_it_is():
     assert error_of(values.parse_json, "{", "the document") == (
         "the document is not valid JSON (Expecting property name enclosed in double quotes: "
         "line 1 column 2 (char 1))")
+
+
+def test_addresses_outside_the_subnet_are_said_one_by_one(caplog):
+    values.warn_outside_subnet("02:00:00:00:00:01", ["10.0.0.5", "10.0.1.5", "10.0.2.5"],
+                               "10.0.0.0/24")
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", f"get-config: 02:00:00:00:00:01: address 10.0.{n}.5 is outside the NIC's "
+         "subnet 10.0.0.0/24; adding it with the subnet's prefix, as upstream does")
+        for n in (1, 2)]
