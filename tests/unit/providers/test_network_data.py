@@ -234,7 +234,9 @@ def test_named_macs_are_the_nic_links():
     doc = json.dumps({"links": [link(1), link(2, "weird"), bond(5, ["link1"]),
                                 vlan(6, "link1")]})
     assert named_macs(doc) == {MAC1, MAC2}
-    assert named_macs("not json") == frozenset()
+    # a document that is no object, or whose links are no list, names none (and
+    # parse_network_data then says what is wrong with it)
+    assert named_macs("not json") == named_macs("[]") == named_macs('{"links": 5}') == set()
 
 
 def test_a_nic_left_to_dhcp_still_counts_as_a_nic():
