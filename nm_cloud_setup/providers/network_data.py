@@ -377,7 +377,9 @@ def named_macs(text: str) -> FrozenSet[str]:
     except ValueError:
         return frozenset()
     links = doc.get("links") if isinstance(doc, dict) else None
+    if not isinstance(links, list):  # parse_network_data says what is wrong
+        return frozenset()
     return frozenset(mac for mac in (normalize_mac(str(link.get("ethernet_mac_address", "")))
-                                     for link in links or () if isinstance(link, dict)
+                                     for link in links if isinstance(link, dict)
                                      and link.get("type") not in ("vlan", "bond"))
                      if mac is not None)

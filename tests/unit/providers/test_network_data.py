@@ -53,6 +53,7 @@ def test_every_nic_link_type_is_a_nic(kind):
     (nic,) = parse([entry], [ipv4(1, "10.0.0.5")])
     assert (nic.mac, nic.addresses, nic.ipv4_method, nic.link) == (MAC1, ("10.0.0.5",),
                                                                    "manual", None)
+    assert nic.interface_id == "link1"
 
 
 @pytest.mark.parametrize("kind", ["infiniband", "linux_bridge", "", ["phy"], 7])
@@ -163,12 +164,13 @@ def bond(number: int, members, **extra) -> dict:
             **extra}
 
 
-def test_a_vlan_on_a_nic():
-    nics = parse([link(1, mtu=9000), vlan(5, "link1")], [ipv4(5, "10.0.5.5")])
+@pytest.mark.parametrize("mtu, parent_mtu", [(9000, 9000), ("9000", None), (None, None)])
+def test_a_vlan_on_a_nic(mtu, parent_mtu):
+    nics = parse([link(1, mtu=mtu), vlan(5, "link1")], [ipv4(5, "10.0.5.5")])
     (nic,) = nics  # the parent has no network: it is no entry of its own
     assert (nic.mac, nic.index, nic.addresses, nic.mtu) == ("FA:16:3E:00:01:05", 1,
                                                             ("10.0.5.5",), 1400)
-    assert nic.link == VirtualLink("vlan", "eth0.42", parent_mac=MAC1, parent_mtu=9000,
+    assert nic.link == VirtualLink("vlan", "eth0.42", parent_mac=MAC1, parent_mtu=parent_mtu,
                                    vlan_id=42)
 
 
@@ -194,8 +196,9 @@ def test_the_issues_hash_policy_name_is_read_too():
 
 def test_a_bond_without_networks_is_made_only_to_carry_a_vlan():
     links = [link(1), link(2), bond(5, ["link1"]), bond(6, ["link2"]), vlan(7, "link6")]
-    carrier, on_it = parse(links, [ipv4(7, "10.0.7.5")])
+    carrier, on_it = parse(links, [ipv4(7, "10.0.7.5")], [{"type": "dns", "address": "8.8.8.8"}])
     assert (carrier.link.ifname, carrier.ipv4_method, carrier.addresses) == ("bond1", None, ())
+    assert (carrier.dns, on_it.dns) == ((), ("8.8.8.8",))  # name servers: a static link's
     assert on_it.link.ifname == "bond1.42"
 
 
@@ -224,17 +227,28 @@ def test_vlans_whose_parent_is_not_here_or_without_networks_are_not_made():
     assert parse(links, [ipv4(5, "10.0.5.5")]) == []
 
 
-def test_a_vlan_name_longer_than_the_kernel_takes():
-    (nic,) = parse([link(1), vlan(5, "link1", vlan_id=4094)], [ipv4(5, "10.0.5.5")],
-                   macs={MAC1: "enp129s0f1np1"})
-    assert nic.link.ifname == "vlan4094"
+@pytest.mark.parametrize("parent, vlan_id, ifname", [
+    ("enp129s0f1np1", 4094, "vlan4094"),
+    ("enp129s0f1np1", 42, "vlan42"),           # 16 characters
+    ("enp129s0f1np", 42, "enp129s0f1np.42"),   # 15: the kernel's IFNAMSIZ - 1
+])
+def test_a_vlan_name_longer_than_the_kernel_takes(parent, vlan_id, ifname):
+    (nic,) = parse([link(1), vlan(5, "link1", vlan_id=vlan_id)], [ipv4(5, "10.0.5.5")],
+                   macs={MAC1: parent})
+    assert nic.link.ifname == ifname
 
 
 def test_named_macs_are_the_nic_links():
     doc = json.dumps({"links": [link(1), link(2, "weird"), bond(5, ["link1"]),
                                 vlan(6, "link1")]})
     assert named_macs(doc) == {MAC1, MAC2}
-    assert named_macs("not json") == frozenset()
+    # a VLAN or bond given an ethernet_mac_address (a member's) is no NIC all the same
+    doc = json.dumps({"links": [vlan(6, "link1", ethernet_mac_address=MAC1),
+                                bond(5, ["link1"], ethernet_mac_address=MAC2), link(3)]})
+    assert named_macs(doc) == {MAC3}
+    # a document that is no object, or whose links are no list, names none (and
+    # parse_network_data then says what is wrong with it)
+    assert named_macs("not json") == named_macs("[]") == named_macs('{"links": 5}') == set()
 
 
 def test_a_nic_left_to_dhcp_still_counts_as_a_nic():
@@ -242,6 +256,11 @@ def test_a_nic_left_to_dhcp_still_counts_as_a_nic():
     text = json.dumps({"links": [link(1), link(2), link(3)],
                        "networks": [dhcp, ipv4(2, "10.0.1.5"), dict(dhcp, link="link3")]})
     assert network_data.dhcp_macs(text, {MAC1: "eth0", MAC2: "eth1"}) == (MAC1,)
+    # a VLAN or bond on DHCP whose MAC is a local NIC's is not that NIC
+    virtual = json.dumps({"links": [vlan(5, "link1", ethernet_mac_address=MAC1),
+                                    bond(6, ["link2"], ethernet_mac_address=MAC2)],
+                          "networks": [dict(dhcp, link="link5"), dict(dhcp, link="link6")]})
+    assert network_data.dhcp_macs(virtual, LOCAL) == ()
     from nm_cloud_setup.model import InstanceData
     from nm_cloud_setup.planning import layout
 
