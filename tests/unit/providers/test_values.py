@@ -230,3 +230,15 @@ def test_addresses_outside_the_subnet_are_said_one_by_one(caplog):
         ("WARNING", f"get-config: 02:00:00:00:00:01: address 10.0.{n}.5 is outside the NIC's "
          "subnet 10.0.0.0/24; adding it with the subnet's prefix, as upstream does")
         for n in (1, 2)]
+
+
+def test_indexes_up_to_65535_named_device_number_by_default():
+    assert values.parse_index(" 65535\n") == 65535 and values.parse_index("0") == 0
+    assert error_of(values.parse_index, "65536") == "invalid device-number '65536'"
+    assert error_of(values.parse_index, "-1", "network-card") == "invalid network-card '-1'"
+
+
+def test_quote_shows_60_characters_whole_and_cuts_the_61st():
+    assert values.quote("x" * 60) == repr("x" * 60)
+    assert values.quote("x" * 61) == repr("x" * 60 + "...")
+    assert values.quote("abc", 2) == repr("ab...")
