@@ -269,12 +269,19 @@ def _virtual_links(links: List[Tuple[str, Dict[str, Any]]],
                    nics: Mapping[str, Tuple[int, str, Any]], first: int,
                    networks: Mapping[str, List[Tuple[str, Any]]],
                    global_dns: Tuple[str, ...], macs: Mapping[str, str]) -> List[InterfaceData]:
-    """The bonds (named bond0, bond1... in order, as cloud-init names them), then the
-    VLANs, each indexed after the NICs; only those with networks or, for a bond, a
-    VLAN on it."""
+    """The bonds (named bond0, bond1... in order, as cloud-init names them) and the
+    VLANs, in the document's order, each indexed after the NICs; only those with
+    networks or, for a bond, a VLAN on it."""
     bonds = {link_id: f"bond{n}" for n, (link_id, _) in
              enumerate(item for item in links if item[1].get("type") == "bond")}
     carriers = {str(link.get("vlan_link")) for _, link in links if link["type"] == "vlan"}
+    # a VLAN on a bond that is not made is not made either (its parent would be a
+    # device of that name this tool never made): the bonds made, before the VLANs
+    made = {link_id: bonds[link_id] for link_id, link in links if link_id in bonds
+            and normalize_mac(str(link.get("ethernet_mac_address", ""))) is not None
+            and (networks.get(link_id) or link_id in carriers)
+            and isinstance(link.get("bond_links"), list)
+            and _local_members(link["bond_links"], nics, macs)}
     result = []
     for number, (link_id, link) in enumerate(links):
         idx = first + number
@@ -289,7 +296,7 @@ def _virtual_links(links: List[Tuple[str, Dict[str, Any]]],
             continue
         try:
             virtual = (_bond(link, bonds[link_id], nics, macs) if link["type"] == "bond"
-                       else _vlan(link, nics, bonds, macs))
+                       else _vlan(link, nics, made, macs))
         except MetadataError as err:
             result.append(InterfaceData(mac, idx, error=f"{link['type']} {link_id}: {err}"))
             continue
@@ -303,13 +310,10 @@ def _virtual_links(links: List[Tuple[str, Dict[str, Any]]],
 def _bond(link: Dict[str, Any], ifname: str, nics: Mapping[str, Tuple[int, str, Any]],
           macs: Mapping[str, str]) -> Optional[VirtualLink]:
     members = field(link, "bond_links", list, "bond link")
-    local = []
+    local = _local_members(members, nics, macs)
     for member in members:
-        nic = nics.get(str(member))
-        if nic is None or nic[1] not in macs:
+        if nics.get(str(member), (0, None))[1] not in local:
             LOG.info("openstack: member %s of %s is no local NIC: left out", member, ifname)
-        else:
-            local.append(nic[1])
     if not local:
         LOG.info("openstack: %s has no local member: not made", ifname)
         return None
@@ -326,6 +330,13 @@ def _bond(link: Dict[str, Any], ifname: str, nics: Mapping[str, Tuple[int, str, 
         options[name] = str(value)
     return VirtualLink("bond", ifname, members=tuple(dict.fromkeys(local)),
                        options=tuple(sorted(options.items())))
+
+
+def _local_members(members: List[Any], nics: Mapping[str, Tuple[int, str, Any]],
+                   macs: Mapping[str, str]) -> List[str]:
+    """The MACs of a bond's members that are local NICs, in order."""
+    found = (nics.get(str(member)) for member in members)
+    return [nic[1] for nic in found if nic is not None and nic[1] in macs]
 
 
 def _vlan(link: Dict[str, Any], nics: Mapping[str, Tuple[int, str, Any]],

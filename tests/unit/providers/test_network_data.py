@@ -227,6 +227,24 @@ def test_vlans_whose_parent_is_not_here_or_without_networks_are_not_made():
     assert parse(links, [ipv4(5, "10.0.5.5")]) == []
 
 
+@pytest.mark.parametrize("unmade", [
+    bond(6, ["link3"]),                                  # no local member
+    dict(bond(6, ["link2"]), ethernet_mac_address=""),   # no MAC
+    bond(6, "link2"),                                    # members not a list
+])
+def test_a_vlan_on_a_bond_that_is_not_made_is_not_made(unmade, caplog):
+    """Not even before its bond in the document: its parent would be a device of that
+    name this tool never made (or an administrator's own)."""
+    links = [link(1), link(2), link(3), vlan(7, "link6"), bond(5, ["link1"]), unmade,
+             vlan(8, "link5", vlan_id=8)]
+    nets = [ipv4(5, "10.0.5.5"), ipv4(6, "10.0.6.5"), ipv4(7, "10.0.7.5"), ipv4(8, "10.0.8.5")]
+    with caplog.at_level(logging.INFO, logger=network_data.LOG.name):
+        made = [n.link.ifname for n in parse(links, nets, macs={MAC1: "eth0", MAC2: "eth1"})
+                if n.error is None]
+    assert made == ["bond0", "bond0.8"]
+    assert "the parent link6 of VLAN 42 is no local NIC: not made" in caplog.text
+
+
 @pytest.mark.parametrize("parent, vlan_id, ifname", [
     ("enp129s0f1np1", 4094, "vlan4094"),
     ("enp129s0f1np1", 42, "vlan42"),           # 16 characters
