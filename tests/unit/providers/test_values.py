@@ -242,3 +242,27 @@ def test_quote_shows_60_characters_whole_and_cuts_the_61st():
     assert values.quote("x" * 60) == repr("x" * 60)
     assert values.quote("x" * 61) == repr("x" * 60 + "...")
     assert values.quote("abc", 2) == repr("ab...")
+
+
+@pytest.mark.parametrize("items, expected", [
+    ('["2600::1", "2600::2"]', ("2600::1", "2600::2")),
+    ("2600::1, 2600::2,2600::1", ("2600::1", "2600::2")),
+    (" 2600::1\n\n2600::2\n", ("2600::1", "2600::2")),
+    (["2600::2", " 2600::1 "], ("2600::2", "2600::1")),
+    ("", ()), ("[]", ()), ([], ()),
+])
+def test_ipv6_lists_in_every_form_a_cloud_gives(items, expected):
+    assert ipv6.parse_ipv6_list(items) == expected
+
+
+def test_bad_ipv6_lists():
+    limit = values.MAX_ADDRESSES_PER_NIC
+    many = [f"2600::{n:x}" for n in range(1, limit + 1)]
+    assert len(ipv6.parse_ipv6_list(many)) == limit
+    assert error_of(ipv6.parse_ipv6_list, many + ["2600::ffff"]) == (
+        "1025 IPv6 addresses for one NIC (more than 1024): refusing")
+    assert error_of(ipv6.parse_ipv6_list, {"a": 1}) == "the IPv6 address list is not a list"
+    assert error_of(ipv6.parse_ipv6_list, 7, "secondary") == (
+        "the IPv6 secondary list is not a list")
+    assert error_of(ipv6.parse_ipv6_list, ["2600::1", "x"], "secondary") == (
+        "invalid IPv6 secondary 'x'")
