@@ -164,7 +164,7 @@ def test_pure_modules_import_only_values():
         "backends.netlink.guard": {"model", "planning.tables"},
         "backends.netlink.requests": {"model", "backends.netlink.ownership"},
         "providers.registry": set(),
-        "providers.values": {"errors"}, "providers.ipv6": {"errors"},
+        "providers.values": {"errors"}, "providers.ipv6": {"errors", "providers.values"},
         "providers.listing": {"errors", "model", "providers.values"},
         "providers.network_data": {"errors", "model", "providers.ipv6", "providers.listing",
                                    "providers.values"},
