@@ -15,7 +15,7 @@ from nm_cloud_setup.providers.registry import provider_class
 from nm_cloud_setup.shapes.instance import instance as shaped
 from nm_cloud_setup.shapes.openstack import instance_uuid
 
-ETH1, ETH2 = "02:00:00:00:00:01", "02:00:00:00:00:02"
+ETH1, ETH2 = "06:AB:CD:00:00:01", "06:AB:CD:00:00:02"  # EC2's paths: in lower case
 MACS = {ETH1: "eth1", ETH2: "eth2"}
 KEYS = dict(instance_id="i-0abc", instance_type="t-1", region="europe-west1",
             zone="europe-west1-b", hostname="web-1")
@@ -25,6 +25,8 @@ def scenario(**extra) -> dict:
     """Two NICs; the first with two public IPv4 addresses, one public IPv6 one and an
     IPv6 address (EC2's are public); an instance-wide public address (Aliyun's EIP)."""
     result = scenarios.generate(2, 1)
+    for nic, mac in zip(result["interfaces"], (ETH1, ETH2)):
+        nic["mac"] = mac.lower()
     result.update(instance_id="i-0abc", instance_type="t-1", region="europe-west1",
                   availability_zone="europe-west1-b", hostname="web-1",
                   public_ipv4="198.51.100.7")
@@ -49,7 +51,7 @@ def configured(make_emulator, key: str, the_scenario: dict, cls=None, **options)
     return emulator, provider, instance
 
 
-EC2_NIC = "/latest/meta-data/network/interfaces/macs/02:00:00:00:00:0{}/{}".format
+EC2_NIC = "/latest/meta-data/network/interfaces/macs/06:ab:cd:00:00:0{}/{}".format
 EXPECTED = {
     "ec2": (Identity(**KEYS, nics=(
         NicIdentity(ETH1, ("203.0.113.1", "203.0.113.2"), ("2600:1f18:aaaa:bb01::10",)),

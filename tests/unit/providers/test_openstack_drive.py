@@ -55,8 +55,9 @@ def test_the_drive_given_is_read_and_nothing_is_asked(make_emulator, tmp_path, c
     assert found(instance) == [(ETH2, ("172.31.32.10", "172.31.32.11")),
                                (ETH3, ("172.31.48.20",))]
     assert (instance.provider, instance.dhcp) == ("openstack", (ETH1,))  # eth1: Nova's DHCP
-    assert emulator.state.requests == 0
     assert messages(caplog, logging.DEBUG) == [f"openstack: reading the config drive at {drive}"]
+    assert os_provider.identity(instance).hostname == "ip-172-31-16-10"  # meta_data.json
+    assert emulator.state.requests == 0
 
 
 def test_nics_the_drive_does_not_name_are_asked_of_the_metadata_service(make_emulator, tmp_path,
@@ -173,7 +174,9 @@ def test_a_drive_mounted_already_is_read_where_it_is(make_emulator, tmp_path, mo
     emulator = make_emulator("openstack", openstack_scenario(eth3=False))
     os_provider = provider(emulator.url)
     os_provider.detect()
-    assert found(os_provider.get_config(MACS))[-1] == (ETH3, ("172.31.48.10",))
+    instance = os_provider.get_config(MACS)
+    assert found(instance)[-1] == (ETH3, ("172.31.48.10",))
+    assert os_provider.identity(instance).hostname == "ip-172-31-16-10"  # meta_data.json
     assert emulator.state.requests == 0 and machine.calls == []
 
 
