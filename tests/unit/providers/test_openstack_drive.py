@@ -186,14 +186,19 @@ def test_a_drive_not_mounted_is_mounted_read_only_for_the_moment(make_emulator, 
     emulator = make_emulator("openstack", openstack_scenario(eth3=False))
     os_provider = provider(emulator.url)
     os_provider.detect()
-    assert found(os_provider.get_config(MACS))[-1] == (ETH3, ("172.31.48.10",))
+    instance = os_provider.get_config(MACS)
+    assert found(instance)[-1] == (ETH3, ("172.31.48.10",))
     point = str(machine.mount_point)
     assert machine.calls == [
         (["mount", "-o", "ro", str(machine.device), point],
          {"capture_output": True, "text": True}),
         (["umount", point], {"capture_output": True})]
     assert machine.mount_point.name.startswith("nm-cloud-setup-")
-    assert not machine.mount_point.exists() and emulator.state.requests == 0
+    assert not machine.mount_point.exists()
+    machine.calls.clear()
+    assert os_provider.identity(instance).hostname == "ip-172-31-16-10"  # meta_data.json
+    assert [args[0] for args, _ in machine.calls] == ["mount", "umount"]
+    assert emulator.state.requests == 0
 
 
 def test_a_drive_that_cannot_be_mounted_leaves_it_to_the_metadata_service(
