@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional
 
-from nm_cloud_setup.shapes.common import Answer, raw, text
+from nm_cloud_setup.shapes.common import Answer, as_list, raw, text
 from nm_cloud_setup.shapes.instance import ACCOUNT_ID, Instance, subnet6
 
 TOKEN_PATH = "/latest/api/token"
@@ -49,7 +49,7 @@ def interface(iface: Dict[str, Any], hostname: str) -> Dict[str, Any]:
         values["local-ipv4s"] = "\n".join(iface["addresses"])
     values["mac"] = mac
     if iface.get("public_ipv4"):
-        values["public-ipv4s"] = iface["public_ipv4"]
+        values["public-ipv4s"] = "\n".join(as_list(iface["public_ipv4"]))
     if iface.get("subnet"):
         values["subnet-ipv4-cidr-block"] = iface["subnet"]
     if iface.get("ipv6_subnet") or iface.get("ipv6s"):

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nm_cloud_setup.errors import CloudSetupError, MetadataError
+from nm_cloud_setup.model import Identity, NicIdentity
 from nm_cloud_setup.providers import identity
 from tests.support.parsers import json_values
 
@@ -55,15 +56,58 @@ def test_oci_and_openstack():
     assert (openstack.instance_id, openstack.hostname, openstack.zone) == ("u-1", "n", "nova")
 
 
+def test_azure_public_addresses_of_each_family_and_odd_interfaces():
+    """Each family's public addresses; an interface that is no object, or has no MAC, is
+    passed over; an interface list that is no list is no interface."""
+    doc = json.loads(json.dumps(AZURE))
+    nic = doc["network"]["interface"][0]
+    nic["ipv6"]["ipAddress"][0]["publicIpAddress"] = "2603:1020::5"
+    doc["network"]["interface"] += ["000D3A5D2D67", {"ipv4": nic["ipv4"]}]
+    assert identity.parse_azure(json.dumps(doc)).nics == (
+        NicIdentity("00:0D:3A:5D:2D:66", ("20.1.2.3",), ("2603:1020::5",)),)
+    doc["network"]["interface"] = 5
+    assert identity.parse_azure(json.dumps(doc)).nics == ()
+
+
+def test_gcp_nics_without_access_configs_and_odd_entries():
+    nics = json.dumps([{"mac": "42:01:0a:80:00:02", "accessConfigs": {"externalIp": "34.1.2.3"},
+                        "ipv6AccessConfigs": 7}, "42:01:0a:80:00:03", {"accessConfigs": []}])
+    assert identity.parse_gcp({}, nics).nics == (NicIdentity("42:01:0A:80:00:02"),)
+
+
+def test_oci_region_is_the_canonical_name_else_the_short_one():
+    doc = {"id": "ocid1.instance.oc1..x", "shape": "VM.Standard3.Flex", "region": "phx",
+           "canonicalRegionName": "us-phoenix-1", "availabilityDomain": "Uocm:PHX-AD-1",
+           "hostname": "h"}
+    assert identity.parse_oci(json.dumps(doc)) == Identity(
+        "ocid1.instance.oc1..x", "VM.Standard3.Flex", "us-phoenix-1", "Uocm:PHX-AD-1", "h")
+    del doc["canonicalRegionName"]
+    assert identity.parse_oci(json.dumps(doc)).region == "phx"
+
+
+def test_openstack_hostname_before_name():
+    found = identity.parse_openstack(json.dumps({"uuid": "u-1", "hostname": "web-1.novalocal",
+                                                 "name": "web-1"}))
+    assert found == Identity(instance_id="u-1", hostname="web-1.novalocal")
+
+
+NOT_JSON = "is not valid JSON (Expecting value: line 1 column 1 (char 0))"
+
+
 @pytest.mark.parametrize("parse, body, message", [
-    (identity.parse_azure, "{}", "no 'compute' object"),
-    (identity.parse_azure, "<html>", "not valid JSON"),
-    (identity.parse_oci, "[1]", "not a JSON object"),
-    (identity.parse_openstack, '"x"', "not a JSON object"),
+    (identity.parse_azure, "{}", "the Azure instance document has no 'compute' object"),
+    (identity.parse_azure, "<html>", f"the Azure instance document {NOT_JSON}"),
+    (lambda text: identity.parse_gcp({}, text), "<html>",
+     f"the GCP network-interfaces document {NOT_JSON}"),
+    (identity.parse_oci, "[1]", "the OCI instance document is not a JSON object"),
+    (identity.parse_oci, "<html>", f"the OCI instance document {NOT_JSON}"),
+    (identity.parse_openstack, '"x"', "meta_data.json is not a JSON object"),
+    (identity.parse_openstack, "<html>", f"meta_data.json {NOT_JSON}"),
 ])
 def test_bad_documents(parse, body, message):
-    with pytest.raises(MetadataError, match=message):
+    with pytest.raises(MetadataError) as raised:
         parse(body)
+    assert str(raised.value) == message
 
 
 @settings(max_examples=300, deadline=None)

@@ -49,6 +49,15 @@ def test_the_full_tree():
     assert nic["public-ipv4s"] == "203.0.113.8" and nic["device-number"] == "1"
 
 
+def test_a_nics_public_addresses_one_a_line():
+    """A scenario's ``public_ipv4`` may be a list: EC2 lists them one a line."""
+    vm = {"interfaces": [{"mac": "02:00:00:00:00:01", "device_number": 0,
+                          "subnet": "10.0.0.0/24", "addresses": ["10.0.0.5"],
+                          "public_ipv4": ["203.0.113.1", "203.0.113.2"]}]}
+    path = "/latest/meta-data/network/interfaces/macs/02:00:00:00:00:01/public-ipv4s"
+    assert ec2.get(instance(vm), path)[2] == b"203.0.113.1\n203.0.113.2"
+
+
 def test_absent_values_are_not_listed_and_answer_404():
     inst = instance(MINIMAL)
     listing = ec2.get(inst, "/latest/meta-data/")[2].decode().splitlines()
