@@ -186,6 +186,9 @@ def test_ranges6_clear_host_bits_down_to_slash_16(text, expected):
 
 @pytest.mark.parametrize("text, message", [
     ("2600::/15", "IPv6 range 2600::/15 cannot be delivered to a NIC"),
+    ("::1", "IPv6 range ::1/128 cannot be delivered to a NIC"),
+    ("ff02::/16", "IPv6 range ff02::/16 cannot be delivered to a NIC"),
+    ("fe80::/64", "IPv6 range fe80::/64 cannot be delivered to a NIC"),
     ("10.1.2.3/24", "10.1.2.3/24 is IPv4 where an IPv6 range belongs"),
     ("2600::/129", "invalid IPv6 range '2600::/129'"),
     (None, "IPv6 range None is not a string"),
@@ -266,3 +269,13 @@ def test_bad_ipv6_lists():
         "the IPv6 secondary list is not a list")
     assert error_of(ipv6.parse_ipv6_list, ["2600::1", "x"], "secondary") == (
         "invalid IPv6 secondary 'x'")
+
+
+def test_a_nics_ipv6_values_need_a_subnet_and_may_go_without_a_gateway():
+    assert ipv6.ipv6_part(["2600::5"], "2600::/64", None, "subnet") == (
+        ("2600::5",), "2600::/64", None)
+    assert ipv6.ipv6_part(["2600::5"], "2600::/64", "fe80::1", "subnet") == (
+        ("2600::5",), "2600::/64", "fe80::1")
+    assert ipv6.ipv6_part([], None, "x", "subnet") == ((), None, None)
+    assert error_of(ipv6.ipv6_part, ["2600::5"], None, None, "ipv6-subnet") == (
+        "ipv6-subnet is missing")
