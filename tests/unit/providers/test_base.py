@@ -159,6 +159,11 @@ class Bulk(base.BulkProvider):
     get = Canned.get
 
 
+def test_without_detecting_the_document_is_fetched_when_asked():
+    provider = Bulk({"/doc": "one"})
+    assert provider.bulk() == "one" and provider.asked == ["/doc"]
+
+
 def test_the_document_is_fetched_while_detecting_and_handed_out_once():
     provider = Bulk({"/doc": ["one", "two"]})
     provider.detect()
@@ -240,8 +245,37 @@ def test_a_refresh_without_a_stale_token_always_puts_one_with_a_stale_one_only_i
     auth = tokens(client)
     auth.refresh()
     auth.refresh()
+    assert [s[0] for s in client.sent] == ["PUT", "PUT"]
     auth.refresh(stale="t0")  # another thread renewed it meanwhile: nothing to do
     assert [s[0] for s in client.sent] == ["PUT", "PUT"]
+
+
+def test_a_401_after_another_thread_renewed_the_token_uses_the_new_one():
+    auth = None
+
+    def renewed_meanwhile():
+        auth._token = "t2"
+        return HttpError("/k", "HTTP 401", 401)
+
+    class Renewing(Client):
+        def get(self, path, headers=None):
+            if callable(self.gets[0]):
+                self.gets[0] = self.gets[0]()
+            return super().get(path, headers)
+
+    client = Renewing([renewed_meanwhile, b"ok"], [b"t1"])
+    auth = tokens(client)
+    auth.refresh()
+    assert auth.get("/k") == "ok"
+    assert client.sent[1:] == [("GET", "/k", {"X-Token": "t1"}), ("GET", "/k", {"X-Token": "t2"})]
+
+
+def test_a_body_after_a_new_token_that_is_no_text_names_its_path():
+    client = Client([HttpError("/k", "HTTP 401", 401), b"\xff"], [b"t1", b"t2"])
+    auth = tokens(client)
+    with pytest.raises(MetadataError) as caught:
+        auth.get("/k")
+    assert str(caught.value) == "/k: the body is not UTF-8 text (invalid start byte at byte 0)"
 
 
 @pytest.mark.parametrize("code", [403, 404, 405])
@@ -265,3 +299,12 @@ def test_a_token_that_is_no_token_is_an_error(body):
     with pytest.raises(MetadataError) as caught:
         tokens(Client([], [body])).refresh()
     assert str(caught.value) == "the metadata session token is empty or not printable"
+
+
+def test_a_token_of_4096_characters_is_taken_and_one_no_text_names_its_path():
+    auth = tokens(Client([], [b"x" * 4096, b"\xff"]))
+    auth.refresh()
+    assert auth._token == "x" * 4096
+    with pytest.raises(MetadataError) as caught:
+        auth.refresh()
+    assert str(caught.value).startswith("/token: the body is not UTF-8 text")
