@@ -5,6 +5,7 @@ and fields of the error then.  test_http.py has the limits and refusals."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 
@@ -88,37 +89,32 @@ def test_the_retried_request_is_the_same(make_emulator, clock, no_jitter):
     assert emulator.state.paths[PATH] == 2
 
 
-@pytest.mark.parametrize("deadline, sent", [(1.75, 4), (1.74, 3)])
-def test_the_deadline_counts_from_the_first_attempt_to_the_start_of_the_last(
-        emulator, clock, no_jitter, deadline, sent):
-    faults(emulator, {"match": PATH, "status": 500})
-    policy = RetryPolicy(attempts=5, deadline=deadline, base_wait=0.25, max_wait=1.0)
-    client = client_of(emulator, clock, policy)
-    clock.now = 50.0  # the deadline is from the request's start, not the clock's zero
+DEADLINE = RetryPolicy(attempts=5, deadline=1.74, base_wait=0.25, max_wait=1.0)
+
+
+@pytest.mark.parametrize("policy, budget, sent, status, words", [
+    # the deadline counts from the request's start to the start of its last attempt
+    (dataclasses.replace(DEADLINE, deadline=1.75), None, 4, 500, None),
+    (DEADLINE, None, 3, 500, "gave up after 3 attempts: the retry deadline of 1.74 s was "
+                             "reached"),
+    # the budget ends a retry that would reach it
+    (POLICY, 1.76, 4, 503, None),
+    (POLICY, 1.75, 3, 503, "gave up: the metadata time budget of 1.75 s is used up"),
+])
+def test_the_deadline_and_the_budget_at_their_bounds(emulator, clock, no_jitter, policy,
+                                                     budget, sent, status, words):
+    faults(emulator, {"match": PATH, "status": status})
+    client = client_of(emulator, clock, policy, budget)
+    if budget is None:
+        clock.now = 50.0  # the deadline is from the request's start, not the clock's zero
     with pytest.raises(HttpError) as caught:
         client.get(PATH)
     assert client.requests_sent == sent
-    if sent == 3:
-        assert str(caught.value) == (
-            f"{url(emulator)}: HTTP 500 Internal Server Error (gave up after 3 attempts: the "
-            "retry deadline of 1.74 s was reached)")
+    if words is not None:
+        reason = {500: "HTTP 500 Internal Server Error", 503: "HTTP 503 Service Unavailable"}
+        assert str(caught.value) == f"{url(emulator)}: {reason[status]} ({words})"
         assert (caught.value.url, caught.value.code, caught.value.transient) == (
-            url(emulator), 500, False)
-
-
-@pytest.mark.parametrize("budget, sent", [(1.76, 4), (1.75, 3)])
-def test_the_budget_ends_a_retry_that_would_reach_it(emulator, clock, no_jitter, budget, sent):
-    faults(emulator, {"match": PATH, "status": 503})
-    client = client_of(emulator, clock, budget=budget)
-    with pytest.raises(HttpError) as caught:
-        client.get(PATH)
-    assert client.requests_sent == sent
-    if sent == 3:
-        assert str(caught.value) == (
-            f"{url(emulator)}: HTTP 503 Service Unavailable (gave up: the metadata time budget "
-            "of 1.75 s is used up)")
-        assert (caught.value.url, caught.value.code, caught.value.transient) == (
-            url(emulator), 503, False)
+            url(emulator), status, False)
 
 
 def test_close_closes_this_threads_connection(emulator, clock):
