@@ -232,3 +232,34 @@ def test_one_attempt_is_one_request(server):
     client = HttpClient(server.url, policy=RetryPolicy(attempts=1))
     assert error_of(client.get, "/x").code == 503
     assert len(server.seen) == 1
+
+
+def test_a_new_connection_closed_again_is_an_error_not_a_third_try(server):
+    server.answers = [answer(), ("close", "", {}, b""), ("close", "", {}, b""), answer()]
+    client = HttpClient(server.url, policy=ONCE)
+    client.get("/a")
+    err = error_of(client.get, "/b")
+    assert err.reason == "request failed (Remote end closed connection without response)"
+    assert [path for _, path, _ in server.seen] == ["/a", "/b", "/b"]
+
+
+@pytest.mark.parametrize("status, reason, words", [
+    (404, "Not Found", "HTTP 404 Not Found"), (300, "Multiple Choices", "redirect"),
+])
+def test_an_error_answers_body_is_not_held_to_the_limit(server, status, reason, words):
+    """Only a 2xx body is the metadata; another is read up to the limit and dropped."""
+    server.answers = [answer(status, b"x" * 50, reason)]
+    err = error_of(HttpClient(server.url, max_body=10, policy=ONCE).get, "/x")
+    assert (err.code, err.reason) == (status, words)
+
+
+@pytest.mark.parametrize("err, words", [
+    (http_client.http.client.IncompleteRead(b"abc", 2), "body cut short after 3 bytes"),
+    (ConnectionRefusedError(), "Connection refused"),
+    (OSError(113, "No route to host"), "No route to host"),
+    (OSError("odd"), "odd"),
+    (http_client.http.client.HTTPException("x" * 300), "x" * 200),
+    (http_client.http.client.HTTPException(), "HTTPException"),
+])
+def test_the_reason_given_for_a_failed_request(err, words):
+    assert http_client._reason(err) == words
