@@ -163,3 +163,31 @@ def test_the_table_index_is_the_number_unless_given():
 def test_a_forwarded_ip_listed_twice_is_one_route():
     nic_doc = {"forwardedIps": ["35.1.1.1", "35.1.1.1/32"], "ipAliases": ["35.1.1.1"]}
     assert gcp.interface_from(0, MAC0, nic_doc, {}).local_routes == ("35.1.1.1/32",)
+
+
+def test_a_walked_nic_listed_twice_or_without_a_mac_is_said_by_its_number(caplog):
+    provider = Canned({**nic(0, MAC0, ["35.1.1.1"]), **nic(2, "bogus"), **nic(5, MAC0)},
+                      probe="0/\n2/\n5/\n")
+    with caplog.at_level(logging.INFO, logger="nm_cloud_setup.providers"):
+        instance = provider.get_config({MAC0.upper(): "eth0"})
+    assert instance.provider == "GCP"
+    assert [(i.mac, i.index, i.local_routes) for i in instance.interfaces] == [
+        (MAC0.upper(), 0, ("35.1.1.1/32",))]
+    assert "GCP interface[2]: invalid MAC address returned" in caplog.messages
+    assert f"GCP interface[5]: duplicate MAC address {MAC0.upper()} returned" in caplog.messages
+
+
+def test_a_walked_nic_whose_forwarded_ip_is_bad_fails_alone_at_its_place():
+    provider = Canned({**nic(0, MAC0, ["35.1.1.1"]), **nic(3, MAC2, ["35.1.1.999"])},
+                      probe="0/\n3/\n")
+    good, bad = provider.get_config({MAC0.upper(): "eth0", MAC2.upper(): "eth1"}).interfaces
+    assert (good.index, good.error) == (0, None)
+    assert (bad.mac, bad.index, bad.error) == (MAC2.upper(), 1,
+                                               "invalid IPv4 forwarded IP '35.1.1.999'")
+
+
+def test_one_kind_switched_off_leaves_the_others():
+    nic_doc = {"forwardedIps": ["35.1.1.1"], "targetInstanceIps": ["35.2.2.2"],
+               "ipAliases": ["10.8.0.0/24"], "forwardedIpv6s": ["2600:1900::/96"]}
+    assert gcp.interface_from(0, MAC0, nic_doc, {"forwarded_ips": False}).local_routes == (
+        "35.2.2.2/32", "10.8.0.0/24")
