@@ -136,13 +136,15 @@ class HttpClient:
                policy: RetryPolicy, started: float, first: HttpError) -> Response:
         import tenacity
 
-        def next_wait(state: "tenacity.RetryCallState") -> float:
+        # tenacity 8.1 passes ``retry_state=`` by name, later ones by position
+        def next_wait(retry_state: "tenacity.RetryCallState") -> float:
             # tenacity 8.3+ asks for the wait before its stop: after the last attempt
             # there is none (no "retrying" line, no "gave up" instead of the answer)
-            if state.attempt_number >= policy.attempts - 1:
+            if retry_state.attempt_number >= policy.attempts - 1:
                 return 0.0
-            err = state.outcome.exception() if state.outcome else None
-            return self._wait_or_give_up(err, state.attempt_number + 1, policy, started)
+            outcome = retry_state.outcome
+            err = outcome.exception() if outcome else None
+            return self._wait_or_give_up(err, retry_state.attempt_number + 1, policy, started)
 
         self._sleep(self._wait_or_give_up(first, 1, policy, started))
         retrying = tenacity.Retrying(
