@@ -136,19 +136,16 @@ class HttpClient:
                policy: RetryPolicy, started: float, first: HttpError) -> Response:
         import tenacity
 
-        # tenacity 8.1 passes ``retry_state=`` by name, later ones by position
+        # tenacity 8.1 passes ``retry_state=`` by name, later ones by position.  The wait
+        # ends the retries (the attempts, the deadline, the budget), not tenacity's stop:
+        # tenacity 8.3+ asks for the wait before its stop, 8.2 after.
         def next_wait(retry_state: "tenacity.RetryCallState") -> float:
-            # tenacity 8.3+ asks for the wait before its stop: after the last attempt
-            # there is none (no "retrying" line, no "gave up" instead of the answer)
-            if retry_state.attempt_number >= policy.attempts - 1:
-                return 0.0
             outcome = retry_state.outcome
             err = outcome.exception() if outcome else None
             return self._wait_or_give_up(err, retry_state.attempt_number + 1, policy, started)
 
         self._sleep(self._wait_or_give_up(first, 1, policy, started))
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(policy.attempts - 1),
             retry=tenacity.retry_if_exception(policy.retryable),
             wait=next_wait, sleep=self._sleep, reraise=True)
         return retrying(self._once, method, path, url, headers)
@@ -163,6 +160,8 @@ class HttpClient:
         import random
 
         assert isinstance(err, HttpError)
+        if attempt >= policy.attempts:  # the last attempt's answer is the answer
+            raise err
         wait = policy.wait(err, attempt, random.random())
         now = self._clock()
         if self._budget_ends is not None and now + wait >= self._budget_ends:
